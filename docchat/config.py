@@ -1,0 +1,95 @@
+"""Settings: one typed object, read from the environment (prefix ``DOCCHAT_``) once and passed in.
+
+Nested sections use ``__`` in variable names: ``DOCCHAT_SESSIONS__MAX_CONTENT_CHARS=200000``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "docchat"
+
+
+class DatabaseSettings(BaseModel):
+    """How docchat talks to its database."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    durability: Literal["process", "power"] = Field(
+        "process",
+        description=(
+            "'process': a committed write survives a killed process (SQLite WAL with "
+            "synchronous=NORMAL). 'power': it also survives power loss (synchronous=FULL, one fsync "
+            "per commit; slower, see README). PostgreSQL always fsyncs per its own config."
+        ),
+    )
+    busy_timeout_s: float = Field(
+        30.0, gt=0, description="How long a SQLite writer waits for the lock."
+    )
+    pool_size: int = Field(10, ge=1, description="Connections kept open per process (PostgreSQL).")
+    echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+
+
+class SessionSettings(BaseModel):
+    """Limits on chat sessions and messages."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_content_chars: int = Field(1_000_000, ge=1, description="Largest message content accepted.")
+    max_json_bytes: int = Field(
+        1_000_000, ge=1, description="Largest metadata or references payload accepted, as JSON."
+    )
+    max_title_chars: int = Field(500, ge=1, description="Longest session title accepted.")
+
+
+class ServerSettings(BaseModel):
+    """The HTTP server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_request_bytes: int = Field(
+        4_000_000,
+        ge=1,
+        description="Largest JSON request body accepted (uploads have their own limit).",
+    )
+
+
+class Settings(BaseSettings):
+    """All of docchat's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DOCCHAT_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the SQLite database, uploaded files and exports live.",
+    )
+    database_url: str | None = Field(
+        None,
+        description=(
+            "SQLAlchemy URL; unset means a SQLite file under data_dir. "
+            "Example: postgresql+psycopg://user:pass@host/docchat"
+        ),
+    )
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def effective_database_url(self) -> str:
+        """The URL actually used: ``database_url`` or the default SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'docchat.db'}"

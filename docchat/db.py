@@ -1,0 +1,160 @@
+"""Engine, declarative base, column types and transactions, for SQLite and PostgreSQL alike.
+
+SQLite is configured for many threads and several processes on one file: WAL (readers never block the
+writer), a busy timeout, and ``BEGIN IMMEDIATE`` for write transactions so two writers queue on the lock
+instead of deadlocking when both try to upgrade a read lock (which SQLite answers with an immediate
+"database is locked", busy timeout or not).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, create_engine, event, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+from docchat.config import Settings
+
+#: JSON column: JSONB on PostgreSQL, JSON text elsewhere.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+#: Auto-increment key: 64-bit on PostgreSQL, the rowid alias on SQLite (FTS5 needs an integer rowid).
+BigIntKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores no offset, so it is re-attached)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; docchat stores timezone-aware UTC only")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every docchat table."""
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def make_engine(settings: Settings) -> Engine:
+    """Create the engine for ``settings.effective_database_url``, tuned for its backend."""
+    url = make_url(settings.effective_database_url)
+    db = settings.database
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            echo=db.echo,
+            json_serializer=_json_dumps,
+            # isolation_level=None hands transaction control to the events below.
+            connect_args={
+                "timeout": db.busy_timeout_s,
+                "isolation_level": None,
+                "check_same_thread": False,
+            },
+            poolclass=NullPool if url.database in (None, "", ":memory:") else None,
+        )
+        synchronous = "FULL" if db.durability == "power" else "NORMAL"
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={int(db.busy_timeout_s * 1000)}")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    return create_engine(
+        url,
+        echo=db.echo,
+        json_serializer=_json_dumps,
+        pool_size=db.pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def is_postgres(bind: Engine | Connection) -> bool:
+    """Whether ``bind`` talks to PostgreSQL."""
+    return bind.dialect.name == "postgresql"
+
+
+class Database:
+    """An engine plus the session factory and transaction helpers every store uses."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        #: The engine for write transactions (``BEGIN IMMEDIATE`` on SQLite).
+        self.writer = engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._write_sessions = sessionmaker(self.writer, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Database:
+        """Open the configured database, applying migrations first unless told not to."""
+        database = cls(make_engine(settings))
+        if migrate:
+            from docchat.migrations import upgrade
+
+            upgrade(database.engine)
+        return database
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction: committed on exit (durable on return), rolled back on error."""
+        with self._write_sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction (never takes the SQLite write lock)."""
+        with self._sessions() as session:
+            yield session
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def ping(engine: Engine) -> bool:
+    """Whether the database answers a trivial query."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT 1")).scalar() == 1

@@ -1,0 +1,106 @@
+"""Every exception docchat raises, in one tree.
+
+    DocchatError
+    ├── NotFound
+    │   ├── SessionNotFound
+    │   ├── DocumentNotFound
+    │   └── TaskNotFound
+    ├── InvalidInput
+    │   ├── UnsupportedFormat
+    │   ├── CorruptDocument
+    │   └── TooLarge
+    ├── Conflict
+    └── ProviderError
+
+Services raise these; `docchat.api.errors` maps each branch to one HTTP status, and the CLI prints the
+message.  Messages are written for the person who sent the request: they name the id or the field, never
+a stack trace or a third-party exception's text.
+"""
+
+from __future__ import annotations
+
+
+class DocchatError(Exception):
+    """Base class of every docchat error."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DocchatError):
+    """Raised when an id names nothing the caller may see."""
+
+    code = "not_found"
+
+
+class SessionNotFound(NotFound):
+    """Raised when a chat session id is unknown (or belongs to another owner)."""
+
+    code = "session_not_found"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"chat session {session_id!r} does not exist")
+        self.session_id = session_id
+
+
+class DocumentNotFound(NotFound):
+    """Raised when a document id is unknown (or belongs to another owner)."""
+
+    code = "document_not_found"
+
+    def __init__(self, document_id: str) -> None:
+        super().__init__(f"document {document_id!r} does not exist")
+        self.document_id = document_id
+
+
+class TaskNotFound(NotFound):
+    """Raised when a background task id is unknown (or was started by someone else)."""
+
+    code = "task_not_found"
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task {task_id!r} does not exist")
+        self.task_id = task_id
+
+
+class InvalidInput(DocchatError):
+    """Raised when a value supplied by the caller is malformed; `field` names it when known."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnsupportedFormat(InvalidInput):
+    """Raised when a file's type has no parser."""
+
+    code = "unsupported_format"
+
+
+class CorruptDocument(InvalidInput):
+    """Raised when a file cannot be parsed: damaged, encrypted, empty, or a disguised archive bomb."""
+
+    code = "corrupt_document"
+
+
+class TooLarge(InvalidInput):
+    """Raised when a value or upload exceeds a configured size limit."""
+
+    code = "too_large"
+
+
+class Conflict(DocchatError):
+    """Raised when a request collides with existing state (an id already taken, a task already running)."""
+
+    code = "conflict"
+
+
+class ProviderError(DocchatError):
+    """Raised when an external component (LLM, embedder, reranker server) fails or answers nonsense."""
+
+    code = "provider_error"

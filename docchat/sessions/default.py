@@ -1,0 +1,127 @@
+"""The classic module-level functions, each a thin wrapper over one default ``SessionStore``.
+
+The default store is opened on first use from ``Settings()`` (the environment).  Applications that hold
+their own stores (the HTTP app does) never touch it; scripts can point it elsewhere with ``configure``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from docchat.config import Settings
+from docchat.sessions.store import ExportFormat, SessionStore
+from docchat.sessions.types import ChatSession, ChatSettings, Message, MessageHit, SessionPage
+
+_lock = threading.Lock()
+_store: SessionStore | None = None
+
+
+def configure(
+    settings: Settings | None = None, *, store: SessionStore | None = None
+) -> SessionStore:
+    """Make ``store`` (or a new one opened from ``settings``) the default; returns it."""
+    global _store
+    new = store if store is not None else SessionStore.from_settings(settings or Settings())
+    with _lock:
+        old, _store = _store, new
+    if old is not None and old is not new:
+        old.db.dispose()
+    return new
+
+
+def default_store() -> SessionStore:
+    """The default store, opened from the environment on first use."""
+    store = _store
+    if store is not None:
+        return store
+    with _lock:  # held once, while the first caller opens the database
+        if _store is None:
+            globals()["_store"] = SessionStore.from_settings(Settings())
+        assert _store is not None
+        return _store
+
+
+def create_chat_session(
+    owner: str | None = None,
+    title: str | None = None,
+    settings: ChatSettings | dict[str, Any] | None = None,
+) -> ChatSession:
+    """Create an empty chat session."""
+    return default_store().create(owner=owner, title=title, settings=settings)
+
+
+def get_session(session_id: str, include_messages: bool = False) -> ChatSession:
+    """The session; raises SessionNotFound for an unknown id."""
+    return default_store().get(session_id, include_messages=include_messages)
+
+
+def get_or_create_session(session_id: str, owner: str | None = None) -> ChatSession:
+    """The session with this id, created empty if it does not exist."""
+    return default_store().get_or_create(session_id, owner=owner)
+
+
+def add_message_to_session(
+    session_id: str,
+    role: str,
+    content: str,
+    metadata: dict[str, Any] | None = None,
+    references: list[Any] | None = None,
+) -> Message:
+    """Append a message; returns once it is durable.  Unknown session: SessionNotFound."""
+    return default_store().append(session_id, role, content, metadata, references)
+
+
+def update_session_settings(
+    session_id: str, settings: ChatSettings | dict[str, Any]
+) -> ChatSession:
+    """Replace the given settings keys (``model``, ``mode``, ``options``)."""
+    return default_store().update_settings(session_id, settings)
+
+
+def clear_session(session_id: str) -> int:
+    """Delete the session's messages, keep the session; returns how many were deleted."""
+    return default_store().clear(session_id)
+
+
+def delete_session(session_id: str) -> None:
+    """Delete the session and all its messages."""
+    default_store().delete(session_id)
+
+
+def list_sessions(
+    owner: str | None = None, limit: int = 50, cursor: str | None = None, offset: int = 0
+) -> SessionPage:
+    """Sessions, most recently updated first."""
+    return default_store().list(owner=owner, limit=limit, cursor=cursor, offset=offset)
+
+
+def get_messages(
+    session_id: str,
+    limit: int | None = None,
+    before: int | None = None,
+    after: int | None = None,
+) -> list[Message]:
+    """A session's messages in order, optionally a page of them by position."""
+    return default_store().messages(session_id, limit=limit, before=before, after=after)
+
+
+def search_messages(query: str, owner: str | None = None, limit: int = 20) -> list[MessageHit]:
+    """Full-text search over message content."""
+    return default_store().search(query, owner=owner, limit=limit)
+
+
+def export_session(session_id: str, format: ExportFormat = "json") -> str:
+    """The session as classic JSON or Markdown text."""
+    return default_store().export(session_id, format)
+
+
+def save_session_to_disk(session_id: str, directory: str | Path) -> Path:
+    """Write ``<directory>/<session_id>.json`` atomically; returns the path."""
+    return default_store().save_to_disk(session_id, directory)
+
+
+def load_session_from_disk(path: str | Path, replace: bool = False) -> ChatSession:
+    """Import a classic session file (Conflict if the id exists, unless ``replace``)."""
+    return default_store().load_from_disk(path, replace=replace)

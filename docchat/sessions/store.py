@@ -1,0 +1,616 @@
+"""SessionStore: create, read, append to, clear, search and delete chat sessions.
+
+Every write is one short database transaction that commits before the method returns, so a returned
+message is durable.  No lock of ours is held across I/O: SQLite's write lock (``BEGIN IMMEDIATE``) or
+PostgreSQL's row lock on the session serialises appenders to one session, which is what makes positions
+unique and gap-free.  Appending costs the same at message 20,000 as at message 1: one UPDATE of the
+session row and one INSERT.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from sqlalchemy import Row, and_, delete, insert, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from docchat.config import Settings
+from docchat.db import Database, utcnow
+from docchat.errors import Conflict, InvalidInput, SessionNotFound, TooLarge
+from docchat.sessions.export import read_classic, to_classic, to_markdown, write_atomically
+from docchat.sessions.models import MessageRow, SessionRow
+from docchat.sessions.types import (
+    ROLES,
+    ChatSession,
+    ChatSettings,
+    Message,
+    MessageHit,
+    SessionPage,
+)
+from docchat.textsearch import fts5_query, pg_tsquery_text
+
+ExportFormat = Literal["json", "markdown"]
+_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_SETTINGS_KEYS = frozenset(ChatSettings.model_fields)
+
+
+def valid_session_id(session_id: object) -> bool:
+    """Whether ``session_id`` has the shape of a session id (safe as a file name, at most 64 chars)."""
+    return isinstance(session_id, str) and bool(_SESSION_ID.match(session_id))
+
+
+def _encode_cursor(updated_at: dt.datetime, session_id: str) -> str:
+    raw = f"{updated_at.isoformat()}|{session_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, session_id = raw.split("|", 1)
+        when = dt.datetime.fromisoformat(stamp)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("cursor is not one this server handed out", field="cursor") from exc
+    if when.tzinfo is None:
+        raise InvalidInput("cursor is not one this server handed out", field="cursor")
+    return when, session_id
+
+
+class SessionStore:
+    """Chat sessions on one database; an application may hold several stores."""
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.db = database
+        self.settings = settings
+        self._limits = settings.sessions
+        self._postgres = database.engine.dialect.name == "postgresql"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SessionStore:
+        """Open (and migrate) the configured database."""
+        return cls(Database.from_settings(settings), settings)
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _check_json(self, value: Any, field: str, kind: type) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, kind):
+            raise InvalidInput(
+                f"{field} must be a JSON {'object' if kind is dict else 'array'}", field=field
+            )
+        try:
+            encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"{field} is not JSON-serialisable", field=field) from exc
+        if "\\u0000" in encoded:
+            raise InvalidInput(f"{field} contains a NUL character", field=field)
+        if len(encoded.encode()) > self._limits.max_json_bytes:
+            raise TooLarge(
+                f"{field} is larger than {self._limits.max_json_bytes} bytes as JSON", field=field
+            )
+        # Store exactly what a reader will get back (tuples become lists, and so on).
+        return json.loads(encoded)
+
+    def _check_content(self, role: object, content: object) -> None:
+        if role not in ROLES:
+            raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+        if not isinstance(content, str):
+            raise InvalidInput("content must be a string", field="content")
+        if len(content) > self._limits.max_content_chars:
+            raise TooLarge(
+                f"content is longer than {self._limits.max_content_chars} characters",
+                field="content",
+            )
+        if "\x00" in content:
+            raise InvalidInput("content contains a NUL character", field="content")
+
+    def _check_title(self, title: object) -> str:
+        if title is None:
+            return ""
+        if not isinstance(title, str):
+            raise InvalidInput("title must be a string", field="title")
+        if len(title) > self._limits.max_title_chars:
+            raise TooLarge(
+                f"title is longer than {self._limits.max_title_chars} characters", field="title"
+            )
+        if "\x00" in title:
+            raise InvalidInput("title contains a NUL character", field="title")
+        return title
+
+    @staticmethod
+    def _parse_settings(settings: ChatSettings | dict[str, Any] | None) -> ChatSettings:
+        if settings is None:
+            return ChatSettings()
+        if isinstance(settings, ChatSettings):
+            return settings
+        if not isinstance(settings, dict):
+            raise InvalidInput("settings must be an object", field="settings")
+        try:
+            return ChatSettings.model_validate(settings)
+        except ValueError as exc:
+            raise InvalidInput(_describe_validation(exc, "settings"), field="settings") from exc
+
+    # -- row conversion ----------------------------------------------------------------------
+
+    @staticmethod
+    def _session(row: SessionRow | Row[Any], messages: list[Message] | None = None) -> ChatSession:
+        return ChatSession(
+            id=row.id,
+            owner=row.owner,
+            title=row.title,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            settings=ChatSettings.model_validate(row.settings),
+            message_count=row.message_count,
+            messages=messages,
+        )
+
+    @staticmethod
+    def _message(row: MessageRow | Row[Any]) -> Message:
+        return Message(
+            id=row.id,
+            session_id=row.session_id,
+            position=row.position,
+            role=row.role,
+            content=row.content,
+            created_at=row.created_at,
+            metadata=row.meta,
+            references=row.references,
+        )
+
+    @staticmethod
+    def _scope(owner: str | None) -> Any:
+        return True if owner is None else SessionRow.owner == owner
+
+    def _load(self, s: Session, session_id: str, owner: str | None) -> SessionRow:
+        if not valid_session_id(session_id):
+            raise SessionNotFound(str(session_id))
+        row = s.get(SessionRow, session_id)
+        if row is None or (owner is not None and row.owner != owner):
+            raise SessionNotFound(session_id)
+        return row
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        owner: str | None = None,
+        title: str | None = None,
+        settings: ChatSettings | dict[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> ChatSession:
+        """Create a session; ``session_id`` defaults to a new UUID."""
+        session_id = session_id or str(uuid.uuid4())
+        if not valid_session_id(session_id):
+            raise InvalidInput(
+                "session id must be 1-64 letters, digits, '-' or '_'", field="session_id"
+            )
+        parsed = self._parse_settings(settings)
+        now = utcnow()
+        row = SessionRow(
+            id=session_id,
+            owner=owner,
+            title=self._check_title(title),
+            created_at=now,
+            updated_at=now,
+            settings=parsed.to_json(),
+            message_count=0,
+            next_position=0,
+        )
+        try:
+            with self.db.write() as s:
+                s.add(row)
+        except IntegrityError as exc:
+            raise Conflict(f"chat session {session_id!r} already exists") from exc
+        return self._session(row)
+
+    def get(
+        self, session_id: str, *, owner: str | None = None, include_messages: bool = False
+    ) -> ChatSession:
+        """The session, with all its messages when ``include_messages``."""
+        with self.db.read() as s:
+            row = self._load(s, session_id, owner)
+            messages = None
+            if include_messages:
+                rows = s.execute(
+                    select(MessageRow)
+                    .where(MessageRow.session_id == session_id)
+                    .order_by(MessageRow.position)
+                ).scalars()
+                messages = [self._message(m) for m in rows]
+            return self._session(row, messages)
+
+    def get_or_create(self, session_id: str, *, owner: str | None = None) -> ChatSession:
+        """The session with this id, created empty if there is none (safe under races)."""
+        if not valid_session_id(session_id):
+            raise InvalidInput(
+                "session id must be 1-64 letters, digits, '-' or '_'", field="session_id"
+            )
+        now = utcnow()
+        values = {
+            "id": session_id,
+            "owner": owner,
+            "title": "",
+            "created_at": now,
+            "updated_at": now,
+            "settings": ChatSettings().to_json(),
+            "message_count": 0,
+            "next_position": 0,
+        }
+        stmt_factory = pg_insert if self._postgres else sqlite_insert
+        with self.db.write() as s:
+            s.execute(stmt_factory(SessionRow).values(**values).on_conflict_do_nothing())
+        # Another owner's session with this id stays invisible: SessionNotFound, not a takeover.
+        return self.get(session_id, owner=owner)
+
+    def update_settings(
+        self,
+        session_id: str,
+        settings: ChatSettings | dict[str, Any],
+        *,
+        owner: str | None = None,
+    ) -> ChatSession:
+        """Replace the keys given (``model``, ``mode``, ``options``); other keys keep their value."""
+        if isinstance(settings, ChatSettings):
+            patch = settings.to_json()
+        elif isinstance(settings, dict):
+            unknown = set(settings) - _SETTINGS_KEYS
+            if unknown:
+                raise InvalidInput(
+                    f"unknown settings key(s): {', '.join(sorted(map(str, unknown)))}",
+                    field="settings",
+                )
+            patch = settings
+        else:
+            raise InvalidInput("settings must be an object", field="settings")
+        with self.db.write() as s:
+            row = self._load(s, session_id, owner)
+            merged = self._parse_settings({**row.settings, **patch})
+            row.settings = merged.to_json()
+            row.updated_at = utcnow()
+            return self._session(row)
+
+    def rename(self, session_id: str, title: str, *, owner: str | None = None) -> ChatSession:
+        """Set the session's title."""
+        title = self._check_title(title)
+        with self.db.write() as s:
+            row = self._load(s, session_id, owner)
+            row.title = title
+            row.updated_at = utcnow()
+            return self._session(row)
+
+    def clear(self, session_id: str, *, owner: str | None = None) -> int:
+        """Delete every message of the session (keeping the session); returns how many."""
+        with self.db.write() as s:
+            row = self._load(s, session_id, owner)
+            deleted = s.execute(
+                delete(MessageRow).where(MessageRow.session_id == session_id)
+            ).rowcount
+            row.message_count = 0
+            row.updated_at = utcnow()
+            return int(deleted)
+
+    def delete(self, session_id: str, *, owner: str | None = None) -> None:
+        """Delete the session and its messages."""
+        with self.db.write() as s:
+            row = self._load(s, session_id, owner)
+            s.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
+            s.delete(row)
+
+    def list(
+        self,
+        *,
+        owner: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int = 0,
+    ) -> SessionPage:
+        """Sessions, most recently updated first; page with ``cursor`` (or ``offset``)."""
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000", field="limit")
+        if offset < 0:
+            raise InvalidInput("offset must not be negative", field="offset")
+        query = select(SessionRow).where(self._scope(owner))
+        if cursor:
+            when, last_id = _decode_cursor(cursor)
+            query = query.where(
+                or_(
+                    SessionRow.updated_at < when,
+                    and_(SessionRow.updated_at == when, SessionRow.id < last_id),
+                )
+            )
+        query = query.order_by(SessionRow.updated_at.desc(), SessionRow.id.desc())
+        query = query.offset(offset).limit(limit + 1)
+        with self.db.read() as s:
+            rows = list(s.execute(query).scalars())
+        items = [self._session(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1]
+            next_cursor = _encode_cursor(last.updated_at, last.id)
+        return SessionPage(items=items, next_cursor=next_cursor)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def append(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        metadata: dict[str, Any] | None = None,
+        references: list[Any] | None = None,
+        *,
+        owner: str | None = None,
+    ) -> Message:
+        """Append a message; returns once it is committed."""
+        self._check_content(role, content)
+        metadata = self._check_json(metadata, "metadata", dict)
+        references = self._check_json(references, "references", list)
+        if not valid_session_id(session_id):
+            raise SessionNotFound(str(session_id))
+        now = utcnow()
+        params = {
+            "sid": session_id,
+            "owner": owner,
+            "now": now if self._postgres else _sqlite_time(now),
+            "role": role,
+            "content": content,
+            "meta": _json_text(metadata),
+            "refs": _json_text(references),
+        }
+        # The hot path in plain SQL: the same two statements SQLAlchemy would emit, without the
+        # per-call statement building that costs more than the database work (see bench/sessions.py).
+        sql = _PG_APPEND if self._postgres else _SQLITE_APPEND
+        with self.db.writer.connect() as conn, conn.begin():
+            position = conn.exec_driver_sql(
+                sql.bump_any if owner is None else sql.bump_owned, params
+            ).scalar()
+            if position is None:
+                raise SessionNotFound(session_id)
+            params["pos"] = position = position - 1
+            message_id = conn.exec_driver_sql(sql.insert, params).scalar_one()
+        return Message(
+            id=message_id,
+            session_id=session_id,
+            position=position,
+            role=role,  # type: ignore[arg-type]  # checked against ROLES above
+            content=content,
+            created_at=now,
+            metadata=metadata,
+            references=references,
+        )
+
+    def messages(
+        self,
+        session_id: str,
+        *,
+        owner: str | None = None,
+        limit: int | None = None,
+        before: int | None = None,
+        after: int | None = None,
+    ) -> list[Message]:
+        """Messages in position order: the first ``limit`` after ``after``, or the last before
+        ``before`` (the newest ones when only ``before`` is given)."""
+        if limit is not None and limit < 1:
+            raise InvalidInput("limit must be positive", field="limit")
+        query = select(MessageRow).where(MessageRow.session_id == session_id)
+        if after is not None:
+            query = query.where(MessageRow.position > after)
+        if before is not None:
+            query = query.where(MessageRow.position < before)
+        newest_first = before is not None and after is None
+        query = query.order_by(MessageRow.position.desc() if newest_first else MessageRow.position)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.db.read() as s:
+            self._load(s, session_id, owner)
+            rows = [self._message(r) for r in s.execute(query).scalars()]
+        return rows[::-1] if newest_first else rows
+
+    def search(self, query: str, *, owner: str | None = None, limit: int = 20) -> list[MessageHit]:
+        """Messages whose content matches every word of ``query``, best first."""
+        if not isinstance(query, str):
+            raise InvalidInput("query must be a string", field="q")
+        if not 1 <= limit <= 200:
+            raise InvalidInput("limit must be between 1 and 200", field="limit")
+        scope = "" if owner is None else "AND s.owner = :owner"
+        params: dict[str, Any] = {"owner": owner, "limit": limit}
+        if self._postgres:
+            params["q"] = pg_tsquery_text(query)
+            if not params["q"]:
+                return []
+            sql = text(
+                f"""
+                SELECT m.id, ts_rank(m.content_tsv, q) AS score, s.title,
+                       ts_headline('english', left(m.content, 20000), q,
+                                   'StartSel=[, StopSel=], MaxFragments=2, MaxWords=20')
+                         AS snippet
+                FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id,
+                     to_tsquery('english', :q) q
+                WHERE m.content_tsv @@ q {scope}
+                ORDER BY score DESC, m.id DESC LIMIT :limit
+                """
+            )
+        else:
+            params["q"] = fts5_query(query)
+            if not params["q"]:
+                return []
+            sql = text(
+                f"""
+                SELECT m.id, -bm25(chat_messages_fts) AS score, s.title,
+                       snippet(chat_messages_fts, 0, '[', ']', '…', 20) AS snippet
+                FROM chat_messages_fts
+                JOIN chat_messages m ON m.id = chat_messages_fts.rowid
+                JOIN chat_sessions s ON s.id = m.session_id
+                WHERE chat_messages_fts MATCH :q {scope}
+                ORDER BY bm25(chat_messages_fts), m.id DESC LIMIT :limit
+                """
+            )
+        with self.db.read() as s:
+            found = s.execute(sql, params).all()
+            ids = [r.id for r in found]
+            rows = {
+                m.id: m
+                for m in s.execute(select(MessageRow).where(MessageRow.id.in_(ids))).scalars()
+            }
+        return [
+            MessageHit(
+                message=self._message(rows[r.id]),
+                session_title=r.title,
+                snippet=r.snippet,
+                score=float(r.score) if r.score is not None and math.isfinite(r.score) else 0.0,
+            )
+            for r in found
+            if r.id in rows
+        ]
+
+    # -- files -------------------------------------------------------------------------------
+
+    def export(
+        self, session_id: str, format: ExportFormat = "json", *, owner: str | None = None
+    ) -> str:
+        """The whole session as classic JSON or as a Markdown transcript."""
+        if format not in ("json", "markdown"):
+            raise InvalidInput("format must be 'json' or 'markdown'", field="format")
+        session = self.get(session_id, owner=owner, include_messages=True)
+        if format == "markdown":
+            return to_markdown(session)
+        return json.dumps(to_classic(session), ensure_ascii=False, indent=2)
+
+    def save_to_disk(
+        self, session_id: str, directory: str | Path, *, owner: str | None = None
+    ) -> Path:
+        """Write ``<directory>/<session_id>.json`` atomically; returns its path."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        data = self.export(session_id, "json", owner=owner)
+        # session ids are validated to [A-Za-z0-9_-], so this stays inside ``directory``.
+        path = directory / f"{session_id}.json"
+        write_atomically(path, data)
+        return path
+
+    def load_from_disk(
+        self, path: str | Path, *, owner: str | None = None, replace: bool = False
+    ) -> ChatSession:
+        """Import a classic session file, keeping its id, timestamps and message order.
+
+        An existing session with that id raises Conflict unless ``replace``.  A damaged file raises
+        InvalidInput and changes nothing.
+        """
+        path = Path(path)
+        doc = read_classic(path)
+        session_id = doc.session_id or path.stem
+        if not valid_session_id(session_id):
+            raise InvalidInput(
+                f"session file {path.name!r} names an invalid session id", field="path"
+            )
+        settings = self._parse_settings(doc.settings)
+        title = self._check_title(doc.title)
+        owner = owner if owner is not None else doc.owner
+        rows = []
+        for i, m in enumerate(doc.messages):
+            try:
+                self._check_content(m.role, m.content)
+                metadata = self._check_json(m.metadata, "metadata", dict)
+                references = self._check_json(m.references, "references", list)
+            except InvalidInput as exc:
+                raise InvalidInput(
+                    f"session file {path.name!r}, message {i}: {exc.message}", field="path"
+                ) from exc
+            rows.append(
+                {
+                    "session_id": session_id,
+                    "position": i,
+                    "role": m.role,
+                    "content": m.content,
+                    "created_at": m.timestamp or doc.created_at,
+                    "meta": metadata,
+                    "references": references,
+                }
+            )
+        with self.db.write() as s:
+            existing = s.get(SessionRow, session_id)
+            if existing is not None:
+                if not replace or (owner is not None and existing.owner != owner):
+                    raise Conflict(f"chat session {session_id!r} already exists")
+                s.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
+                s.delete(existing)
+                s.flush()
+            row = SessionRow(
+                id=session_id,
+                owner=owner,
+                title=title,
+                created_at=doc.created_at,
+                updated_at=doc.updated_at,
+                settings=settings.to_json(),
+                message_count=len(rows),
+                next_position=len(rows),
+            )
+            s.add(row)
+            s.flush()
+            if rows:
+                s.execute(insert(MessageRow), rows)
+        return self.get(session_id, owner=owner)
+
+
+class _AppendSQL(NamedTuple):
+    bump_any: str
+    bump_owned: str
+    insert: str
+
+
+def _append_sql(mark: Callable[[str], str], json_cast: str) -> _AppendSQL:
+    bump = (
+        "UPDATE chat_sessions SET message_count = message_count + 1, "
+        f"next_position = next_position + 1, updated_at = {mark('now')} "
+        f"WHERE id = {mark('sid')}"
+    )
+    return _AppendSQL(
+        bump_any=f"{bump} RETURNING next_position",
+        bump_owned=f"{bump} AND owner = {mark('owner')} RETURNING next_position",
+        insert=(
+            "INSERT INTO chat_messages (session_id, position, role, content, created_at, metadata, "
+            f'"references") VALUES ({mark("sid")}, {mark("pos")}, {mark("role")}, '
+            f"{mark('content')}, {mark('now')}, {mark('meta')}{json_cast}, "
+            f"{mark('refs')}{json_cast}) RETURNING id"
+        ),
+    )
+
+
+_SQLITE_APPEND = _append_sql(lambda name: f":{name}", "")
+_PG_APPEND = _append_sql(lambda name: f"%({name})s", "::jsonb")
+
+
+def _sqlite_time(value: dt.datetime) -> str:
+    """``value`` in the text form SQLAlchemy's SQLite DateTime stores (UTC, always microseconds)."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _describe_validation(exc: ValueError, prefix: str) -> str:
+    """A readable one-line account of a pydantic validation error (no input values echoed)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors(include_input=False, include_url=False):
+            loc = ".".join(str(p) for p in (prefix, *err["loc"]))
+            parts.append(f"{loc}: {err['msg']}")
+        return "; ".join(parts)
+    return f"{prefix} is invalid"

@@ -1,0 +1,47 @@
+"""Turning free text into safe full-text queries for SQLite FTS5 and PostgreSQL.
+
+User text is never handed to FTS5's query language as is: quotes, ``NEAR``, ``-`` or a stray ``*`` would
+raise a syntax error or change meaning.  Each word becomes a quoted term instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Literal
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text``, lower-cased, in order."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def fts5_query(text: str, *, mode: Literal["and", "or"] = "and", extra: Iterable[str] = ()) -> str:
+    """An FTS5 MATCH expression for ``text`` (empty string when there is nothing to search for).
+
+    ``extra`` terms (manual keywords) are required in either mode.
+    """
+    terms = [f'"{w}"' for w in dict.fromkeys(words(text))]
+    forced = [f'"{w}"' for kw in extra for w in words(kw)]
+    joiner = " AND " if mode == "and" else " OR "
+    parts: list[str] = []
+    if terms:
+        parts.append(f"({joiner.join(terms)})" if len(terms) > 1 else terms[0])
+    parts.extend(forced)
+    return " AND ".join(parts)
+
+
+def pg_tsquery_text(
+    text: str, *, mode: Literal["and", "or"] = "and", extra: Iterable[str] = ()
+) -> str:
+    """Text for ``to_tsquery('english', ...)`` built from plain words only (same rules as FTS5)."""
+    terms = list(dict.fromkeys(words(text)))
+    forced = [w for kw in extra for w in words(kw)]
+    joiner = " & " if mode == "and" else " | "
+    parts: list[str] = []
+    if terms:
+        parts.append(f"({joiner.join(terms)})")
+    parts.extend(forced)
+    return " & ".join(parts)

