@@ -64,6 +64,63 @@ class ServerSettings(BaseModel):
     )
 
 
+class DocumentSettings(BaseModel):
+    """Ingestion: size limits, parsing safety and chunking."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_file_bytes: int = Field(
+        100_000_000, ge=1, description="Largest file accepted (upload or folder)."
+    )
+    max_unpacked_bytes: int = Field(
+        500_000_000,
+        ge=1,
+        description="Largest total uncompressed size of an Office file (zip-bomb guard).",
+    )
+    max_compression_ratio: float = Field(
+        200.0, gt=1, description="Largest uncompressed/compressed ratio of an Office file's parts."
+    )
+    max_pages: int = Field(
+        5_000, ge=1, description="Pages (or slides, sheets' rows / 1000) parsed at most."
+    )
+    chunk_tokens: int = Field(
+        200, ge=16, le=256, description="Word-pieces per chunk (the embedder reads at most 256)."
+    )
+    chunk_overlap: int = Field(40, ge=0, description="Word-pieces shared by consecutive chunks.")
+
+
+class RetrievalSettings(BaseModel):
+    """Embedding, search and reranking."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    embedder: Literal["minilm", "openai"] = Field(
+        "minilm",
+        description="'minilm': embedded all-MiniLM-L6-v2 (offline). 'openai': an OpenAI-compatible "
+        "/v1/embeddings server at embedder_url.",
+    )
+    embedder_url: str | None = Field(None, description="Base URL, e.g. http://127.0.0.1:8080/v1")
+    embedder_model: str | None = Field(
+        None, description="Model name sent to the embeddings server."
+    )
+    embedder_api_key: str | None = Field(
+        None, description="Bearer token for the embeddings server."
+    )
+    embed_batch_size: int = Field(32, ge=1, le=1024)
+    num_results: int = Field(8, ge=1, le=200, description="Passages returned by default.")
+    candidates: int = Field(
+        50, ge=1, le=2000, description="Hits taken from each retriever before fusion."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rerank_url: str | None = Field(
+        None,
+        description="A /v1/rerank-style endpoint (llama.cpp, TEI, vLLM, Cohere/Jina-compatible).",
+    )
+    rerank_model: str | None = None
+    rerank_api_key: str | None = None
+    enable_reranking: bool = Field(False, description="Rerank by default when a reranker is set.")
+
+
 class Settings(BaseSettings):
     """All of docchat's configuration."""
 
@@ -85,6 +142,8 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    documents: DocumentSettings = Field(default_factory=DocumentSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

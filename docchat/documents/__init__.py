@@ -1,0 +1,1 @@
+"""Documents in: parsing, chunking, the registry and incremental ingestion."""

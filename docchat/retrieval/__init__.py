@@ -1,0 +1,1 @@
+"""Finding passages: full-text, vectors, fusion and reranking."""
