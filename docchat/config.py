@@ -27,8 +27,9 @@ class DatabaseSettings(BaseModel):
         "process",
         description=(
             "'process': a committed write survives a killed process (SQLite WAL with "
-            "synchronous=NORMAL). 'power': it also survives power loss (synchronous=FULL, one fsync "
-            "per commit; slower, see README). PostgreSQL always fsyncs per its own config."
+            "synchronous=NORMAL). 'power': it also survives power loss "
+            "(synchronous=FULL, one fsync per commit; slower, see README). PostgreSQL follows "
+            "its own fsync settings."
         ),
     )
     busy_timeout_s: float = Field(

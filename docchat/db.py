@@ -1,9 +1,9 @@
 """Engine, declarative base, column types and transactions, for SQLite and PostgreSQL alike.
 
-SQLite is configured for many threads and several processes on one file: WAL (readers never block the
-writer), a busy timeout, and ``BEGIN IMMEDIATE`` for write transactions so two writers queue on the lock
-instead of deadlocking when both try to upgrade a read lock (which SQLite answers with an immediate
-"database is locked", busy timeout or not).
+SQLite is configured for many threads and several processes on one file: WAL (readers never block
+the writer), a busy timeout, and ``BEGIN IMMEDIATE`` for write transactions so two writers queue on
+the lock instead of deadlocking when both try to upgrade a read lock (which SQLite answers with an
+immediate "database is locked", busy timeout or not).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from docchat.config import Settings
 
 #: JSON column: JSONB on PostgreSQL, JSON text elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
-#: Auto-increment key: 64-bit on PostgreSQL, the rowid alias on SQLite (FTS5 needs an integer rowid).
+#: Auto-increment key: 64-bit on PostgreSQL, the rowid alias on SQLite (FTS5 wants an integer).
 BigIntKey = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
-    """A timezone-aware UTC timestamp on every backend (SQLite stores no offset, so it is re-attached)."""
+    """Timezone-aware UTC on every backend (SQLite stores no offset: it is re-attached on load)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -45,7 +45,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(
-        self, value: dt.datetime | None, dialect: Dialect
+        self,
+        value: dt.datetime | None,
+        dialect: Dialect,  # noqa: ARG002  # signature fixed by SQLAlchemy
     ) -> dt.datetime | None:
         if value is None:
             return None

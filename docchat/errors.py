@@ -12,9 +12,9 @@
     ├── Conflict
     └── ProviderError
 
-Services raise these; `docchat.api.errors` maps each branch to one HTTP status, and the CLI prints the
-message.  Messages are written for the person who sent the request: they name the id or the field, never
-a stack trace or a third-party exception's text.
+Services raise these; `docchat.api.errors` maps each branch to one HTTP status, and the CLI prints
+the message. Messages are written for the person who sent the request: they name the id or the
+field, never a stack trace or a third-party exception's text.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class UnsupportedFormat(InvalidInput):
 
 
 class CorruptDocument(InvalidInput):
-    """Raised when a file cannot be parsed: damaged, encrypted, empty, or a disguised archive bomb."""
+    """Raised when a file cannot be parsed: damaged, encrypted, empty or an archive bomb."""
 
     code = "corrupt_document"
 
@@ -95,12 +95,12 @@ class TooLarge(InvalidInput):
 
 
 class Conflict(DocchatError):
-    """Raised when a request collides with existing state (an id already taken, a task already running)."""
+    """Raised when a request collides with existing state (say, an id already taken)."""
 
     code = "conflict"
 
 
 class ProviderError(DocchatError):
-    """Raised when an external component (LLM, embedder, reranker server) fails or answers nonsense."""
+    """Raised when an external component (LLM, embedder, reranker) fails or answers nonsense."""
 
     code = "provider_error"

@@ -1,7 +1,7 @@
 """Turning free text into safe full-text queries for SQLite FTS5 and PostgreSQL.
 
-User text is never handed to FTS5's query language as is: quotes, ``NEAR``, ``-`` or a stray ``*`` would
-raise a syntax error or change meaning.  Each word becomes a quoted term instead.
+User text is never handed to FTS5's query language as is: quotes, ``NEAR``, ``-`` or a stray ``*``
+would raise a syntax error or change meaning. Each word becomes a quoted term instead.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Alembic migrations, shipped in the package and applied at start-up.
 
-Several processes may start at once against one database: the upgrade runs inside one transaction that
-first takes the database's write lock (SQLite ``BEGIN IMMEDIATE``) or an advisory lock (PostgreSQL), so
-exactly one of them migrates and the others find the schema current.
+Several processes may start at once against one database: the upgrade runs inside one transaction
+that first takes the database's write lock (SQLite ``BEGIN IMMEDIATE``) or an advisory lock
+(PostgreSQL), so exactly one of them migrates and the others find the schema current.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The classic module-level functions, each a thin wrapper over one default ``SessionStore``.
 
-The default store is opened on first use from ``Settings()`` (the environment).  Applications that hold
-their own stores (the HTTP app does) never touch it; scripts can point it elsewhere with ``configure``.
+The default store is opened on first use from ``Settings()`` (the environment). Applications that
+hold their own stores (the HTTP app does) never touch it; scripts can point it elsewhere with
+``configure``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Sessions to and from files: the classic ``<session_id>.json`` format, and Markdown.
 
-The classic file holds ``messages``, ``settings``, ``created_at`` and ``updated_at`` (ISO 8601 strings);
-docchat adds ``session_id``, ``title`` and ``owner``.  Files are written atomically (temporary file,
-fsync, rename), so a crash leaves either the old file or the new one, never a truncated one.
+The classic file holds ``messages``, ``settings``, ``created_at`` and ``updated_at`` (ISO 8601
+strings); docchat adds ``session_id``, ``title`` and ``owner``. Files are written atomically
+(temporary file, fsync, rename), so a crash leaves either the old file or the new one, never a
+truncated one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tables of chat sessions and their messages: one row per message, never a blob of the whole chat."""
+"""Tables of chat sessions and messages: one row per message, never a blob of the whole chat."""
 
 from __future__ import annotations
 

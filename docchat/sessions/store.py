@@ -1,15 +1,16 @@
 """SessionStore: create, read, append to, clear, search and delete chat sessions.
 
 Every write is one short database transaction that commits before the method returns, so a returned
-message is durable.  No lock of ours is held across I/O: SQLite's write lock (``BEGIN IMMEDIATE``) or
-PostgreSQL's row lock on the session serialises appenders to one session, which is what makes positions
-unique and gap-free.  Appending costs the same at message 20,000 as at message 1: one UPDATE of the
-session row and one INSERT.
+message is durable. No lock of ours is held across I/O: SQLite's write lock (``BEGIN IMMEDIATE``) or
+PostgreSQL's row lock on the session serialises appenders to one session, which is what makes
+positions unique and gap-free. Appending costs the same at message 20,000 as at message 1: one
+UPDATE of the session row and one INSERT.
 """
 
 from __future__ import annotations
 
 import base64
+import builtins
 import datetime as dt
 import json
 import math
@@ -17,9 +18,9 @@ import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
-from sqlalchemy import Row, and_, delete, insert, or_, select, text
+from sqlalchemy import CursorResult, Row, and_, delete, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -46,7 +47,7 @@ _SETTINGS_KEYS = frozenset(ChatSettings.model_fields)
 
 
 def valid_session_id(session_id: object) -> bool:
-    """Whether ``session_id`` has the shape of a session id (safe as a file name, at most 64 chars)."""
+    """Whether ``session_id`` is shaped like a session id (safe as a file name, <= 64 chars)."""
     return isinstance(session_id, str) and bool(_SESSION_ID.match(session_id))
 
 
@@ -263,7 +264,7 @@ class SessionStore:
         *,
         owner: str | None = None,
     ) -> ChatSession:
-        """Replace the keys given (``model``, ``mode``, ``options``); other keys keep their value."""
+        """Replace the keys given (``model``, ``mode``, ``options``); the others stay."""
         if isinstance(settings, ChatSettings):
             patch = settings.to_json()
         elif isinstance(settings, dict):
@@ -296,9 +297,8 @@ class SessionStore:
         """Delete every message of the session (keeping the session); returns how many."""
         with self.db.write() as s:
             row = self._load(s, session_id, owner)
-            deleted = s.execute(
-                delete(MessageRow).where(MessageRow.session_id == session_id)
-            ).rowcount
+            result = s.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
+            deleted = cast("CursorResult[Any]", result).rowcount
             row.message_count = 0
             row.updated_at = utcnow()
             return int(deleted)
@@ -351,7 +351,7 @@ class SessionStore:
         role: str,
         content: str,
         metadata: dict[str, Any] | None = None,
-        references: list[Any] | None = None,
+        references: builtins.list[Any] | None = None,
         *,
         owner: str | None = None,
     ) -> Message:
@@ -372,7 +372,7 @@ class SessionStore:
             "refs": _json_text(references),
         }
         # The hot path in plain SQL: the same two statements SQLAlchemy would emit, without the
-        # per-call statement building that costs more than the database work (see bench/sessions.py).
+        # per-call statement building that costs more than the database work (bench/sessions.py).
         sql = _PG_APPEND if self._postgres else _SQLITE_APPEND
         with self.db.writer.connect() as conn, conn.begin():
             position = conn.exec_driver_sql(
@@ -386,7 +386,7 @@ class SessionStore:
             id=message_id,
             session_id=session_id,
             position=position,
-            role=role,  # type: ignore[arg-type]  # checked against ROLES above
+            role=role,
             content=content,
             created_at=now,
             metadata=metadata,
@@ -401,7 +401,7 @@ class SessionStore:
         limit: int | None = None,
         before: int | None = None,
         after: int | None = None,
-    ) -> list[Message]:
+    ) -> builtins.list[Message]:
         """Messages in position order: the first ``limit`` after ``after``, or the last before
         ``before`` (the newest ones when only ``before`` is given)."""
         if limit is not None and limit < 1:
@@ -420,7 +420,9 @@ class SessionStore:
             rows = [self._message(r) for r in s.execute(query).scalars()]
         return rows[::-1] if newest_first else rows
 
-    def search(self, query: str, *, owner: str | None = None, limit: int = 20) -> list[MessageHit]:
+    def search(
+        self, query: str, *, owner: str | None = None, limit: int = 20
+    ) -> builtins.list[MessageHit]:
         """Messages whose content matches every word of ``query``, best first."""
         if not isinstance(query, str):
             raise InvalidInput("query must be a string", field="q")
