@@ -175,10 +175,14 @@ class SessionStore:
     def _scope(owner: str | None) -> Any:
         return True if owner is None else SessionRow.owner == owner
 
-    def _load(self, s: Session, session_id: str, owner: str | None) -> SessionRow:
+    def _load(
+        self, s: Session, session_id: str, owner: str | None, *, lock: bool = False
+    ) -> SessionRow:
+        """The row, locked for the transaction when ``lock`` (PostgreSQL; SQLite's writer
+        transaction already excludes other writers), so a read-modify-write loses no update."""
         if not valid_session_id(session_id):
-            raise SessionNotFound(str(session_id))
-        row = s.get(SessionRow, session_id)
+            raise SessionNotFound(_shown_id(session_id))
+        row = s.get(SessionRow, session_id, with_for_update=lock)
         if row is None or (owner is not None and row.owner != owner):
             raise SessionNotFound(session_id)
         return row
@@ -278,7 +282,7 @@ class SessionStore:
         else:
             raise InvalidInput("settings must be an object", field="settings")
         with self.db.write() as s:
-            row = self._load(s, session_id, owner)
+            row = self._load(s, session_id, owner, lock=True)
             merged = self._parse_settings({**row.settings, **patch})
             row.settings = merged.to_json()
             row.updated_at = utcnow()
@@ -288,7 +292,7 @@ class SessionStore:
         """Set the session's title."""
         title = self._check_title(title)
         with self.db.write() as s:
-            row = self._load(s, session_id, owner)
+            row = self._load(s, session_id, owner, lock=True)
             row.title = title
             row.updated_at = utcnow()
             return self._session(row)
@@ -296,7 +300,7 @@ class SessionStore:
     def clear(self, session_id: str, *, owner: str | None = None) -> int:
         """Delete every message of the session (keeping the session); returns how many."""
         with self.db.write() as s:
-            row = self._load(s, session_id, owner)
+            row = self._load(s, session_id, owner, lock=True)
             result = s.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
             deleted = cast("CursorResult[Any]", result).rowcount
             row.message_count = 0
@@ -306,7 +310,7 @@ class SessionStore:
     def delete(self, session_id: str, *, owner: str | None = None) -> None:
         """Delete the session and its messages."""
         with self.db.write() as s:
-            row = self._load(s, session_id, owner)
+            row = self._load(s, session_id, owner, lock=True)
             s.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
             s.delete(row)
 
@@ -360,7 +364,7 @@ class SessionStore:
         metadata = self._check_json(metadata, "metadata", dict)
         references = self._check_json(references, "references", list)
         if not valid_session_id(session_id):
-            raise SessionNotFound(str(session_id))
+            raise SessionNotFound(_shown_id(session_id))
         now = utcnow()
         params = {
             "sid": session_id,
@@ -566,6 +570,12 @@ class SessionStore:
             if rows:
                 s.execute(insert(MessageRow), rows)
         return self.get(session_id, owner=owner)
+
+
+def _shown_id(session_id: object) -> str:
+    """An invalid id as echoed in a message: at most 80 characters of it."""
+    shown = str(session_id)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 class _AppendSQL(NamedTuple):

@@ -136,3 +136,44 @@ def test_two_processes_postgres(pg_url: str, tmp_path: Path) -> None:
         assert p.returncode == 0
     _assert_complete(store, session.id, {"p1": 200, "p2": 200})
     store.db.dispose()
+
+
+def test_concurrent_settings_updates_lose_nothing(store: SessionStore) -> None:
+    session = store.create()
+    modes = ["basic", "extensive", "full_reading", "deep_reflection"]
+    rounds = 60
+
+    def set_mode() -> None:
+        for i in range(rounds):
+            store.update_settings(session.id, {"mode": modes[i % 4]})
+
+    def set_model() -> None:
+        for i in range(rounds):
+            store.update_settings(session.id, {"model": f"m{i}"})
+
+    pool = [threading.Thread(target=set_mode), threading.Thread(target=set_model)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    final = store.get(session.id).settings
+    assert (final.mode, final.model) == (modes[(rounds - 1) % 4], f"m{rounds - 1}")
+
+
+def test_clear_during_appends_keeps_count_true(store: SessionStore) -> None:
+    session = store.create()
+    stop = threading.Event()
+
+    def append() -> None:
+        i = 0
+        while not stop.is_set():
+            store.append(session.id, "user", f"m{i}")
+            i += 1
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    for _ in range(15):
+        store.clear(session.id)
+    stop.set()
+    writer.join()
+    assert store.get(session.id).message_count == len(store.messages(session.id))

@@ -1,0 +1,132 @@
+"""``create_app(settings)``: the HTTP application, assembled in one constructor.
+
+Routes, middleware, exception handlers and the lifespan are all given to ``FastAPI(...)`` at once,
+so this file shows the whole app.  Nothing is global: two apps with different settings can run side
+by side (the tests do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from docchat import __version__
+from docchat.api.errors import EXCEPTION_HANDLERS, error_response
+from docchat.api.routes import health, search, sessions
+from docchat.config import Settings
+from docchat.sessions.store import SessionStore
+
+#: Path prefixes the JSON body limit leaves alone.  Document uploads will be listed here, and their
+#: route will enforce ``settings.documents.max_file_bytes`` itself.
+BODY_LIMIT_EXEMPT: tuple[str, ...] = ()
+
+
+class BodySizeLimit:
+    """Answer 413 to a request whose body is larger than ``max_bytes``.
+
+    A declared Content-Length over the limit is refused before anything is read.  A chunked body is
+    counted as it streams in; once over, the 413 goes out and the app sees the client disconnect,
+    so it stops reading and whatever it answers is dropped.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, exempt_prefixes: Sequence[str] = ()
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.exempt_prefixes = tuple(exempt_prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (
+            self.exempt_prefixes and str(scope["path"]).startswith(self.exempt_prefixes)
+        ):
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+
+        received = 0
+        started = False  # the app began its response: too late for a 413
+        rejected = False  # our 413 went out instead
+
+        async def limited_receive() -> Message:
+            nonlocal received, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    if not started:
+                        rejected = True
+                        await self._reject(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if rejected:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413, "request_too_large", f"request body is larger than {self.max_bytes} bytes"
+        )
+        await response(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = Headers(scope=scope).get("content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None  # the HTTP server refuses a malformed header before we see it
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The docchat HTTP app for ``settings``; its database opens when the server starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Opening runs the migrations, which may wait on another process's lock: off the loop.
+        store = await anyio.to_thread.run_sync(SessionStore.from_settings, settings)
+        app.state.store = store
+        try:
+            yield
+        finally:
+            store.db.dispose()
+
+    app = FastAPI(
+        title="docchat",
+        version=__version__,
+        summary="Chat with your documents: persistent sessions, cited answers.",
+        lifespan=lifespan,
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+        middleware=[
+            Middleware(
+                BodySizeLimit,
+                max_bytes=settings.server.max_request_bytes,
+                exempt_prefixes=BODY_LIMIT_EXEMPT,
+            )
+        ],
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    for module in (health, sessions, search):
+        app.include_router(module.router)
+    return app

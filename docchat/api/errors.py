@@ -1,0 +1,146 @@
+"""Exceptions to HTTP responses, in one place.
+
+Every error body has one shape::
+
+    {"error": {"code": "...", "message": "...", "field": "...", "details": [...]}}
+
+``field`` and ``details`` appear only when known.  A docchat error keeps its own message (written
+for the caller); any other exception becomes a generic 500 whose traceback goes to the server log
+only.  Validation errors are described without the submitted values, so a secret pasted into the
+wrong field is never echoed back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from docchat.errors import Conflict, DocchatError, InvalidInput, NotFound, ProviderError, TooLarge
+
+logger = logging.getLogger("docchat.api")
+
+#: The status of each branch of the error tree; a class not listed takes its nearest listed base.
+STATUS_BY_ERROR: Mapping[type, int] = {
+    NotFound: 404,
+    TooLarge: 413,
+    InvalidInput: 422,
+    Conflict: 409,
+    ProviderError: 502,
+    DocchatError: 400,
+}
+
+# Where a validation error's location says which part of the request was wrong; not a field name.
+_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+
+Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
+
+
+def status_for(exc: DocchatError) -> int:
+    """The HTTP status of ``exc``, found along its class's MRO as Starlette finds handlers."""
+    for cls in type(exc).__mro__:
+        status = STATUS_BY_ERROR.get(cls)
+        if status is not None:
+            return status
+    return 400  # pragma: no cover  # DocchatError itself is in the table
+
+
+def error_body(
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    details: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The JSON document of an error response."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """An error response in the one shape every docchat error takes."""
+    body = error_body(code, message, field=field, details=details)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _docchat_error(_request: Request, exc: DocchatError) -> Response:
+    return error_response(status_for(exc), exc.code, exc.message, field=getattr(exc, "field", None))
+
+
+def _field_of(loc: tuple[int | str, ...]) -> str | None:
+    parts = [str(p) for p in (loc[1:] if loc and loc[0] in _SOURCES else loc)]
+    return ".".join(parts) or None
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+    # FastAPI hands over plain dicts that still hold the input; keep only what names the problem.
+    errors = [
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in exc.errors()
+    ]
+    if any(e["type"] == "json_invalid" for e in errors):
+        return error_response(
+            422,
+            "invalid_json",
+            "request body is not valid JSON",
+            details=[{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}],
+        )
+    if not errors:  # pragma: no cover  # FastAPI never raises an empty one
+        return error_response(422, "validation_error", "request is invalid")
+    first = errors[0]
+    field = _field_of(tuple(first["loc"]))
+    message = f"{field}: {first['msg']}" if field else str(first["msg"])
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return error_response(422, "validation_error", message, field=field, details=errors)
+
+
+async def _http_error(_request: Request, exc: HTTPException) -> Response:
+    try:
+        phrase = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        phrase = "HTTP error"
+    if exc.status_code in (204, 304):  # these statuses may not carry a body
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    # Framework details ("Not Found", "Method Not Allowed") are written for clients; anything
+    # else falls back to the status phrase.
+    message = exc.detail if isinstance(exc.detail, str) and exc.detail else phrase
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # The caller learns only that the fault is ours; the details stay in the server log.
+    logger.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal server error")
+
+
+#: Handlers for ``FastAPI(exception_handlers=...)``; Starlette picks the nearest class on the MRO.
+EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
+    DocchatError: _docchat_error,
+    RequestValidationError: _validation_error,
+    HTTPException: _http_error,
+    Exception: _unexpected_error,
+}

@@ -1,0 +1,30 @@
+"""Full-text search over chat messages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from docchat.api.deps import OwnerDep, StoreDep
+from docchat.api.schemas import SearchResults, error_responses
+
+router = APIRouter(prefix="/api/search", tags=["search"])
+
+
+@router.get(
+    "/messages",
+    operation_id="search_messages",
+    summary="Search the content of chat messages",
+    responses=error_responses(422),
+)
+def search_messages(
+    store: StoreDep,
+    owner: OwnerDep,
+    q: Annotated[
+        str, Query(min_length=1, max_length=1000, description="Words that must all appear.")
+    ],
+    limit: Annotated[int, Query(ge=1, le=200, description="At most this many hits.")] = 20,
+) -> SearchResults:
+    """Messages containing every word of `q`, best first, with a highlighted snippet."""
+    return SearchResults(items=store.search(q, owner=owner, limit=limit))

@@ -1,0 +1,190 @@
+"""Chat sessions and their messages: each route parses, calls one store method, returns a schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from docchat.api.deps import OwnerDep, SessionId, StoreDep
+from docchat.api.schemas import (
+    ClearResult,
+    MessageCreate,
+    MessageList,
+    SessionCreate,
+    SessionUpdate,
+    SettingsUpdate,
+    error_responses,
+)
+from docchat.sessions.store import ExportFormat
+from docchat.sessions.types import ChatSession, Message, SessionPage
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+# Suffix and media type of each export format.
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "json": ("json", "application/json"),
+    "markdown": ("md", "text/markdown"),
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    operation_id="create_session",
+    summary="Create a chat session",
+    responses=error_responses(413, 422),
+)
+def create_session(
+    store: StoreDep, owner: OwnerDep, body: SessionCreate | None = None
+) -> ChatSession:
+    """Create an empty session; the body is optional."""
+    body = body or SessionCreate()
+    return store.create(owner=owner, title=body.title, settings=body.settings)
+
+
+@router.get(
+    "",
+    operation_id="list_sessions",
+    summary="List chat sessions, most recently updated first",
+    responses=error_responses(422),
+)
+def list_sessions(
+    store: StoreDep,
+    owner: OwnerDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Sessions per page.")] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    offset: Annotated[int, Query(ge=0, description="Sessions to skip.")] = 0,
+) -> SessionPage:
+    """One page of sessions; pass `next_cursor` back to get the next."""
+    return store.list(owner=owner, limit=limit, cursor=cursor, offset=offset)
+
+
+@router.get(
+    "/{session_id}",
+    operation_id="get_session",
+    summary="Get a chat session",
+    responses=error_responses(404, 422),
+)
+def get_session(
+    session_id: SessionId,
+    store: StoreDep,
+    owner: OwnerDep,
+    include_messages: Annotated[bool, Query(description="Include every message.")] = False,
+) -> ChatSession:
+    """The session; `messages` is null unless `include_messages` is set."""
+    return store.get(session_id, owner=owner, include_messages=include_messages)
+
+
+@router.patch(
+    "/{session_id}",
+    operation_id="update_session",
+    summary="Rename a chat session",
+    responses=error_responses(404, 413, 422),
+)
+def update_session(
+    session_id: SessionId, body: SessionUpdate, store: StoreDep, owner: OwnerDep
+) -> ChatSession:
+    """Set the session's title."""
+    return store.rename(session_id, body.title, owner=owner)
+
+
+@router.delete(
+    "/{session_id}",
+    status_code=204,
+    response_class=Response,
+    operation_id="delete_session",
+    summary="Delete a chat session and its messages",
+    responses=error_responses(404, 422),
+)
+def delete_session(session_id: SessionId, store: StoreDep, owner: OwnerDep) -> None:
+    """Delete the session for good."""
+    store.delete(session_id, owner=owner)
+
+
+@router.get(
+    "/{session_id}/messages",
+    operation_id="list_messages",
+    summary="List a session's messages",
+    responses=error_responses(404, 422),
+)
+def list_messages(
+    session_id: SessionId,
+    store: StoreDep,
+    owner: OwnerDep,
+    limit: Annotated[int | None, Query(ge=1, description="At most this many.")] = None,
+    before: Annotated[int | None, Query(description="Only positions below this.")] = None,
+    after: Annotated[int | None, Query(description="Only positions above this.")] = None,
+) -> MessageList:
+    """Messages in position order: the first `limit` after `after`, or the last before `before`."""
+    messages = store.messages(session_id, owner=owner, limit=limit, before=before, after=after)
+    return MessageList(items=messages)
+
+
+@router.post(
+    "/{session_id}/messages",
+    status_code=201,
+    operation_id="append_message",
+    summary="Append a message to a session",
+    responses=error_responses(404, 413, 422),
+)
+def append_message(
+    session_id: SessionId, body: MessageCreate, store: StoreDep, owner: OwnerDep
+) -> Message:
+    """Append a message; it is durable when the response arrives."""
+    return store.append(
+        session_id, body.role, body.content, body.metadata, body.references, owner=owner
+    )
+
+
+@router.put(
+    "/{session_id}/settings",
+    operation_id="update_session_settings",
+    summary="Change a session's answer settings",
+    responses=error_responses(404, 413, 422),
+)
+def update_session_settings(
+    session_id: SessionId, body: SettingsUpdate, store: StoreDep, owner: OwnerDep
+) -> ChatSession:
+    """Replace the settings keys sent (`model`, `mode`, `options`); the others keep their value."""
+    return store.update_settings(session_id, body.patch(), owner=owner)
+
+
+@router.post(
+    "/{session_id}/clear",
+    operation_id="clear_session",
+    summary="Delete a session's messages, keeping the session",
+    responses=error_responses(404, 422),
+)
+def clear_session(session_id: SessionId, store: StoreDep, owner: OwnerDep) -> ClearResult:
+    """Empty the session; returns how many messages went."""
+    return ClearResult(deleted=store.clear(session_id, owner=owner))
+
+
+@router.get(
+    "/{session_id}/export",
+    response_class=Response,
+    operation_id="export_session",
+    summary="Download a session as JSON or Markdown",
+    responses={
+        200: {
+            "description": "The session as a file attachment.",
+            "content": {"application/json": {}, "text/markdown": {}},
+        },
+        **error_responses(404, 422),
+    },
+)
+def export_session(
+    session_id: SessionId,
+    store: StoreDep,
+    owner: OwnerDep,
+    export_format: Annotated[
+        ExportFormat, Query(alias="format", description="`json` (classic file) or `markdown`.")
+    ] = "json",
+) -> Response:
+    """The whole session as a `<id>.json` or `<id>.md` attachment."""
+    text = store.export(session_id, export_format, owner=owner)
+    suffix, media_type = _EXPORTS[export_format]
+    # The store only finds ids of [A-Za-z0-9_-], so the id is safe inside the header as is.
+    disposition = f'attachment; filename="{session_id}.{suffix}"'
+    return Response(text, media_type=media_type, headers={"Content-Disposition": disposition})

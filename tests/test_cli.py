@@ -1,0 +1,132 @@
+"""The ``docchat`` command line: help for everything, ``migrate`` and ``serve`` for real."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from sqlalchemy import create_engine
+from typer.core import TyperGroup, TyperOption
+from typer.testing import CliRunner
+
+from docchat.cli import app
+from docchat.migrations import current_revision
+
+runner = CliRunner()
+
+
+def _group() -> TyperGroup:
+    group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
+    return group
+
+
+COMMANDS = sorted(_group().commands)
+
+
+def test_top_level_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0, result.output
+    assert "Chat with your documents" in result.output
+    for name in COMMANDS:
+        assert name in result.output
+
+
+def test_no_arguments_shows_help() -> None:
+    result = runner.invoke(app, [])
+    assert "Usage" in result.output
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_command_help(name: str) -> None:
+    result = runner.invoke(app, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_every_command_and_option_has_help() -> None:
+    commands = _group().commands
+    assert {"serve", "migrate"} <= set(commands)
+    for name, command in commands.items():
+        assert command.help, f"command {name!r} has no help"
+        for param in command.params:
+            if isinstance(param, TyperOption) and param.name != "help":
+                assert param.help, f"option {param.name!r} of {name!r} has no help"
+
+
+def test_migrate_creates_and_reports_the_schema(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    result = runner.invoke(app, ["migrate"], env={"DOCCHAT_DATA_DIR": str(data_dir)})
+    assert result.exit_code == 0, result.output
+    database = data_dir / "docchat.db"
+    assert database.exists()
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        revision = current_revision(engine)
+    finally:
+        engine.dispose()
+    assert revision is not None
+    assert f"Revision: {revision}" in result.output
+    assert str(database) in result.output
+    # a second run finds the schema current
+    again = runner.invoke(app, ["migrate"], env={"DOCCHAT_DATA_DIR": str(data_dir)})
+    assert again.exit_code == 0, again.output
+    assert f"Revision: {revision}" in again.output
+
+
+def test_migrate_reports_bad_configuration_without_a_traceback(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["migrate"],
+        env={"DOCCHAT_DATA_DIR": str(tmp_path), "DOCCHAT_DATABASE__DURABILITY": "sometimes"},
+    )
+    assert result.exit_code == 2
+    assert "invalid configuration" in result.output
+    assert "database.durability" in result.output
+    assert "sometimes" not in result.output
+    assert "Traceback" not in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_serve_runs_the_api(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "DOCCHAT_DATA_DIR": str(tmp_path / "data")}
+    command = [sys.executable, "-c", "from docchat.cli import app; app()", "serve"]
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[0].decode()
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "docchat serve did not answer within 60 s"
+                time.sleep(0.1)
+        assert response.json() == {"status": "ok"}
+        created = httpx.post(f"http://127.0.0.1:{port}/api/sessions", json={"title": "cli"})
+        assert created.status_code == 201
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+    assert (tmp_path / "data" / "docchat.db").exists()
