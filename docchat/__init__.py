@@ -5,6 +5,24 @@ The classic session functions work on a default store opened from the environmen
 """
 
 from docchat.config import Settings
+from docchat.defaults import (
+    add_message_to_session,
+    clear_session,
+    configure,
+    create_chat_session,
+    delete_session,
+    export_session,
+    get_messages,
+    get_or_create_session,
+    get_session,
+    ingest,
+    list_sessions,
+    load_session_from_disk,
+    save_session_to_disk,
+    search,
+    search_messages,
+    update_session_settings,
+)
 from docchat.errors import (
     Conflict,
     CorruptDocument,
@@ -18,22 +36,7 @@ from docchat.errors import (
     TooLarge,
     UnsupportedFormat,
 )
-from docchat.sessions.default import (
-    add_message_to_session,
-    clear_session,
-    configure,
-    create_chat_session,
-    delete_session,
-    export_session,
-    get_messages,
-    get_or_create_session,
-    get_session,
-    list_sessions,
-    load_session_from_disk,
-    save_session_to_disk,
-    search_messages,
-    update_session_settings,
-)
+from docchat.retrieval.hybrid import Hit
 from docchat.sessions.store import SessionStore
 from docchat.sessions.types import (
     ChatOptions,
@@ -44,6 +47,7 @@ from docchat.sessions.types import (
     SessionPage,
     SourceFilters,
 )
+from docchat.workspace import Workspace
 
 __version__ = "0.1.0"
 
@@ -55,6 +59,7 @@ __all__ = [
     "CorruptDocument",
     "DocchatError",
     "DocumentNotFound",
+    "Hit",
     "InvalidInput",
     "Message",
     "MessageHit",
@@ -68,6 +73,7 @@ __all__ = [
     "TaskNotFound",
     "TooLarge",
     "UnsupportedFormat",
+    "Workspace",
     "__version__",
     "add_message_to_session",
     "clear_session",
@@ -78,9 +84,11 @@ __all__ = [
     "get_messages",
     "get_or_create_session",
     "get_session",
+    "ingest",
     "list_sessions",
     "load_session_from_disk",
     "save_session_to_disk",
+    "search",
     "search_messages",
     "update_session_settings",
 ]

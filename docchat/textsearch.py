@@ -13,17 +13,94 @@ from typing import Literal
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+# Words so common that OR-ing them into a query matches nearly every row: costly, and no signal.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "should",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
+)
+
+
 def words(text: str) -> list[str]:
     """The words of ``text``, lower-cased, in order."""
     return [w.lower() for w in _WORD.findall(text)]
 
 
+def keywords(text: str) -> list[str]:
+    """The words of ``text`` without stop words (all of them if nothing else is left)."""
+    found = words(text)
+    kept = [w for w in found if w not in STOPWORDS]
+    return kept or found
+
+
 def fts5_query(text: str, *, mode: Literal["and", "or"] = "and", extra: Iterable[str] = ()) -> str:
     """An FTS5 MATCH expression for ``text`` (empty string when there is nothing to search for).
 
-    ``extra`` terms (manual keywords) are required in either mode.
+    In "or" mode stop words are dropped.  ``extra`` terms (manual keywords) are required in
+    either mode.
     """
-    terms = [f'"{w}"' for w in dict.fromkeys(words(text))]
+    split = keywords if mode == "or" else words
+    terms = [f'"{w}"' for w in dict.fromkeys(split(text))]
     forced = [f'"{w}"' for kw in extra for w in words(kw)]
     joiner = " AND " if mode == "and" else " OR "
     parts: list[str] = []
@@ -37,7 +114,8 @@ def pg_tsquery_text(
     text: str, *, mode: Literal["and", "or"] = "and", extra: Iterable[str] = ()
 ) -> str:
     """Text for ``to_tsquery('english', ...)`` built from plain words only (same rules as FTS5)."""
-    terms = list(dict.fromkeys(words(text)))
+    split = keywords if mode == "or" else words
+    terms = list(dict.fromkeys(split(text)))
     forced = [w for kw in extra for w in words(kw)]
     joiner = " & " if mode == "and" else " | "
     parts: list[str] = []

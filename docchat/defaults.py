@@ -1,8 +1,8 @@
-"""The classic module-level functions, each a thin wrapper over one default ``SessionStore``.
+"""The module-level library functions, each a thin wrapper over one default ``Workspace``.
 
-The default store is opened on first use from ``Settings()`` (the environment). Applications that
-hold their own stores (the HTTP app does) never touch it; scripts can point it elsewhere with
-``configure``.
+The default workspace is opened on first use from ``Settings()`` (the environment).  Applications
+that hold their own workspaces (the HTTP app does) never touch it; scripts can point it elsewhere
+with ``configure``.
 """
 
 from __future__ import annotations
@@ -12,36 +12,50 @@ from pathlib import Path
 from typing import Any
 
 from docchat.config import Settings
+from docchat.documents.ingest import IngestProgress, ProgressCallback
+from docchat.documents.registry import DEFAULT_COLLECTION
+from docchat.retrieval.hybrid import Hit
 from docchat.sessions.store import ExportFormat, SessionStore
-from docchat.sessions.types import ChatSession, ChatSettings, Message, MessageHit, SessionPage
+from docchat.sessions.types import (
+    ChatSession,
+    ChatSettings,
+    Message,
+    MessageHit,
+    SessionPage,
+    SourceFilters,
+)
+from docchat.workspace import Workspace
 
 _lock = threading.Lock()
-_store: SessionStore | None = None
+_workspace: Workspace | None = None
 
 
-def configure(
-    settings: Settings | None = None, *, store: SessionStore | None = None
-) -> SessionStore:
-    """Make ``store`` (or a new one opened from ``settings``) the default; returns it."""
-    global _store
-    new = store if store is not None else SessionStore.from_settings(settings or Settings())
+def configure(settings: Settings | None = None, *, workspace: Workspace | None = None) -> Workspace:
+    """Make ``workspace`` (or a new one opened from ``settings``) the default; returns it."""
+    global _workspace
+    new = workspace if workspace is not None else Workspace(settings or Settings())
     with _lock:
-        old, _store = _store, new
+        old, _workspace = _workspace, new
     if old is not None and old is not new:
-        old.db.dispose()
+        old.close()
     return new
 
 
-def default_store() -> SessionStore:
-    """The default store, opened from the environment on first use."""
-    store = _store
-    if store is not None:
-        return store
+def default_workspace() -> Workspace:
+    """The default workspace, opened from the environment on first use."""
+    global _workspace
+    current = _workspace
+    if current is not None:
+        return current
     with _lock:  # held once, while the first caller opens the database
-        if _store is None:
-            globals()["_store"] = SessionStore.from_settings(Settings())
-        assert _store is not None
-        return _store
+        if _workspace is None:
+            _workspace = Workspace(Settings())
+        return _workspace
+
+
+def default_store() -> SessionStore:
+    """The default workspace's session store."""
+    return default_workspace().sessions
 
 
 def create_chat_session(
@@ -126,3 +140,33 @@ def save_session_to_disk(session_id: str, directory: str | Path) -> Path:
 def load_session_from_disk(path: str | Path, replace: bool = False) -> ChatSession:
     """Import a classic session file (Conflict if the id exists, unless ``replace``)."""
     return default_store().load_from_disk(path, replace=replace)
+
+
+def ingest(
+    paths: str | Path | list[str | Path],
+    collection: str = DEFAULT_COLLECTION,
+    progress: ProgressCallback | None = None,
+    prune: bool = False,
+) -> IngestProgress:
+    """Ingest files and folders (incrementally), then embed their chunks; returns the totals."""
+    items = [paths] if isinstance(paths, (str, Path)) else paths
+    return default_workspace().ingest(items, collection=collection, progress=progress, prune=prune)
+
+
+def search(
+    query: str,
+    k: int | None = None,
+    filters: SourceFilters | dict[str, Any] | None = None,
+    manual_keywords: list[str] | None = None,
+    enable_reranking: bool | None = None,
+) -> list[Hit]:
+    """Hybrid search over the ingested documents."""
+    if isinstance(filters, dict):
+        filters = SourceFilters.model_validate(filters)
+    return default_workspace().search(
+        query,
+        k=k,
+        filters=filters,
+        manual_keywords=manual_keywords or (),
+        rerank=enable_reranking,
+    )

@@ -1,0 +1,271 @@
+"""Ingestion: files and folders in, parsed, chunked and full-text indexed, incrementally.
+
+Unchanged files (same source, same sha256) are skipped; changed ones are re-indexed in place; with
+``prune`` documents whose file left a scanned folder are removed.  A file that fails is recorded as
+failed with its reason and the batch goes on.  Vectors are computed afterwards, by
+``docchat.retrieval.vectors``: a document is searchable by full text as soon as it is ingested.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docchat.config import Settings
+from docchat.db import Database
+from docchat.documents.chunking import chunk
+from docchat.documents.parsers import SUPPORTED_SUFFIXES, parse
+from docchat.documents.registry import DEFAULT_COLLECTION, Registry
+from docchat.documents.storage import ContentStore, hash_file
+from docchat.errors import DocchatError, InvalidInput
+
+log = logging.getLogger(__name__)
+
+UPLOAD_PREFIX = "upload:"
+
+
+@dataclass(frozen=True, slots=True)
+class FileFailure:
+    """A file that could not be ingested, and why (a message for the user)."""
+
+    name: str
+    reason: str
+
+
+@dataclass(slots=True)
+class IngestProgress:
+    """Running totals, handed to the progress callback after every file."""
+
+    files_total: int = 0
+    files_done: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    pages: int = 0
+    chunks: int = 0
+    bytes: int = 0
+    current: str | None = None
+    failures: list[FileFailure] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    document_ids: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        """Seconds since ingestion started."""
+        return time.perf_counter() - self.started
+
+
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+def safe_file_name(name: str) -> str:
+    """A display name from an untrusted file name: its last path part, printable, <= 255 chars."""
+    name = unicodedata.normalize("NFC", str(name)).replace("\\", "/").split("/")[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    if name in ("", ".", ".."):
+        name = "upload"
+    if len(name) > 255:
+        stem, dot, suffix = name.rpartition(".")
+        name = (
+            (stem[: 250 - len(suffix)] + dot + suffix) if dot and len(suffix) < 10 else name[:255]
+        )
+    return name
+
+
+def scan(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[FileFailure]]:
+    """Files to ingest, the folders scanned (for pruning) and paths that do not exist.
+
+    Inside folders only supported file types are taken and hidden entries are skipped; a file named
+    explicitly is always taken (so an unsupported one is reported, not silently ignored).
+    """
+    files: list[Path] = []
+    folders: list[Path] = []
+    missing: list[FileFailure] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            folder = path.resolve()
+            folders.append(folder)
+            files.extend(_walk(folder))
+        elif path.is_file():
+            files.append(path.resolve())
+        else:
+            missing.append(FileFailure(str(raw), "no such file or folder"))
+    return list(dict.fromkeys(files)), folders, missing
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES:
+                yield Path(root) / name
+
+
+class Ingestor:
+    """Turns files into indexed documents of one database."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.settings = settings
+        self.limits = settings.documents
+        self.files = ContentStore(settings.data_dir)
+        self.registry = Registry(db, self.files)
+
+    def ingest_paths(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        collection: str = DEFAULT_COLLECTION,
+        owner: str | None = None,
+        prune: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> IngestProgress:
+        """Ingest files and folders into ``collection``; returns the totals."""
+        collection_id = self.registry.collection_id(collection, owner=owner)
+        assert collection_id is not None
+        files, folders, missing = scan(paths)
+        state = IngestProgress(files_total=len(files), failures=list(missing))
+        for path in files:
+            state.current = str(path)
+            self._ingest_one(
+                path,
+                collection_id=collection_id,
+                owner=owner,
+                source=str(path),
+                file_name=path.name,
+                state=state,
+            )
+            state.files_done += 1
+            if progress:
+                progress(state)
+        if prune and folders:
+            seen = {str(p) for p in files}
+            gone = [
+                src
+                for src in self.registry.sources(collection_id)
+                if not src.startswith(UPLOAD_PREFIX)
+                and src not in seen
+                and any(Path(src).is_relative_to(folder) for folder in folders)
+            ]
+            state.removed = self.registry.delete_sources(collection_id, gone)
+        state.current = None
+        if progress:
+            progress(state)
+        return state
+
+    def ingest_upload(
+        self,
+        path: Path,
+        *,
+        file_name: str,
+        collection: str = DEFAULT_COLLECTION,
+        owner: str | None = None,
+    ) -> IngestProgress:
+        """Ingest an uploaded file (kept in the data dir); same name in a collection replaces."""
+        collection_id = self.registry.collection_id(collection, owner=owner)
+        assert collection_id is not None
+        name = safe_file_name(file_name)
+        state = IngestProgress(files_total=1, current=name)
+        self._ingest_one(
+            path,
+            collection_id=collection_id,
+            owner=owner,
+            source=UPLOAD_PREFIX + name,
+            file_name=name,
+            state=state,
+        )
+        state.files_done = 1
+        return state
+
+    def _ingest_one(
+        self,
+        path: Path,
+        *,
+        collection_id: str,
+        owner: str | None,
+        source: str,
+        file_name: str,
+        state: IngestProgress,
+    ) -> None:
+        sha: str | None = None
+        size = 0
+        try:
+            sha, size = hash_file(path, max_bytes=self.limits.max_file_bytes, name=file_name)
+            state.bytes += size
+            existing = self.registry.find(collection_id, source)
+            if existing and existing.sha256 == sha and existing.status != "failed":
+                state.unchanged += 1
+                state.document_ids.append(existing.id)
+                return
+            parsed = None
+            chunks = []
+            stored_path = self.files.relative_path(sha)
+            if not self.registry.has_content(sha):
+                parsed = parse(path, self.limits, file_name=file_name)
+                chunks = chunk(
+                    parsed,
+                    max_tokens=self.limits.chunk_tokens,
+                    overlap=self.limits.chunk_overlap,
+                )
+                if not chunks:
+                    raise InvalidInput(f"{file_name!r} contains no text to index")
+                stored_path = self.files.put(path, sha)
+                state.pages += parsed.page_count or 1
+                state.chunks += len(chunks)
+            row, replaced = self.registry.store_indexed(
+                collection_id=collection_id,
+                owner=owner,
+                source=source,
+                file_name=file_name,
+                sha256=sha,
+                size=size,
+                parsed=parsed,
+                chunks=chunks,
+                stored_path=stored_path,
+            )
+            state.document_ids.append(row.id)
+            if existing is None:
+                state.added += 1
+            else:
+                state.updated += 1
+            del replaced
+        except DocchatError as exc:
+            self._fail(state, collection_id, owner, source, file_name, sha, size, exc.message)
+        except OSError as exc:
+            log.warning("cannot read %s: %s", path, exc.strerror)
+            reason = f"{file_name!r} cannot be read ({exc.strerror or 'I/O error'})"
+            self._fail(state, collection_id, owner, source, file_name, sha, size, reason)
+        except Exception:
+            # A parser bug must not stop the batch nor leak internals; the log keeps the details.
+            log.exception("unexpected error while ingesting %s", path)
+            reason = f"{file_name!r} could not be processed (unexpected error; see server log)"
+            self._fail(state, collection_id, owner, source, file_name, sha, size, reason)
+
+    def _fail(
+        self,
+        state: IngestProgress,
+        collection_id: str,
+        owner: str | None,
+        source: str,
+        file_name: str,
+        sha: str | None,
+        size: int,
+        reason: str,
+    ) -> None:
+        row = self.registry.store_failed(
+            collection_id=collection_id,
+            owner=owner,
+            source=source,
+            file_name=file_name,
+            sha256=sha,
+            size=size,
+            error=reason,
+        )
+        state.document_ids.append(row.id)
+        state.failures.append(FileFailure(file_name, reason))

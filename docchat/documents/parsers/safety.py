@@ -1,0 +1,50 @@
+"""Archive-bomb guard for Office files (.docx, .pptx, .xlsx are zip archives).
+
+It reads only the zip's central directory, before python-docx, python-pptx or openpyxl inflate
+anything.  The declared sizes can be trusted as upper bounds: ``zipfile``, which all three libraries
+read through, stops inflating a member at its declared size.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from docchat.config import DocumentSettings
+from docchat.documents.parsers import format_size
+from docchat.errors import CorruptDocument, TooLarge
+
+# Real Office files have tens to a few thousand parts; more only costs us time to list.
+MAX_MEMBERS = 10_000
+# Below this a high ratio is harmless: a few hundred KB of repetitive XML may well shrink 300-fold.
+RATIO_FLOOR_BYTES = 1_000_000
+
+
+def check_office_zip(path: Path, limits: DocumentSettings, *, name: str) -> None:
+    """Refuse a damaged, encrypted or bomb-like Office archive; return if it is safe to open."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise CorruptDocument(f"{name!r} is damaged: it is not a readable zip archive") from None
+    if len(infos) > MAX_MEMBERS:
+        raise CorruptDocument(
+            f"{name!r} has {len(infos)} parts, more than any real Office file; it was not opened"
+        )
+    total = 0
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise CorruptDocument(f"{name!r} is encrypted")
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > RATIO_FLOOR_BYTES and ratio > limits.max_compression_ratio:
+            raise CorruptDocument(
+                f"{name!r} looks like an archive bomb: one of its parts expands {ratio:,.0f}-fold "
+                f"(at most {limits.max_compression_ratio:,.0f}-fold is accepted)"
+            )
+        total += info.file_size
+    if total > limits.max_unpacked_bytes:
+        raise TooLarge(
+            f"{name!r} unpacks to {format_size(total)}; "
+            f"the limit is {format_size(limits.max_unpacked_bytes)}",
+            field="file",
+        )

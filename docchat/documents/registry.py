@@ -1,0 +1,439 @@
+"""The document registry: collections, documents, their content and chunks, in the database.
+
+Writes here are short transactions; parsing happens before them.  Content no document refers to any
+more is removed with its chunks, vectors and stored file, so re-indexing never leaves duplicates.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import fnmatch
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from docchat.db import Database, utcnow
+from docchat.documents.models import (
+    ChunkRow,
+    CollectionRow,
+    ContentRow,
+    DocumentRow,
+    IndexStateRow,
+)
+from docchat.documents.storage import ContentStore
+from docchat.documents.types import Chunk, ParsedDocument
+from docchat.errors import DocumentNotFound, InvalidInput
+
+DEFAULT_COLLECTION = "default"
+#: index_state key counting changes to the set of vectors (readers cache vectors by it).
+VECTORS_VERSION = "vectors_version"
+
+
+class DocumentInfo(BaseModel):
+    """A document as the library and API show it."""
+
+    id: str
+    collection: str
+    file_name: str
+    source: str
+    size: int
+    sha256: str | None
+    mime_type: str | None
+    status: str
+    error: str | None
+    page_count: int | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    indexed_at: dt.datetime | None
+
+
+class VisibleDocument(BaseModel):
+    """Enough about a document to name it in a search hit."""
+
+    id: str
+    file_name: str
+    collection: str
+    sha256: str
+
+
+def check_collection_name(name: str) -> str:
+    """A collection name, trimmed; InvalidInput when empty, too long or containing controls."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("collection name must not be empty", field="collection")
+    name = name.strip()
+    if len(name) > 200 or any(ord(ch) < 32 for ch in name):
+        raise InvalidInput(
+            "collection name must be at most 200 printable characters", field="collection"
+        )
+    return name
+
+
+def bump_vectors_version(s: Session) -> None:
+    """Record that vectors were added or removed, inside the caller's transaction."""
+    row = s.get(IndexStateRow, VECTORS_VERSION)
+    if row is None:
+        s.add(IndexStateRow(name=VECTORS_VERSION, value=1))
+    else:
+        row.value = int(row.value) + 1
+
+
+class Registry:
+    """Collections, documents, contents and chunks of one database."""
+
+    def __init__(self, db: Database, files: ContentStore) -> None:
+        self.db = db
+        self.files = files
+        self._postgres = db.engine.dialect.name == "postgresql"
+
+    # -- collections -------------------------------------------------------------------------
+
+    def collection_id(self, name: str, *, owner: str | None, create: bool = True) -> str | None:
+        """The id of the owner's collection called ``name``, created when missing and ``create``."""
+        name = check_collection_name(name)
+        query = select(CollectionRow.id).where(
+            CollectionRow.name == name, _same_owner(CollectionRow.owner, owner)
+        )
+        with self.db.read() as s:
+            found = s.execute(query).scalar()
+        if found is not None or not create:
+            return found
+        values = {"id": str(uuid.uuid4()), "owner": owner, "name": name, "created_at": utcnow()}
+        stmt = (pg_insert if self._postgres else sqlite_insert)(CollectionRow).values(**values)
+        with self.db.write() as s:
+            s.execute(stmt.on_conflict_do_nothing())
+            return s.execute(query).scalar_one()
+
+    def collections(self, *, owner: str | None) -> list[dict[str, Any]]:
+        """The owner's collections with their document counts."""
+        query = (
+            select(CollectionRow.id, CollectionRow.name, func.count(DocumentRow.id))
+            .outerjoin(DocumentRow, DocumentRow.collection_id == CollectionRow.id)
+            .where(_same_owner(CollectionRow.owner, owner))
+            .group_by(CollectionRow.id, CollectionRow.name)
+            .order_by(CollectionRow.name)
+        )
+        with self.db.read() as s:
+            return [{"id": i, "name": n, "documents": c} for i, n, c in s.execute(query)]
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def find(self, collection_id: str, source: str) -> DocumentRow | None:
+        """The document with this source in the collection, if any."""
+        with self.db.read() as s:
+            return s.execute(
+                select(DocumentRow).where(
+                    DocumentRow.collection_id == collection_id, DocumentRow.source == source
+                )
+            ).scalar()
+
+    def has_content(self, sha256: str) -> bool:
+        """Whether this content is already parsed and indexed."""
+        with self.db.read() as s:
+            return s.get(ContentRow, sha256) is not None
+
+    def store_indexed(
+        self,
+        *,
+        collection_id: str,
+        owner: str | None,
+        source: str,
+        file_name: str,
+        sha256: str,
+        size: int,
+        parsed: ParsedDocument | None,
+        chunks: Sequence[Chunk],
+        stored_path: str,
+    ) -> tuple[DocumentRow, bool]:
+        """Record an indexed document; ``parsed`` is None when the content is already known.
+
+        Content and chunks go in with the document row in one transaction.  Returns the row and
+        whether an earlier version of the document was replaced.
+        """
+        now = utcnow()
+        with self.db.write() as s:
+            content = s.get(ContentRow, sha256)
+            if content is None:
+                if parsed is None:
+                    raise RuntimeError("content vanished between check and write; retry")
+                content = ContentRow(
+                    sha256=sha256,
+                    size=size,
+                    mime_type=parsed.mime_type,
+                    stored_path=stored_path,
+                    page_count=parsed.page_count,
+                    title=parsed.title,
+                    text=parsed.text,
+                    chunk_count=len(chunks),
+                    created_at=now,
+                )
+                s.add(content)
+                s.flush()
+                if chunks:
+                    s.execute(
+                        insert(ChunkRow),
+                        [
+                            {
+                                "sha256": sha256,
+                                "ordinal": c.ordinal,
+                                "text": c.text,
+                                "page": c.page,
+                                "section": c.section,
+                                "char_start": c.char_start,
+                                "char_end": c.char_end,
+                                "token_count": c.token_count,
+                            }
+                            for c in chunks
+                        ],
+                    )
+            row, replaced_sha = self._upsert_document(
+                s,
+                collection_id=collection_id,
+                owner=owner,
+                source=source,
+                file_name=file_name,
+                now=now,
+                sha256=sha256,
+                size=size,
+                mime_type=content.mime_type,
+                status="indexing",
+                error=None,
+                page_count=content.page_count,
+            )
+            garbage = self._collect_garbage(s, [replaced_sha] if replaced_sha else [])
+        self._delete_files(garbage)
+        return row, replaced_sha is not None
+
+    def store_failed(
+        self,
+        *,
+        collection_id: str,
+        owner: str | None,
+        source: str,
+        file_name: str,
+        sha256: str | None,
+        size: int,
+        error: str,
+    ) -> DocumentRow:
+        """Record a document that could not be indexed, with the reason; no chunks remain."""
+        now = utcnow()
+        with self.db.write() as s:
+            row, replaced_sha = self._upsert_document(
+                s,
+                collection_id=collection_id,
+                owner=owner,
+                source=source,
+                file_name=file_name,
+                now=now,
+                sha256=sha256,
+                size=size,
+                mime_type=None,
+                status="failed",
+                error=error,
+                page_count=None,
+            )
+            garbage = self._collect_garbage(s, [replaced_sha] if replaced_sha else [])
+        self._delete_files(garbage)
+        return row
+
+    def _upsert_document(
+        self, s: Session, *, collection_id: str, source: str, now: dt.datetime, **values: Any
+    ) -> tuple[DocumentRow, str | None]:
+        row = s.execute(
+            select(DocumentRow).where(
+                DocumentRow.collection_id == collection_id, DocumentRow.source == source
+            )
+        ).scalar()
+        replaced = None
+        if row is None:
+            row = DocumentRow(
+                id=str(uuid.uuid4()),
+                collection_id=collection_id,
+                source=source,
+                created_at=now,
+                updated_at=now,
+                indexed_at=None,
+                **values,
+            )
+            s.add(row)
+        else:
+            if row.sha256 and row.sha256 != values["sha256"]:
+                replaced = row.sha256
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = now
+            row.indexed_at = None
+        s.flush()
+        return row, replaced
+
+    def _collect_garbage(self, s: Session, shas: Iterable[str | None]) -> list[str]:
+        """Delete contents no document refers to; returns their hashes (files go after commit)."""
+        gone = []
+        for sha in {x for x in shas if x}:
+            still_used = s.execute(
+                select(func.count()).select_from(DocumentRow).where(DocumentRow.sha256 == sha)
+            ).scalar_one()
+            if still_used == 0 and s.get(ContentRow, sha) is not None:
+                s.execute(delete(ContentRow).where(ContentRow.sha256 == sha))
+                gone.append(sha)
+        if gone:
+            bump_vectors_version(s)
+        return gone
+
+    def _delete_files(self, shas: Iterable[str]) -> None:
+        for sha in shas:
+            self.files.delete(sha)
+
+    def delete(self, document_id: str, *, owner: str | None) -> None:
+        """Delete a document; its content goes too when no other document shares it."""
+        with self.db.write() as s:
+            row = s.get(DocumentRow, document_id) if isinstance(document_id, str) else None
+            if row is None or (owner is not None and row.owner != owner):
+                raise DocumentNotFound(str(document_id))
+            sha = row.sha256
+            s.delete(row)
+            s.flush()
+            garbage = self._collect_garbage(s, [sha])
+        self._delete_files(garbage)
+
+    def delete_sources(self, collection_id: str, sources: Iterable[str]) -> int:
+        """Delete the collection's documents with these sources (pruning); returns how many."""
+        removed = 0
+        with self.db.write() as s:
+            shas: list[str | None] = []
+            for source in sources:
+                row = s.execute(
+                    select(DocumentRow).where(
+                        DocumentRow.collection_id == collection_id, DocumentRow.source == source
+                    )
+                ).scalar()
+                if row is not None:
+                    shas.append(row.sha256)
+                    s.delete(row)
+                    removed += 1
+            s.flush()
+            garbage = self._collect_garbage(s, shas)
+        self._delete_files(garbage)
+        return removed
+
+    def sources(self, collection_id: str) -> list[str]:
+        """Every document source in the collection."""
+        with self.db.read() as s:
+            return list(
+                s.execute(
+                    select(DocumentRow.source).where(DocumentRow.collection_id == collection_id)
+                ).scalars()
+            )
+
+    def get(self, document_id: str, *, owner: str | None) -> DocumentInfo:
+        """One document; DocumentNotFound when unknown or another owner's."""
+        found = self.list(owner=owner, document_ids=[document_id])
+        if not found:
+            raise DocumentNotFound(str(document_id))
+        return found[0]
+
+    def list(
+        self,
+        *,
+        owner: str | None,
+        collection: str | None = None,
+        document_ids: Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[DocumentInfo]:
+        """Documents, newest first, optionally of one collection."""
+        query = (
+            select(DocumentRow, CollectionRow.name)
+            .join(CollectionRow, CollectionRow.id == DocumentRow.collection_id)
+            .order_by(DocumentRow.created_at.desc(), DocumentRow.id)
+            .offset(offset)
+        )
+        if owner is not None:
+            query = query.where(DocumentRow.owner == owner)
+        if collection is not None:
+            query = query.where(CollectionRow.name == collection)
+        if document_ids is not None:
+            query = query.where(DocumentRow.id.in_(list(document_ids)))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.db.read() as s:
+            return [_info(row, name) for row, name in s.execute(query)]
+
+    def visible(
+        self,
+        *,
+        owner: str | None,
+        collections: Sequence[str] = (),
+        document_ids: Sequence[str] = (),
+        file_globs: Sequence[str] = (),
+    ) -> builtins.list[VisibleDocument]:
+        """Searchable documents (not failed) within the filters, oldest first."""
+        query = (
+            select(DocumentRow.id, DocumentRow.file_name, CollectionRow.name, DocumentRow.sha256)
+            .join(CollectionRow, CollectionRow.id == DocumentRow.collection_id)
+            .where(DocumentRow.status.in_(("indexing", "indexed")))
+            .order_by(DocumentRow.created_at, DocumentRow.id)
+        )
+        if owner is not None:
+            query = query.where(DocumentRow.owner == owner)
+        if collections:
+            query = query.where(CollectionRow.name.in_(list(collections)))
+        if document_ids:
+            query = query.where(DocumentRow.id.in_(list(document_ids)))
+        with self.db.read() as s:
+            rows = s.execute(query).all()
+        globs = [g.lower() for g in file_globs]
+        return [
+            VisibleDocument(id=i, file_name=f, collection=c, sha256=sha)
+            for i, f, c, sha in rows
+            if sha and (not globs or any(fnmatch.fnmatchcase(f.lower(), g) for g in globs))
+        ]
+
+    def mark_indexed(self, shas: Iterable[str]) -> None:
+        """Documents of fully embedded content become ``indexed``."""
+        shas = list(shas)
+        if not shas:
+            return
+        with self.db.write() as s:
+            s.execute(
+                update(DocumentRow)
+                .where(DocumentRow.sha256.in_(shas), DocumentRow.status == "indexing")
+                .values(status="indexed", indexed_at=utcnow())
+            )
+
+    def mark_all_indexing(self) -> None:
+        """Every indexed document goes back to ``indexing`` (its vectors are being redone)."""
+        with self.db.write() as s:
+            s.execute(
+                update(DocumentRow)
+                .where(DocumentRow.status == "indexed")
+                .values(status="indexing", indexed_at=None)
+            )
+
+
+def _same_owner(column: Any, owner: str | None) -> Any:
+    return column.is_(None) if owner is None else column == owner
+
+
+def _info(row: DocumentRow, collection: str) -> DocumentInfo:
+    return DocumentInfo(
+        id=row.id,
+        collection=collection,
+        file_name=row.file_name,
+        source=row.source,
+        size=row.size,
+        sha256=row.sha256,
+        mime_type=row.mime_type,
+        status=row.status,
+        error=row.error,
+        page_count=row.page_count,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        indexed_at=row.indexed_at,
+    )

@@ -1,0 +1,335 @@
+"""Chunk vectors: computing the missing ones, and nearest-neighbour search.
+
+SQLite keeps float32 bytes and searches an in-process NumPy matrix (a 100k x 384 dot product takes a
+few milliseconds), reloaded only when ``index_state.vectors_version`` says the set changed.
+PostgreSQL uses pgvector with an HNSW index per embedding model.
+
+Only vectors of the configured model are ever searched.  When the model changes, ``ensure_model``
+drops the old vectors and every chunk is embedded again: never a silent mix of two models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Exists, Row, delete, func, select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
+
+from docchat.db import Database
+from docchat.documents.models import ChunkRow, ChunkVectorRow, IndexStateRow
+from docchat.documents.registry import VECTORS_VERSION, Registry, bump_vectors_version
+from docchat.retrieval.embedders import Embedder
+
+log = logging.getLogger(__name__)
+
+EMBEDDING_MODEL = "embedding_model"
+EmbedProgress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Matrix:
+    """An immutable snapshot of one model's vectors (swapped whole, read without locks)."""
+
+    version: int
+    ids: npt.NDArray[np.int64]
+    sha_codes: npt.NDArray[np.int32]
+    shas: list[str]
+    vectors: npt.NDArray[np.float32]
+
+
+def _to_pg(vector: npt.NDArray[np.float32]) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+
+
+def embedding_text(section: str | None, body: str) -> str:
+    """What is embedded for a chunk: its section heading (context), then its text."""
+    if section:
+        return f"{section.rsplit(' > ', 1)[-1][:120]}\n{body}"
+    return body
+
+
+class VectorIndex:
+    """Vectors of one database, for one embedding model at a time."""
+
+    def __init__(self, db: Database, registry: Registry) -> None:
+        self.db = db
+        self.registry = registry
+        self._postgres = db.engine.dialect.name == "postgresql"
+        self._matrix: _Matrix | None = None
+        self._reload = threading.Lock()
+
+    # -- model bookkeeping -------------------------------------------------------------------
+
+    def ensure_model(self, name: str, dimension: int) -> bool:
+        """Make ``name`` the index's model; True when it changed (old vectors dropped)."""
+        wanted = {"name": name, "dimension": dimension}
+        with self.db.read() as s:
+            row = s.get(IndexStateRow, EMBEDDING_MODEL)
+            current = row.value if row else None
+        changed = False
+        if current != wanted:
+            with self.db.write() as s:
+                row = s.get(IndexStateRow, EMBEDDING_MODEL)
+                if row is None or row.value != wanted:
+                    dropped = s.execute(
+                        delete(ChunkVectorRow).where(ChunkVectorRow.model != name)
+                    ).rowcount  # type: ignore[attr-defined]
+                    if row is None:
+                        s.add(IndexStateRow(name=EMBEDDING_MODEL, value=wanted))
+                    else:
+                        row.value = wanted
+                    bump_vectors_version(s)
+                    changed = current is not None
+                    if changed:
+                        log.warning(
+                            "embedding model changed from %s to %s: dropped %d vectors; every "
+                            "chunk will be embedded again",
+                            current,
+                            wanted,
+                            dropped,
+                        )
+            if changed:
+                self.registry.mark_all_indexing()
+        if self._postgres:
+            self._ensure_hnsw(name, dimension)
+        return changed
+
+    def _ensure_hnsw(self, name: str, dimension: int) -> None:
+        index = "ix_chunk_vectors_hnsw_" + hashlib.sha1(name.encode()).hexdigest()[:12]
+        literal = name.replace("'", "''")
+        ddl = (
+            f"CREATE INDEX IF NOT EXISTS {index} ON chunk_vectors USING hnsw "
+            f"((embedding::vector({int(dimension)})) vector_cosine_ops) "
+            f"WHERE model = '{literal}'"
+        )
+        try:
+            with self.db.write() as s:
+                s.execute(text(ddl))
+        except DBAPIError:
+            # Two workers racing to create it: the loser finds it there next time.
+            log.info("HNSW index %s not created now (another process is creating it)", index)
+
+    # -- embedding ---------------------------------------------------------------------------
+
+    def pending(self) -> int:
+        """Chunks without a vector."""
+        with self.db.read() as s:
+            return s.execute(
+                select(func.count()).select_from(ChunkRow).where(~self._has_vector())
+            ).scalar_one()
+
+    @staticmethod
+    def _has_vector() -> Exists:
+        return (
+            select(ChunkVectorRow.chunk_id).where(ChunkVectorRow.chunk_id == ChunkRow.id).exists()
+        )
+
+    def embed_pending(
+        self,
+        embedder: Embedder,
+        *,
+        batch_size: int = 256,
+        progress: EmbedProgress | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Embed every chunk that has no vector yet; returns how many were embedded."""
+        self.ensure_model(embedder.name, embedder.dimension)
+        total = self.pending()
+        done = 0
+        last_id = -1
+        while not (stop and stop.is_set()):
+            with self.db.read() as s:
+                rows = s.execute(
+                    select(ChunkRow.id, ChunkRow.sha256, ChunkRow.section, ChunkRow.text)
+                    .where(ChunkRow.id > last_id, ~self._has_vector())
+                    .order_by(ChunkRow.id)
+                    .limit(batch_size)
+                ).all()
+            if not rows:
+                break
+            last_id = rows[-1].id
+            vectors = embedder.embed([embedding_text(r.section, r.text) for r in rows])
+            self._store(embedder.name, [r.id for r in rows], vectors)
+            self.registry.mark_indexed(self._complete({r.sha256 for r in rows}))
+            done += len(rows)
+            if progress:
+                progress(done, max(total, done))
+        return done
+
+    def _store(self, model: str, ids: list[int], vectors: npt.NDArray[np.float32]) -> None:
+        if self._postgres:
+            values = [
+                {"chunk_id": i, "model": model, "embedding": _to_pg(v)}
+                for i, v in zip(ids, vectors, strict=True)
+            ]
+            stmt = text(
+                "INSERT INTO chunk_vectors (chunk_id, model, embedding) "
+                "VALUES (:chunk_id, :model, CAST(:embedding AS vector)) "
+                "ON CONFLICT (chunk_id) DO NOTHING"
+            )
+            # A chunk deleted meanwhile (document replaced) fails the foreign key: skip it.
+            with self.db.write() as s:
+                alive = set(s.execute(select(ChunkRow.id).where(ChunkRow.id.in_(ids))).scalars())
+                rows = [v for v in values if v["chunk_id"] in alive]
+                if rows:
+                    s.execute(stmt, rows)
+                bump_vectors_version(s)
+            return
+        blobs = [
+            {"chunk_id": i, "model": model, "embedding": v.astype("<f4").tobytes()}
+            for i, v in zip(ids, vectors, strict=True)
+        ]
+        with self.db.write() as s:
+            alive = set(s.execute(select(ChunkRow.id).where(ChunkRow.id.in_(ids))).scalars())
+            rows = [b for b in blobs if b["chunk_id"] in alive]
+            if rows:
+                s.execute(sqlite_insert(ChunkVectorRow).on_conflict_do_nothing(), rows)
+            bump_vectors_version(s)
+
+    def _complete(self, shas: Collection[str]) -> list[str]:
+        """Of these contents, those whose every chunk has a vector."""
+        if not shas:
+            return []
+        with self.db.read() as s:
+            unfinished = set(
+                s.execute(
+                    select(ChunkRow.sha256)
+                    .where(ChunkRow.sha256.in_(list(shas)), ~self._has_vector())
+                    .distinct()
+                ).scalars()
+            )
+        return [sha for sha in shas if sha not in unfinished]
+
+    # -- search ------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: npt.NDArray[np.float32],
+        *,
+        model: str,
+        k: int,
+        shas: Collection[str] | None = None,
+    ) -> list[tuple[int, float]]:
+        """The ``k`` chunks most similar to ``query`` (cosine), optionally within contents."""
+        if shas is not None and not shas:
+            return []
+        if self._postgres:
+            return self._search_pg(query, model=model, k=k, shas=shas)
+        matrix = self._current(model)
+        if matrix.ids.size == 0:
+            return []
+        scores = matrix.vectors @ query.astype(np.float32, copy=False)
+        if shas is not None:
+            allowed = [i for i, sha in enumerate(matrix.shas) if sha in set(shas)]
+            mask = np.isin(matrix.sha_codes, np.asarray(allowed, dtype=np.int32))
+            scores = np.where(mask, scores, -np.inf)
+        k = min(k, int(scores.size))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(matrix.ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+    def _search_pg(
+        self,
+        query: npt.NDArray[np.float32],
+        *,
+        model: str,
+        k: int,
+        shas: Collection[str] | None,
+    ) -> list[tuple[int, float]]:
+        dim = int(query.shape[0])
+        distance = f"v.embedding::vector({dim}) <=> CAST(:q AS vector({dim}))"
+        where = "v.model = :model"
+        join = ""
+        params: dict[str, object] = {"q": _to_pg(query), "model": model, "k": k}
+        if shas is not None:
+            join = "JOIN chunks c ON c.id = v.chunk_id"
+            where += " AND c.sha256 = ANY(:shas)"
+            params["shas"] = list(shas)
+        sql = text(
+            f"SELECT v.chunk_id, 1 - ({distance}) AS score FROM chunk_vectors v {join} "
+            f"WHERE {where} ORDER BY {distance} LIMIT :k"
+        )
+        with self.db.read() as s:
+            # Filtered HNSW scans keep going until k rows pass the filter (pgvector >= 0.8).
+            s.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+            s.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, min(k * 2, 1000))}"))
+            found = [(int(i), float(score)) for i, score in s.execute(sql, params)]
+        return sorted(found, key=lambda pair: -pair[1])
+
+    def _current(self, model: str) -> _Matrix:
+        with self.db.read() as s:
+            row = s.get(IndexStateRow, VECTORS_VERSION)
+            version = int(row.value) if row else 0
+        matrix = self._matrix
+        if matrix is not None and matrix.version == version:
+            return matrix
+        with self._reload:
+            matrix = self._matrix
+            if matrix is not None and matrix.version == version:
+                return matrix
+            self._matrix = matrix = self._load(model, version, matrix)
+            return matrix
+
+    def _load(self, model: str, version: int, old: _Matrix | None) -> _Matrix:
+        base = (
+            select(ChunkVectorRow.chunk_id, ChunkRow.sha256, ChunkVectorRow.embedding)
+            .join(ChunkRow, ChunkRow.id == ChunkVectorRow.chunk_id)
+            .where(ChunkVectorRow.model == model)
+        )
+        with self.db.read() as s:
+            count = s.execute(
+                select(func.count())
+                .select_from(ChunkVectorRow)
+                .where(ChunkVectorRow.model == model)
+            ).scalar_one()
+            # Only additions since the snapshot: append them instead of reading everything again.
+            if old is not None and old.ids.size and count >= old.ids.size:
+                newer = s.execute(
+                    base.where(ChunkVectorRow.chunk_id > int(old.ids[-1])).order_by(
+                        ChunkVectorRow.chunk_id
+                    )
+                ).all()
+                if old.ids.size + len(newer) == count:
+                    return self._extend(old, version, newer)
+            rows = s.execute(base.order_by(ChunkVectorRow.chunk_id)).all()
+        return self._extend(
+            _Matrix(
+                version,
+                np.empty(0, np.int64),
+                np.empty(0, np.int32),
+                [],
+                np.empty((0, 0), np.float32),
+            ),
+            version,
+            rows,
+        )
+
+    @staticmethod
+    def _extend(old: _Matrix, version: int, rows: Sequence[Row[int, str, bytes]]) -> _Matrix:
+        if not rows:
+            return _Matrix(version, old.ids, old.sha_codes, old.shas, old.vectors)
+        shas = list(old.shas)
+        code_of = {sha: i for i, sha in enumerate(shas)}
+        codes = np.empty(len(rows), np.int32)
+        for n, row in enumerate(rows):
+            code = code_of.get(row.sha256)
+            if code is None:
+                code = code_of[row.sha256] = len(shas)
+                shas.append(row.sha256)
+            codes[n] = code
+        ids = np.fromiter((r.chunk_id for r in rows), np.int64, len(rows))
+        vectors = np.frombuffer(b"".join(r.embedding for r in rows), dtype="<f4").reshape(
+            len(rows), -1
+        )
+        if old.ids.size:
+            vectors = np.concatenate([old.vectors, vectors])
+            ids = np.concatenate([old.ids, ids])
+            codes = np.concatenate([old.sha_codes, codes])
+        return _Matrix(version, ids, codes, shas, np.ascontiguousarray(vectors, np.float32))

@@ -1,0 +1,243 @@
+"""Background tasks with progress, stored in the database so any worker process can report them.
+
+A task runs in this process's thread pool; its progress (processed / total, the current item,
+errors) is written to its row as it goes, with a heartbeat.  A task whose process died stops
+heartbeating and is reported as ``interrupted``.  Tasks are visible only to the owner who started
+them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import Integer, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from docchat.db import Base, Database, JSONType, UTCDateTime, utcnow
+from docchat.errors import DocchatError, TaskNotFound
+
+log = logging.getLogger(__name__)
+
+TaskStatus = Literal["queued", "running", "succeeded", "failed", "interrupted"]
+#: A running task that has not written for this long belongs to a process that died.
+HEARTBEAT_TIMEOUT = dt.timedelta(seconds=60)
+_HEARTBEAT_S = 5.0
+_MIN_WRITE_INTERVAL_S = 0.25
+
+
+class TaskRow(Base):
+    """A background job (ingestion, re-embedding, long chat modes) and its progress."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    current: Mapped[str | None] = mapped_column(Text)
+    errors: Mapped[list[Any]] = mapped_column(JSONType)
+    result: Mapped[Any] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class TaskInfo(BaseModel):
+    """A task as callers see it."""
+
+    id: str
+    kind: str
+    status: TaskStatus
+    processed: int
+    total: int
+    current: str | None
+    errors: list[Any]
+    result: Any
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+class Progress:
+    """Handed to a task's function: report progress; writes are throttled, the last one forced."""
+
+    def __init__(self, db: Database, task_id: str) -> None:
+        self._db = db
+        self._id = task_id
+        self._last_write = 0.0
+        self.processed = 0
+        self.total = 0
+        self.current: str | None = None
+        self.errors: list[Any] = []
+
+    def update(
+        self,
+        *,
+        processed: int | None = None,
+        total: int | None = None,
+        current: str | None = None,
+        error: Any = None,
+        force: bool = False,
+    ) -> None:
+        """Record progress; persisted at most every 0.25 s unless ``force`` or an error."""
+        if processed is not None:
+            self.processed = processed
+        if total is not None:
+            self.total = total
+        if current is not None:
+            self.current = current
+        if error is not None:
+            self.errors.append(error)
+        now = time.monotonic()
+        if force or error is not None or now - self._last_write >= _MIN_WRITE_INTERVAL_S:
+            self._write()
+            self._last_write = now
+
+    def heartbeat(self) -> None:
+        """Write the current state if nothing was written for a while."""
+        if time.monotonic() - self._last_write >= _HEARTBEAT_S:
+            self._write()
+            self._last_write = time.monotonic()
+
+    def _write(self, **extra: Any) -> None:
+        with self._db.write() as s:
+            row = s.get(TaskRow, self._id, with_for_update=True)
+            if row is None:
+                return
+            row.processed, row.total = self.processed, self.total
+            row.current, row.errors = self.current, list(self.errors)
+            row.updated_at = utcnow()
+            for key, value in extra.items():
+                setattr(row, key, value)
+
+
+TaskFunction = Callable[[Progress], Any]
+
+
+class TaskRunner:
+    """Runs tasks in a small thread pool and answers for their state."""
+
+    def __init__(self, db: Database, *, workers: int = 2) -> None:
+        self.db = db
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docchat-task")
+        self._progress: dict[str, Progress] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeats, daemon=True, name="docchat-beat")
+        self._beat.start()
+
+    def submit(self, kind: str, fn: TaskFunction, *, owner: str | None, total: int = 0) -> TaskInfo:
+        """Queue ``fn``; returns the new task."""
+        now = utcnow()
+        row = TaskRow(
+            id=str(uuid.uuid4()),
+            owner=owner,
+            kind=kind,
+            status="queued",
+            total=total,
+            processed=0,
+            current=None,
+            errors=[],
+            result=None,
+            created_at=now,
+            updated_at=now,
+            finished_at=None,
+        )
+        with self.db.write() as s:
+            s.add(row)
+        info = _info(row)
+        self._pool.submit(self._run, row.id, fn, total)
+        return info
+
+    def _run(self, task_id: str, fn: TaskFunction, total: int) -> None:
+        progress = Progress(self.db, task_id)
+        progress.total = total
+        with self._lock:
+            self._progress[task_id] = progress
+        progress._write(status="running")
+        try:
+            result = fn(progress)
+        except DocchatError as exc:
+            progress.errors.append({"message": exc.message, "code": exc.code})
+            progress._write(status="failed", finished_at=utcnow())
+        except Exception:
+            log.exception("task %s failed", task_id)
+            progress.errors.append({"message": "the task failed unexpectedly (see server log)"})
+            progress._write(status="failed", finished_at=utcnow())
+        else:
+            progress._write(status="succeeded", result=result, finished_at=utcnow())
+        finally:
+            with self._lock:
+                self._progress.pop(task_id, None)
+
+    def _heartbeats(self) -> None:
+        while not self._stop.wait(_HEARTBEAT_S):
+            with self._lock:
+                running = list(self._progress.values())
+            for progress in running:
+                try:
+                    progress.heartbeat()
+                except Exception:  # the next beat retries; a task must not die of a beat
+                    log.warning("task heartbeat failed", exc_info=True)
+
+    def get(self, task_id: str, *, owner: str | None) -> TaskInfo:
+        """The task; TaskNotFound when unknown or started by someone else."""
+        with self.db.read() as s:
+            row = s.get(TaskRow, task_id) if isinstance(task_id, str) else None
+        if row is None or row.owner != owner:
+            raise TaskNotFound(str(task_id)[:80])
+        return _info(row)
+
+    def list(self, *, owner: str | None, limit: int = 50) -> list[TaskInfo]:
+        """The owner's most recent tasks."""
+        with self.db.read() as s:
+            rows = s.execute(
+                select(TaskRow)
+                .where(TaskRow.owner.is_(None) if owner is None else TaskRow.owner == owner)
+                .order_by(TaskRow.created_at.desc())
+                .limit(limit)
+            ).scalars()
+            return [_info(r) for r in rows]
+
+    def wait(self, task_id: str, *, owner: str | None, timeout: float = 60.0) -> TaskInfo:
+        """Poll until the task finishes (for scripts and tests)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.get(task_id, owner=owner)
+            if info.finished_at is not None or time.monotonic() > deadline:
+                return info
+            time.sleep(0.05)
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Stop accepting tasks; by default finish the running ones first."""
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        self._stop.set()
+
+
+def _info(row: TaskRow) -> TaskInfo:
+    status = row.status
+    if status == "running" and utcnow() - row.updated_at > HEARTBEAT_TIMEOUT:
+        status = "interrupted"
+    return TaskInfo(
+        id=row.id,
+        kind=row.kind,
+        status=status,
+        processed=row.processed,
+        total=row.total,
+        current=row.current,
+        errors=list(row.errors or []),
+        result=row.result,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        finished_at=row.finished_at,
+    )
