@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -89,6 +89,12 @@ class DocumentSettings(BaseModel):
     )
     chunk_overlap: int = Field(40, ge=0, description="Word-pieces shared by consecutive chunks.")
 
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> DocumentSettings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError("chunk_overlap must be smaller than chunk_tokens")
+        return self
+
 
 class RetrievalSettings(BaseModel):
     """Embedding, search and reranking."""
@@ -111,6 +117,15 @@ class RetrievalSettings(BaseModel):
     num_results: int = Field(8, ge=1, le=200, description="Passages returned by default.")
     candidates: int = Field(
         50, ge=1, le=2000, description="Hits taken from each retriever before fusion."
+    )
+    fusion: Literal["relative", "rrf"] = Field(
+        "relative",
+        description="How full-text and vector lists are merged: 'relative' (each list's scores "
+        "min-max normalised, then weighted by dense_weight; Weaviate's default) or 'rrf' "
+        "(reciprocal rank fusion).",
+    )
+    dense_weight: float = Field(
+        0.75, ge=0, le=1, description="Weight of the vector score in 'relative' fusion."
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     rerank_url: str | None = Field(

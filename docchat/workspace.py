@@ -16,7 +16,7 @@ from docchat.documents.ingest import Ingestor, IngestProgress, ProgressCallback
 from docchat.documents.registry import DEFAULT_COLLECTION, DocumentInfo
 from docchat.retrieval.embedders import Embedder, make_embedder
 from docchat.retrieval.hybrid import Hit, Retriever, SearchMode
-from docchat.retrieval.rerank import make_reranker
+from docchat.retrieval.rerank import RemoteReranker, make_reranker
 from docchat.retrieval.vectors import EmbedProgress, VectorIndex
 from docchat.sessions.store import SessionStore
 from docchat.sessions.types import SourceFilters
@@ -134,6 +134,8 @@ class Workspace:
         """Finish running tasks and close database connections."""
         if self._tasks is not None:
             self._tasks.shutdown()
+        if isinstance(self.retriever.reranker, RemoteReranker):
+            self.retriever.reranker.close()
         self.db.dispose()
 
 

@@ -18,7 +18,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from docchat.config import Settings
+from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.sessions.store import SessionStore
+from docchat.workspace import Workspace
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -101,3 +103,19 @@ def store(settings: Settings) -> Iterator[SessionStore]:
     s = SessionStore.from_settings(settings)
     yield s
     s.db.dispose()
+
+
+@pytest.fixture(scope="session")
+def minilm() -> MiniLMEmbedder:
+    """The offline embedder, loaded once for the whole run (loading takes about a second)."""
+    embedder = MiniLMEmbedder()
+    embedder.load()
+    return embedder
+
+
+@pytest.fixture
+def workspace(settings: Settings, minilm: MiniLMEmbedder) -> Iterator[Workspace]:
+    """A workspace on a fresh database of the backend under test, sharing the loaded embedder."""
+    ws = Workspace(settings, embedder=minilm)
+    yield ws
+    ws.close()

@@ -7,6 +7,7 @@ by side (the tests do).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -17,14 +18,15 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docchat import __version__
+from docchat.api import jobs
 from docchat.api.errors import EXCEPTION_HANDLERS, error_response
-from docchat.api.routes import health, search, sessions
+from docchat.api.routes import documents, health, search, sessions, tasks
 from docchat.config import Settings
-from docchat.sessions.store import SessionStore
+from docchat.workspace import Workspace, WorkspaceFactory
 
-#: Path prefixes the JSON body limit leaves alone.  Document uploads will be listed here, and their
-#: route will enforce ``settings.documents.max_file_bytes`` itself.
-BODY_LIMIT_EXEMPT: tuple[str, ...] = ()
+#: Path prefixes the JSON body limit leaves alone.  The upload route streams its files to disk and
+#: enforces ``settings.documents.max_file_bytes`` on each itself.
+BODY_LIMIT_EXEMPT: tuple[str, ...] = (documents.UPLOAD_PATH,)
 
 
 class BodySizeLimit:
@@ -96,18 +98,27 @@ def _content_length(scope: Scope) -> int | None:
         return None  # the HTTP server refuses a malformed header before we see it
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The docchat HTTP app for ``settings``; its database opens when the server starts."""
+def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -> FastAPI:
+    """The docchat HTTP app for ``settings``; its workspace opens when the server starts.
+
+    ``workspace`` builds the workspace from the settings (tests pass one that shares an embedder).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Opening runs the migrations, which may wait on another process's lock: off the loop.
-        store = await anyio.to_thread.run_sync(SessionStore.from_settings, settings)
-        app.state.store = store
+        opened = await anyio.to_thread.run_sync(workspace, settings)
+        stopping = threading.Event()
+        app.state.workspace = opened
+        app.state.stopping = stopping
         try:
+            # Chunks left without vectors (by a crash, say) are embedded in the background; the
+            # embedder itself loads only when there is work for it.
+            await anyio.to_thread.run_sync(jobs.resume, opened, stopping)
             yield
         finally:
-            store.db.dispose()
+            stopping.set()  # embedding stops at its next batch; ingestion finishes its files
+            await anyio.to_thread.run_sync(opened.close)
 
     app = FastAPI(
         title="docchat",
@@ -127,6 +138,6 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
-    for module in (health, sessions, search):
+    for module in (health, sessions, documents, tasks, search):
         app.include_router(module.router)
     return app

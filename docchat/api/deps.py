@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
 from docchat.config import Settings
 from docchat.sessions.store import SessionStore
+from docchat.workspace import Workspace
 
 
 def get_settings(request: Request) -> Settings:
@@ -16,22 +18,37 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_workspace(request: Request) -> Workspace:
+    """The workspace the lifespan opened."""
+    workspace: Workspace = request.app.state.workspace
+    return workspace
+
+
 def get_store(request: Request) -> SessionStore:
-    """The session store the lifespan opened."""
-    store: SessionStore = request.app.state.store
-    return store
+    """The workspace's session store."""
+    return get_workspace(request).sessions
+
+
+def get_stopping(request: Request) -> threading.Event:
+    """Set when the server is shutting down; long background work checks it to stop early."""
+    stopping: threading.Event = request.app.state.stopping
+    return stopping
 
 
 def get_owner() -> str | None:
-    """Whose sessions this request may see: None, for docchat is single-user for now.
+    """Whose data this request may see: None, for docchat is single-user for now.
 
     Accounts will replace this one function (say, a token lookup returning the user id); every route
-    already hands its result to the store, which scopes each query by it.
+    already hands its result to the library, which scopes each query by it.
     """
     return None
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 StoreDep = Annotated[SessionStore, Depends(get_store)]
+StoppingDep = Annotated[threading.Event, Depends(get_stopping)]
 OwnerDep = Annotated[str | None, Depends(get_owner)]
 SessionId = Annotated[str, Path(description="The session's id.")]
+DocumentId = Annotated[str, Path(description="The document's id.")]
+TaskId = Annotated[str, Path(description="The task's id.")]

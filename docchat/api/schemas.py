@@ -6,7 +6,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from docchat.sessions.types import ChatMode, ChatOptions, ChatSettings, Message, MessageHit, Role
+from docchat.documents.registry import DocumentInfo
+from docchat.retrieval.hybrid import MAX_QUERY_CHARS, Hit, SearchMode
+from docchat.sessions.types import (
+    ChatMode,
+    ChatOptions,
+    ChatSettings,
+    Message,
+    MessageHit,
+    Role,
+    SourceFilters,
+)
+from docchat.tasks import TaskInfo
 
 # -- requests ----------------------------------------------------------------------------------
 # Unknown keys are refused: a misspelt field would otherwise be dropped without a word.
@@ -56,6 +67,31 @@ class SettingsUpdate(BaseModel):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
+class DocumentSearch(BaseModel):
+    """A search over the documents' passages."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for.")
+    num_results: int | None = Field(
+        None, ge=1, le=200, description="Passages returned; default: the configured number."
+    )
+    source_filters: SourceFilters | None = Field(
+        None, description="Search only these collections, documents or file names."
+    )
+    manual_keywords: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Terms every passage must contain (added to the full-text query).",
+    )
+    enable_reranking: bool | None = Field(
+        None, description="Rerank the fused hits; default: the configured choice."
+    )
+    mode: SearchMode = Field(
+        "hybrid", description="'hybrid' (full text + vectors), 'fulltext' or 'dense'."
+    )
+
+
 # -- responses ---------------------------------------------------------------------------------
 
 
@@ -83,6 +119,45 @@ class SearchResults(BaseModel):
     items: list[MessageHit]
 
 
+class DocumentSearchResults(BaseModel):
+    """Passages matching a document search, best first."""
+
+    hits: list[Hit]
+
+
+class DocumentList(BaseModel):
+    """Documents, newest first."""
+
+    items: list[DocumentInfo]
+
+
+class Collection(BaseModel):
+    """A named group of documents."""
+
+    id: str
+    name: str
+    documents: int = Field(description="How many documents it holds.")
+
+
+class CollectionList(BaseModel):
+    """Collections, by name."""
+
+    items: list[Collection]
+
+
+class UploadAccepted(BaseModel):
+    """An upload was received; a background task is indexing it."""
+
+    task_id: str
+    status_url: str = Field(description="Poll this for the task's progress and outcome.")
+
+
+class TaskList(BaseModel):
+    """Background tasks, most recent first."""
+
+    items: list[TaskInfo]
+
+
 class ErrorDetail(BaseModel):
     """What went wrong; ``field`` names the offending input when known."""
 
@@ -101,9 +176,9 @@ class ErrorResponse(BaseModel):
 
 
 _ERROR_DESCRIPTIONS = {
-    404: "No such session (or route).",
+    404: "No such session, document or task (or route).",
     409: "Conflicts with existing state.",
-    413: "Request body or a value in it is too large.",
+    413: "Request body, a value in it or an uploaded file is too large.",
     422: "Invalid input: malformed JSON, wrong type, unknown key or out-of-range value.",
 }
 

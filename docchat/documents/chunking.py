@@ -205,12 +205,18 @@ class _Windows:
     def _next_start(self, start: int, cut: int) -> int:
         if self.overlap == 0:
             return cut
-        low = max(cut - self.overlap, start + 1)
-        # A sentence start within the first half of the overlap reads best; else the first word.
-        for i in range(low, min(low + self.overlap // 2, cut)):
-            if self._rank(i) >= _SENTENCE:
-                return i
-        return next((i for i in range(low, cut) if self.word_start[i]), cut)
+        # The earliest sentence start in the overlap reads best, then the earliest line start (a
+        # table row), then the earliest word.
+        earliest = {_SENTENCE: cut, _LINE: cut, _TIGHT: cut}
+        for i in range(cut - 1, max(cut - self.overlap, start + 1) - 1, -1):
+            rank = self._rank(i)
+            if rank >= _TIGHT:
+                earliest[_TIGHT] = i
+                if rank >= _LINE:
+                    earliest[_LINE] = i
+                    if rank >= _SENTENCE:
+                        earliest[_SENTENCE] = i
+        return next((i for i in earliest.values() if i < cut), cut)
 
     def _span(self, start: int, end: int) -> tuple[int, int, int]:
         a, b = self.starts[start], self.ends[end - 1]

@@ -338,6 +338,15 @@ class Registry:
             raise DocumentNotFound(str(document_id))
         return found[0]
 
+    def text(self, document_id: str, *, owner: str | None) -> str:
+        """The document's extracted text, which hits' ``char_start:char_end`` index into."""
+        info = self.get(document_id, owner=owner)
+        with self.db.read() as s:
+            content = s.get(ContentRow, info.sha256) if info.sha256 else None
+        if content is None:
+            raise InvalidInput(f"document {document_id!r} has no indexed text ({info.status})")
+        return content.text
+
     def list(
         self,
         *,

@@ -37,6 +37,7 @@ EmbedProgress = Callable[[int, int], None]
 class _Matrix:
     """An immutable snapshot of one model's vectors (swapped whole, read without locks)."""
 
+    model: str
     version: int
     ids: npt.NDArray[np.int64]
     sha_codes: npt.NDArray[np.int32]
@@ -268,12 +269,14 @@ class VectorIndex:
             row = s.get(IndexStateRow, VECTORS_VERSION)
             version = int(row.value) if row else 0
         matrix = self._matrix
-        if matrix is not None and matrix.version == version:
+        if matrix is not None and (matrix.model, matrix.version) == (model, version):
             return matrix
         with self._reload:
             matrix = self._matrix
-            if matrix is not None and matrix.version == version:
+            if matrix is not None and (matrix.model, matrix.version) == (model, version):
                 return matrix
+            if matrix is not None and matrix.model != model:
+                matrix = None
             self._matrix = matrix = self._load(model, version, matrix)
             return matrix
 
@@ -301,6 +304,7 @@ class VectorIndex:
             rows = s.execute(base.order_by(ChunkVectorRow.chunk_id)).all()
         return self._extend(
             _Matrix(
+                model,
                 version,
                 np.empty(0, np.int64),
                 np.empty(0, np.int32),
@@ -314,7 +318,7 @@ class VectorIndex:
     @staticmethod
     def _extend(old: _Matrix, version: int, rows: Sequence[Row[int, str, bytes]]) -> _Matrix:
         if not rows:
-            return _Matrix(version, old.ids, old.sha_codes, old.shas, old.vectors)
+            return _Matrix(old.model, version, old.ids, old.sha_codes, old.shas, old.vectors)
         shas = list(old.shas)
         code_of = {sha: i for i, sha in enumerate(shas)}
         codes = np.empty(len(rows), np.int32)
@@ -332,4 +336,6 @@ class VectorIndex:
             vectors = np.concatenate([old.vectors, vectors])
             ids = np.concatenate([old.ids, ids])
             codes = np.concatenate([old.sha_codes, codes])
-        return _Matrix(version, ids, codes, shas, np.ascontiguousarray(vectors, np.float32))
+        return _Matrix(
+            old.model, version, ids, codes, shas, np.ascontiguousarray(vectors, np.float32)
+        )

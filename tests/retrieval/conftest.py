@@ -13,14 +13,6 @@ from .openai_server import Seen, create_app, serve
 
 
 @pytest.fixture(scope="session")
-def minilm() -> MiniLMEmbedder:
-    """The offline embedder, loaded once for the whole run (loading takes about a second)."""
-    embedder = MiniLMEmbedder()
-    embedder.load()
-    return embedder
-
-
-@pytest.fixture(scope="session")
 def server_app(minilm: MiniLMEmbedder) -> FastAPI:
     """The local OpenAI-compatible server's app, backed by ``minilm``."""
     return create_app(minilm)

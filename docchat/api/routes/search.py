@@ -1,4 +1,4 @@
-"""Full-text search over chat messages."""
+"""Search: passages of the documents (hybrid retrieval), and the content of chat messages."""
 
 from __future__ import annotations
 
@@ -6,10 +6,37 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from docchat.api.deps import OwnerDep, StoreDep
-from docchat.api.schemas import SearchResults, error_responses
+from docchat.api.deps import OwnerDep, StoreDep, WorkspaceDep
+from docchat.api.schemas import (
+    DocumentSearch,
+    DocumentSearchResults,
+    SearchResults,
+    error_responses,
+)
 
 router = APIRouter(prefix="/api/search", tags=["search"])
+
+
+@router.post(
+    "",
+    operation_id="search_documents",
+    summary="Search the documents for passages",
+    responses=error_responses(422),
+)
+def search_documents(
+    body: DocumentSearch, workspace: WorkspaceDep, owner: OwnerDep
+) -> DocumentSearchResults:
+    """The best passages for `query`, each with its document, page, section and character span."""
+    hits = workspace.search(
+        body.query,
+        k=body.num_results,
+        owner=owner,
+        filters=body.source_filters,
+        manual_keywords=body.manual_keywords,
+        rerank=body.enable_reranking,
+        mode=body.mode,
+    )
+    return DocumentSearchResults(hits=hits)
 
 
 @router.get(

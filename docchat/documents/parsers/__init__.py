@@ -32,6 +32,7 @@ __all__ = [
     "TEXT",
     "XLSX",
     "Format",
+    "NamedParser",
     "Piece",
     "build_document",
     "check_size",
@@ -163,7 +164,7 @@ def detect_format(path: Path, *, file_name: str | None = None) -> Format:
             raise CorruptDocument(message, field="file")
         raise UnsupportedFormat(message, field="file")
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        office = _office_format(path)
+        office = _office_format(path, name)
         if office is not None:
             return office
     if claimed is None:
@@ -179,7 +180,11 @@ def detect_format(path: Path, *, file_name: str | None = None) -> Format:
     return claimed
 
 
-def _office_format(path: Path) -> Format | None:
+def _office_format(path: Path, name: str) -> Format | None:
+    # Imported here because safety imports this package.
+    from docchat.documents.parsers.safety import check_zip_directory
+
+    check_zip_directory(path, name=name)
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
@@ -215,11 +220,12 @@ class Piece(NamedTuple):
     location: str | None = None
 
 
-# C0/C1 controls other than tab and newline: they carry no text and upset tokenizers and browsers.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
+# C0/C1 controls other than tab and newline, soft hyphens, zero-width spaces and stray BOMs: they
+# carry no text, split words so search misses them, and upset tokenizers and browsers.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u200b\u2060\ufeff\ufffe\uffff]")
 _LINE_BREAK = re.compile(r"\r\n?|[\v\f\u2028\u2029\x85]")
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
-UNIT_SEPARATOR = "\n\n"
+_UNIT_SEPARATOR = "\n\n"
 
 
 def clean_text(text: str) -> str:
@@ -250,8 +256,8 @@ def build_document(
         if not text:
             continue
         if parts:
-            parts.append(UNIT_SEPARATOR)
-            pos += len(UNIT_SEPARATOR)
+            parts.append(_UNIT_SEPARATOR)
+            pos += len(_UNIT_SEPARATOR)
         units.append(
             TextUnit(text, pos, pos + len(text), piece.page, piece.section, piece.location)
         )

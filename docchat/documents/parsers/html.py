@@ -42,7 +42,8 @@ def parse_html(path: Path, limits: DocumentSettings, *, name: str | None = None)
     name = name or path.name
     check_size(path, limits, name=name)
     tree = LexborHTMLParser(_decode(path.read_bytes(), name=name))
-    title_node = tree.css_first("title")
+    # An <svg> in the body may have a <title> of its own.
+    title_node = tree.css_first("head > title") or tree.css_first("title")
     title = title_node.text(deep=True) if title_node is not None else None
     tree.strip_tags(_DROPPED_TAGS)
     for node in tree.css(_DROPPED_ROLES):
@@ -53,7 +54,8 @@ def parse_html(path: Path, limits: DocumentSettings, *, name: str | None = None)
 
 
 def _decode(data: bytes, *, name: str) -> str:
-    if not data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+    # Without a BOM, NUL bytes mean binary whatever the page declares; decode_text says so.
+    if not data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in data:
         declared = _META_CHARSET.search(data[:4096])
         if declared:
             try:
@@ -61,7 +63,9 @@ def _decode(data: bytes, *, name: str) -> str:
             except (LookupError, UnicodeDecodeError):
                 pass
             else:
-                return data.decode(codec.name, errors="replace")
+                # A page that declares UTF-16 without a BOM is not UTF-16 (HTML spec: use UTF-8).
+                if not codec.name.startswith(("utf-16", "utf-32")):
+                    return data.decode(codec.name, errors="replace")
     return decode_text(data, name=name)
 
 
@@ -90,7 +94,7 @@ def _sections(root: LexborNode) -> Iterator[Piece]:
                 headings.pop()
             if title:
                 headings.append((level, title))
-                out = [title, "\n"]
+            out = [title, "\n"]
         elif tag is not None and not tag.startswith("-"):
             if tag in _BLOCKS:
                 out.append("\n")
@@ -107,5 +111,4 @@ def _piece(out: list[str], headings: list[tuple[int, str]]) -> Piece:
         line = " | ".join(cell for cell in cells if cell)
         if line:
             lines.append(line)
-    out.clear()
     return Piece("\n".join(lines), section=" > ".join(t for _, t in headings) or None)

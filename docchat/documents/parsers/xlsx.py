@@ -46,6 +46,7 @@ def parse_xlsx(path: Path, limits: DocumentSettings, *, name: str | None = None)
     budget = _Budget(rows=limits.max_pages * 1000, cells=MAX_CELLS)
     try:
         # openpyxl warns about parts it skips (data validation, drawings, ...): harmless for text.
+        # The filter is process-wide while it lasts; at worst another thread's warning is hidden.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl\.")
             workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)

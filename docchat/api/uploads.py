@@ -1,0 +1,289 @@
+"""Receiving uploads: a multipart body streamed to temporary files, each size-checked as it arrives.
+
+Starlette's form parser reads the whole body before the route runs, spooling files to the system
+temp dir with no size limit.  Here the body is parsed as it streams in: each file goes to its own
+temporary file under ``<data_dir>/uploads``, and the first byte over ``max_file_bytes`` ends the
+upload with TooLarge and deletes everything written for it.  A client's file name is only ever a
+display name (``safe_file_name``); every path on disk is one we chose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import anyio.to_thread
+from python_multipart import MultipartParser
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+from docchat.documents.ingest import safe_file_name
+from docchat.errors import InvalidInput, TooLarge
+
+log = logging.getLogger(__name__)
+
+#: Folder of the data dir that holds uploads until their ingestion task has read them.
+UPLOAD_DIR = "uploads"
+#: Files accepted in one request.
+MAX_FILES = 1000
+#: Largest value of a text field (say, ``collection``).
+MAX_FIELD_BYTES = 4096
+_PREFIX = "upload-"
+#: A temporary file this old belongs to a process that died before its task could delete it.
+_STALE_AFTER_S = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """One received file: where we put it, the name to show for it, and its size."""
+
+    path: Path
+    file_name: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class UploadForm:
+    """A received form: its files (in order) and its text fields."""
+
+    files: list[UploadedFile]
+    fields: dict[str, str]
+
+
+def discard(files: Iterable[UploadedFile]) -> None:
+    """Delete received files (those already gone are skipped)."""
+    for upload in files:
+        upload.path.unlink(missing_ok=True)
+
+
+def sweep_stale(directory: Path, *, max_age_s: float = _STALE_AFTER_S) -> int:
+    """Delete uploads left behind by a process that died; returns how many went."""
+    removed = 0
+    cutoff = time.time() - max_age_s
+    with contextlib.suppress(FileNotFoundError):
+        for path in directory.glob(_PREFIX + "*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+    if removed:
+        log.info("deleted %d stale upload(s) from %s", removed, directory)
+    return removed
+
+
+async def receive_upload(
+    request: Request,
+    directory: Path,
+    *,
+    max_file_bytes: int,
+    file_field: str = "files",
+    text_fields: Collection[str] = (),
+) -> UploadForm:
+    """Stream a multipart/form-data body into temporary files under ``directory``.
+
+    Only ``file_field`` (any number of files, at least one) and ``text_fields`` (once each) are
+    accepted.  On any error, nothing received stays on disk.  The caller owns the files returned.
+    """
+    media_type, params = parse_options_header(request.headers.get("content-type"))
+    if media_type != b"multipart/form-data" or not params.get(b"boundary"):
+        raise InvalidInput("send the files as multipart/form-data", field=file_field)
+    await anyio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
+    receiver = _Receiver(
+        params[b"boundary"],
+        directory,
+        max_file_bytes=max_file_bytes,
+        file_field=file_field,
+        text_fields=frozenset(text_fields),
+    )
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                # Parsing and writing are blocking: one thread hop per chunk the server hands us.
+                await anyio.to_thread.run_sync(receiver.feed, chunk)
+        return receiver.finish()
+    except ClientDisconnect:
+        receiver.discard()
+        raise InvalidInput("the upload was interrupted", field=file_field) from None
+    except BaseException:
+        receiver.discard()
+        raise
+
+
+class _Receiver:
+    """The python-multipart callbacks: one part at a time, files written as their bytes arrive."""
+
+    def __init__(
+        self,
+        boundary: bytes,
+        directory: Path,
+        *,
+        max_file_bytes: int,
+        file_field: str,
+        text_fields: frozenset[str],
+    ) -> None:
+        self.directory = directory
+        self.max_file_bytes = max_file_bytes
+        self.file_field = file_field
+        self.text_fields = text_fields
+        self.files: list[UploadedFile] = []
+        self.fields: dict[str, str] = {}
+        self.ended = False
+        # The part being read.
+        self._header_name = bytearray()
+        self._header_value = bytearray()
+        self._disposition = b""
+        self._name = ""
+        self._client_name: str | None = None
+        self._out: IO[bytes] | None = None
+        self._path: Path | None = None
+        self._size = 0
+        self._value = bytearray()
+        try:
+            self._parser = MultipartParser(
+                boundary,
+                {
+                    "on_part_begin": self._part_begin,
+                    "on_header_field": self._header_field,
+                    "on_header_value": self._header_value_data,
+                    "on_header_end": self._header_end,
+                    "on_headers_finished": self._headers_finished,
+                    "on_part_data": self._part_data,
+                    "on_part_end": self._part_end,
+                    "on_end": self._end,
+                },
+            )
+        except FormParserError:
+            raise InvalidInput("the multipart boundary is invalid", field=file_field) from None
+
+    def feed(self, chunk: bytes) -> None:
+        """Parse the next piece of the body."""
+        try:
+            self._parser.write(chunk)
+        except FormParserError:
+            raise InvalidInput(
+                "request body is not valid multipart/form-data", field=self.file_field
+            ) from None
+
+    def finish(self) -> UploadForm:
+        """The form, once the body has ended; InvalidInput if it was cut short or had no file."""
+        self._parser.finalize()
+        if not self.ended:
+            raise InvalidInput("the upload ended before its last part", field=self.file_field)
+        if not self.files:
+            raise InvalidInput(
+                f"no file was uploaded: send one or more {self.file_field!r} parts",
+                field=self.file_field,
+            )
+        return UploadForm(files=list(self.files), fields=dict(self.fields))
+
+    def discard(self) -> None:
+        """Close and delete every file written so far."""
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        if self._path is not None:
+            self._path.unlink(missing_ok=True)
+            self._path = None
+        discard(self.files)
+        self.files.clear()
+
+    # -- callbacks -------------------------------------------------------------------------------
+
+    def _part_begin(self) -> None:
+        self._disposition = b""
+        self._name = ""
+        self._client_name = None
+        self._size = 0
+        self._value.clear()
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _header_value_data(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        if bytes(self._header_name).strip().lower() == b"content-disposition":
+            self._disposition = bytes(self._header_value)
+        self._header_name.clear()
+        self._header_value.clear()
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._disposition)
+        if b"name" not in options:
+            raise InvalidInput("every form part needs a name", field=self.file_field)
+        name = _decode(options[b"name"])
+        filename = options.get(b"filename")
+        if name == self.file_field:
+            if filename is None:
+                raise InvalidInput(f"{name!r} parts must be files", field=name)
+            if len(self.files) >= MAX_FILES:
+                raise TooLarge(f"at most {MAX_FILES} files may be sent at once", field=name)
+            fd, path = tempfile.mkstemp(dir=self.directory, prefix=_PREFIX)
+            self._path = Path(path)
+            self._out = os.fdopen(fd, "wb")
+            self._client_name = _decode(filename)
+        elif name in self.text_fields:
+            if filename is not None:
+                raise InvalidInput(f"{name!r} must be a text field, not a file", field=name)
+            if name in self.fields:
+                raise InvalidInput(f"{name!r} was sent more than once", field=name)
+        else:
+            expected = ", ".join(repr(f) for f in sorted({self.file_field, *self.text_fields}))
+            raise InvalidInput(f"unknown form field; expected {expected}", field=name[:100])
+        self._name = name
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        size = end - start
+        if self._out is not None:
+            self._size += size
+            if self._size > self.max_file_bytes:
+                name = safe_file_name(self._client_name or "")
+                raise TooLarge(
+                    f"{name!r} is larger than the {self.max_file_bytes:,}-byte limit",
+                    field=self.file_field,
+                )
+            self._out.write(data[start:end])
+        else:
+            if len(self._value) + size > MAX_FIELD_BYTES:
+                raise TooLarge(
+                    f"{self._name!r} is longer than {MAX_FIELD_BYTES} bytes", field=self._name
+                )
+            self._value += data[start:end]
+
+    def _part_end(self) -> None:
+        if self._out is None:
+            try:
+                self.fields[self._name] = self._value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidInput(f"{self._name!r} is not UTF-8 text", field=self._name) from None
+            return
+        self._out.close()
+        self._out = None
+        assert self._path is not None
+        path, self._path = self._path, None
+        if self._client_name == "" and self._size == 0:
+            path.unlink()  # a browser's file input with nothing chosen
+            return
+        self.files.append(
+            UploadedFile(
+                path=path, file_name=safe_file_name(self._client_name or ""), size=self._size
+            )
+        )
+
+    def _end(self) -> None:
+        self.ended = True
+
+
+def _decode(raw: bytes) -> str:
+    # Browsers send form names and file names as raw UTF-8; anything else is shown mangled, not
+    # refused.
+    return raw.decode("utf-8", errors="replace")

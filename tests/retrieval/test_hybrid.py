@@ -1,0 +1,211 @@
+"""Hybrid search on SQLite and PostgreSQL: provenance, filters, keywords, owners, reranking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from docchat.config import RetrievalSettings
+from docchat.errors import InvalidInput
+from docchat.retrieval.embedders import MiniLMEmbedder, Vectors
+from docchat.retrieval.hybrid import Retriever, snippet
+from docchat.retrieval.rerank import RemoteReranker
+from docchat.sessions.types import SourceFilters
+from docchat.workspace import Workspace
+
+HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
+
+
+@pytest.fixture
+def handbook(workspace: Workspace) -> Workspace:
+    workspace.ingest([HANDBOOK], collection="handbook")
+    return workspace
+
+
+def test_hits_point_at_the_exact_passage(handbook: Workspace) -> None:
+    hits = handbook.search("How much can I spend on meals on a business trip?", k=5)
+    top = hits[0]
+    assert top.file_name == "expense-policy.md"
+    assert top.collection == "handbook"
+    assert top.section == "Expense policy > Business travel"
+    assert "EUR 45 per day" in top.text
+    text = handbook.registry.text(top.document_id, owner=None)
+    assert text[top.char_start : top.char_end] == top.text
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    assert top.scores.dense is not None
+    assert top.scores.fused is not None
+
+
+def test_modes(handbook: Workspace) -> None:
+    lexical = handbook.search("Alert E1047", k=3, mode="fulltext")
+    assert "Alert E1047" in lexical[0].text
+    assert all(h.scores.dense is None for h in lexical)
+    dense = handbook.search("time off for new fathers", k=3, mode="dense")
+    assert dense[0].file_name == "parental-leave.md"
+    assert all(h.scores.fulltext is None for h in dense)
+
+
+def test_source_filters(handbook: Workspace, tmp_path: Path) -> None:
+    other = tmp_path / "other.md"
+    other.write_text("# Meals\n\nMeals in the canteen cost EUR 4.50.\n")
+    handbook.ingest([other], collection="canteen")
+    query = "how much do meals cost"
+    assert {h.collection for h in handbook.search(query, k=20)} == {"handbook", "canteen"}
+    only = handbook.search(query, k=20, filters=SourceFilters(collections=["canteen"]))
+    assert {h.file_name for h in only} == {"other.md"}
+    globbed = handbook.search(query, k=20, filters=SourceFilters(file_globs=["expense-*"]))
+    assert {h.file_name for h in globbed} == {"expense-policy.md"}
+    doc_id = globbed[0].document_id
+    by_id = handbook.search(query, k=20, filters=SourceFilters(documents=[doc_id]))
+    assert {h.document_id for h in by_id} == {doc_id}
+    assert handbook.search(query, filters=SourceFilters(collections=["nope"])) == []
+
+
+def test_manual_keywords_are_required(handbook: Workspace) -> None:
+    hits = handbook.search("what should I do about the alert", k=10, manual_keywords=["VACUUM"])
+    assert hits
+    assert all("vacuum" in h.text.lower() for h in hits)
+
+
+def test_owners_see_only_their_documents(workspace: Workspace, tmp_path: Path) -> None:
+    mine = tmp_path / "mine.md"
+    mine.write_text("# Secret\n\nThe launch code word is heliotrope.\n")
+    theirs = tmp_path / "theirs.md"
+    theirs.write_text("# Plans\n\nThe launch is planned for heliotrope season.\n")
+    workspace.ingestor.ingest_paths([mine], owner="alice")
+    workspace.ingestor.ingest_paths([theirs], owner="bob")
+    workspace.embed_pending()
+    assert {h.file_name for h in workspace.search("heliotrope launch", owner="alice")} == {
+        "mine.md"
+    }
+    assert {h.file_name for h in workspace.search("heliotrope launch", owner="bob")} == {
+        "theirs.md"
+    }
+    assert {d.file_name for d in workspace.registry.list(owner="alice")} == {"mine.md"}
+
+
+def test_fulltext_is_available_before_vectors(workspace: Workspace, tmp_path: Path) -> None:
+    doc = tmp_path / "fresh.md"
+    doc.write_text("# Fresh\n\nThe zeppelin hangar opens at dawn.\n")
+    workspace.ingest([doc], embed=False)
+    (info,) = workspace.documents()
+    assert info.status == "indexing"
+    assert workspace.search("zeppelin hangar")[0].file_name == "fresh.md"
+    assert workspace.vectors.pending() > 0
+    workspace.embed_pending()
+    assert workspace.vectors.pending() == 0
+    assert workspace.documents()[0].status == "indexed"
+
+
+def test_deleted_documents_leave_the_vector_cache(workspace: Workspace, tmp_path: Path) -> None:
+    a = tmp_path / "a.md"
+    a.write_text("# Alpha\n\nOrchids need bright indirect light.\n")
+    b = tmp_path / "b.md"
+    b.write_text("# Beta\n\nCacti survive long droughts.\n")
+    workspace.ingest([a, b])
+    assert {h.file_name for h in workspace.search("plants", mode="dense")} == {"a.md", "b.md"}
+    target = next(d for d in workspace.documents() if d.file_name == "a.md")
+    workspace.registry.delete(target.id, owner=None)
+    assert {h.file_name for h in workspace.search("plants", mode="dense")} == {"b.md"}
+    c = tmp_path / "c.md"
+    c.write_text("# Gamma\n\nFerns like shade.\n")
+    workspace.ingest([c])
+    assert {h.file_name for h in workspace.search("plants", mode="dense")} == {"b.md", "c.md"}
+
+
+def test_a_second_workspace_sees_new_vectors(
+    workspace: Workspace, minilm: MiniLMEmbedder, tmp_path: Path
+) -> None:
+    other = Workspace(workspace.settings, embedder=minilm)
+    try:
+        doc = tmp_path / "x.md"
+        doc.write_text("# X\n\nThe lighthouse keeper feeds the gulls.\n")
+        assert other.search("lighthouse", mode="dense") == []
+        workspace.ingest([doc])
+        assert [h.file_name for h in other.search("lighthouse", mode="dense")] == ["x.md"]
+    finally:
+        other.close()
+
+
+class _Renamed:
+    """The real MiniLM embedder under another model name, as after a configuration change."""
+
+    def __init__(self, inner: MiniLMEmbedder) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return "renamed-minilm"
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed(self, texts: list[str]) -> Vectors:
+        self.calls += len(texts)
+        return self.inner.embed(texts)
+
+
+def test_changing_the_embedding_model_reembeds_everything(
+    handbook: Workspace, minilm: MiniLMEmbedder
+) -> None:
+    assert handbook.vectors.pending() == 0
+    renamed = _Renamed(minilm)
+    assert handbook.vectors.ensure_model(renamed.name, renamed.dimension) is True
+    assert {d.status for d in handbook.documents()} == {"indexing"}
+    pending = handbook.vectors.pending()
+    assert pending > 0
+    # Until re-embedded, dense search under the new model finds nothing (no silent mix).
+    vector = minilm.embed(["holiday"])[0]
+    assert handbook.vectors.search(vector, model=renamed.name, k=5) == []
+    handbook.vectors.embed_pending(renamed)
+    assert renamed.calls == pending
+    assert {d.status for d in handbook.documents()} == {"indexed"}
+    assert handbook.vectors.search(vector, model=renamed.name, k=5)
+    assert handbook.vectors.search(vector, model=minilm.name, k=5) == []
+
+
+def test_reranking_through_a_remote_endpoint(handbook: Workspace, server_url: str) -> None:
+    with RemoteReranker(url=f"{server_url}/v1/rerank", model="minilm-cosine") as reranker:
+        retriever = Retriever(
+            handbook.db,
+            handbook.registry,
+            handbook.vectors,
+            RetrievalSettings(rerank_url=f"{server_url}/v1/rerank"),
+            embedder=handbook.embedder,
+            reranker=reranker,
+        )
+        hits = retriever.search("Where do we meet when the fire alarm goes off?", k=3, rerank=True)
+    assert hits[0].file_name == "health-safety.md"
+    assert all(h.scores.rerank is not None for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].score == hits[0].scores.rerank
+
+
+def test_reranking_without_a_reranker_is_an_error(handbook: Workspace) -> None:
+    with pytest.raises(InvalidInput, match="no reranker"):
+        handbook.search("fire alarm", rerank=True)
+
+
+@pytest.mark.parametrize("query", ["", "   ", "x" * 5000], ids=["empty", "blank", "too-long"])
+def test_invalid_queries(handbook: Workspace, query: str) -> None:
+    with pytest.raises(InvalidInput):
+        handbook.search(query)
+
+
+def test_query_syntax_is_plain_text(handbook: Workspace) -> None:
+    for query in ['"unbalanced', "NEAR(a b)", "col:value", "a AND OR NOT", "* - ^"]:
+        handbook.search(query, mode="fulltext")  # no syntax error reaches the caller
+
+
+def test_snippet_centres_on_the_match() -> None:
+    text = "intro " * 100 + "the quokka smiles " + "outro " * 100
+    cut = snippet(text, "quokka")
+    assert "quokka" in cut
+    assert cut.startswith("…")
+    assert len(cut) < 320
+    assert np.isfinite(len(cut))
