@@ -287,12 +287,8 @@ def ingest(
             embedded = workspace.embed_pending(progress=on_embed)
         seconds = time.perf_counter() - result.started
 
-    summary = Table(
-        title=f"Ingested into collection {escape(repr(collection))}",
-        title_justify="left",
-        show_header=False,
-        box=box.SIMPLE,
-    )
+    console.print(f"Ingested into collection [bold]{escape(repr(collection))}[/bold]")
+    summary = Table(show_header=False, box=box.SIMPLE)
     summary.add_column("what")
     summary.add_column("count", justify="right")
     for name, value in [
@@ -368,7 +364,8 @@ def search(
     mode: Annotated[
         Mode,
         typer.Option(
-            help="hybrid: full-text and vectors fused; fulltext: BM25 only; dense: vectors only."
+            help="hybrid: full-text and vector results fused; fulltext: keyword index only; "
+            "dense: vectors only."
         ),
     ] = "hybrid",
     rerank: Annotated[
@@ -526,11 +523,7 @@ def _eval_table(report: EvaluationReport) -> Table:
     if k not in CUTOFFS:
         columns.append((f"R@{k}", "recall_at_k"))
     columns += [(f"MRR@{k}", "mrr_at_k"), ("ms", "mean_latency_ms")]
-    table = Table(
-        title=f"{report.questions} questions, top {k} passages per search",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-    )
+    table = Table(box=box.SIMPLE_HEAD)
     table.add_column("type", style="bold")
     table.add_column("mode")
     table.add_column("n", justify="right")
@@ -617,6 +610,7 @@ def eval_command(
     if json_output:
         typer.echo(report.model_dump_json())
         return
+    console.print(f"{report.questions} questions, top {report.k} passages per search")
     _print_table(_eval_table(report))
     if len(modes) > 1:
         console.print(

@@ -1,4 +1,7 @@
-"""The ``docchat`` command line: help for everything, ``migrate`` and ``serve`` for real."""
+"""The ``docchat`` command line: help for everything, ``migrate`` and ``serve`` for real.
+
+The document commands (ingest, search, documents, eval) run in ``test_cli_documents.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import typer
 from sqlalchemy import create_engine
-from typer.core import TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperGroup, TyperOption
 from typer.testing import CliRunner
 
 from docchat.cli import app
@@ -29,14 +33,25 @@ def _group() -> TyperGroup:
     return group
 
 
-COMMANDS = sorted(_group().commands)
+def _commands(group: TyperGroup, prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every command and sub-group by its path ("documents list"), sub-commands included."""
+    found: dict[str, Any] = {}
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        found[" ".join(path)] = command
+        if isinstance(command, TyperGroup):
+            found.update(_commands(command, path))
+    return found
+
+
+COMMANDS = sorted(_commands(_group()))
 
 
 def test_top_level_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0, result.output
     assert "Chat with your documents" in result.output
-    for name in COMMANDS:
+    for name in _group().commands:
         assert name in result.output
 
 
@@ -47,19 +62,33 @@ def test_no_arguments_shows_help() -> None:
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_command_help(name: str) -> None:
-    result = runner.invoke(app, [name, "--help"])
+    result = runner.invoke(app, [*name.split(), "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+    command = _commands(_group())[name]
+    if isinstance(command, TyperGroup):
+        for sub in command.commands:
+            assert sub in result.output
 
 
-def test_every_command_and_option_has_help() -> None:
-    commands = _group().commands
-    assert {"serve", "migrate"} <= set(commands)
+def test_every_command_option_and_argument_has_help() -> None:
+    commands = _commands(_group())
+    assert {
+        "serve",
+        "migrate",
+        "ingest",
+        "search",
+        "eval",
+        "documents",
+        "documents list",
+        "documents rm",
+        "documents collections",
+    } <= set(commands)
     for name, command in commands.items():
         assert command.help, f"command {name!r} has no help"
         for param in command.params:
-            if isinstance(param, TyperOption) and param.name != "help":
-                assert param.help, f"option {param.name!r} of {name!r} has no help"
+            if isinstance(param, TyperOption | TyperArgument) and param.name != "help":
+                assert param.help, f"{param.name!r} of {name!r} has no help"
 
 
 def test_migrate_creates_and_reports_the_schema(tmp_path: Path) -> None:
