@@ -20,6 +20,12 @@ field, never a stack trace or a third-party exception's text.
 from __future__ import annotations
 
 
+def shown_id(value: object) -> str:
+    """An id as a message may echo it: at most 80 characters (ids come from clients)."""
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 class DocchatError(Exception):
     """Base class of every docchat error."""
 
@@ -42,7 +48,7 @@ class SessionNotFound(NotFound):
     code = "session_not_found"
 
     def __init__(self, session_id: str) -> None:
-        super().__init__(f"chat session {session_id!r} does not exist")
+        super().__init__(f"chat session {shown_id(session_id)!r} does not exist")
         self.session_id = session_id
 
 
@@ -52,7 +58,7 @@ class DocumentNotFound(NotFound):
     code = "document_not_found"
 
     def __init__(self, document_id: str) -> None:
-        super().__init__(f"document {document_id!r} does not exist")
+        super().__init__(f"document {shown_id(document_id)!r} does not exist")
         self.document_id = document_id
 
 
@@ -62,7 +68,7 @@ class TaskNotFound(NotFound):
     code = "task_not_found"
 
     def __init__(self, task_id: str) -> None:
-        super().__init__(f"task {task_id!r} does not exist")
+        super().__init__(f"task {shown_id(task_id)!r} does not exist")
         self.task_id = task_id
 
 

@@ -3,7 +3,7 @@
 A task runs in this process's thread pool; its progress (processed / total, the current item,
 errors) is written to its row as it goes, with a heartbeat.  A task whose process died stops
 heartbeating and is reported as ``interrupted``.  Tasks are visible only to the owner who started
-them.
+them (``owner=None``, single-user mode, sees all, as everywhere in docchat).
 """
 
 from __future__ import annotations
@@ -194,19 +194,17 @@ class TaskRunner:
         """The task; TaskNotFound when unknown or started by someone else."""
         with self.db.read() as s:
             row = s.get(TaskRow, task_id) if isinstance(task_id, str) else None
-        if row is None or row.owner != owner:
-            raise TaskNotFound(str(task_id)[:80])
+        if row is None or (owner is not None and row.owner != owner):
+            raise TaskNotFound(str(task_id))
         return _info(row)
 
     def list(self, *, owner: str | None, limit: int = 50) -> list[TaskInfo]:
         """The owner's most recent tasks."""
+        query = select(TaskRow).order_by(TaskRow.created_at.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(TaskRow.owner == owner)
         with self.db.read() as s:
-            rows = s.execute(
-                select(TaskRow)
-                .where(TaskRow.owner.is_(None) if owner is None else TaskRow.owner == owner)
-                .order_by(TaskRow.created_at.desc())
-                .limit(limit)
-            ).scalars()
+            rows = s.execute(query).scalars()
             return [_info(r) for r in rows]
 
     def wait(self, task_id: str, *, owner: str | None, timeout: float = 60.0) -> TaskInfo:

@@ -100,6 +100,16 @@ class Workspace:
             stop=stop,
         )
 
+    def embedding_outdated(self) -> bool:
+        """Whether chunks lack vectors or the vectors belong to another model than configured.
+
+        Cheap: the embedder object is made (its name is configuration) but its model is not loaded.
+        """
+        recorded = self.vectors.recorded_model()
+        if recorded is not None and recorded != self.embedder().name:
+            return True
+        return self.vectors.pending() > 0
+
     def documents(
         self, *, owner: str | None = None, collection: str | None = None
     ) -> list[DocumentInfo]:

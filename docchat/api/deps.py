@@ -39,7 +39,8 @@ def get_owner() -> str | None:
     """Whose data this request may see: None, for docchat is single-user for now.
 
     Accounts will replace this one function (say, a token lookup returning the user id); every route
-    already hands its result to the library, which scopes each query by it.
+    already hands its result to the library, which scopes each query by it.  The library reads
+    None as "single-user mode: everything", so with accounts this must never return None.
     """
     return None
 

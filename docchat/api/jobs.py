@@ -44,15 +44,16 @@ def start_ingest(
 
 
 def resume(workspace: Workspace, stopping: threading.Event) -> TaskInfo | None:
-    """At start-up: clear dead uploads and embed chunks left without vectors (None: nothing to do).
+    """At start-up: clear dead uploads and embed chunks left without vectors, or all of them after
+    a change of embedding model (None: nothing to do).
 
     Several server processes on one database may each start this; the index ignores a vector that
     is already there, so the cost is duplicate work, never duplicate rows.
     """
     sweep_stale(workspace.settings.data_dir / UPLOAD_DIR)
-    pending = workspace.vectors.pending()
-    if pending == 0:
+    if not workspace.embedding_outdated():
         return None
+    pending = workspace.vectors.pending()
 
     def job(progress: Progress) -> dict[str, Any]:
         embedded = _embed(workspace, progress, stopping)

@@ -230,7 +230,7 @@ class _Receiver:
             fd, path = tempfile.mkstemp(dir=self.directory, prefix=_PREFIX)
             self._path = Path(path)
             self._out = os.fdopen(fd, "wb")
-            self._client_name = _decode(filename)
+            self._client_name = _decode_file_name(filename)
         elif name in self.text_fields:
             if filename is not None:
                 raise InvalidInput(f"{name!r} must be a text field, not a file", field=name)
@@ -281,6 +281,17 @@ class _Receiver:
 
     def _end(self) -> None:
         self.ended = True
+
+
+# The HTML standard has browsers escape exactly these three characters in multipart file names.
+_FILE_NAME_ESCAPES = {"%22": '"', "%0D": "\r", "%0A": "\n"}
+
+
+def _decode_file_name(raw: bytes) -> str:
+    name = _decode(raw)
+    for escaped, char in _FILE_NAME_ESCAPES.items():
+        name = name.replace(escaped, char)
+    return name
 
 
 def _decode(raw: bytes) -> str:

@@ -115,10 +115,11 @@ class Registry:
         query = (
             select(CollectionRow.id, CollectionRow.name, func.count(DocumentRow.id))
             .outerjoin(DocumentRow, DocumentRow.collection_id == CollectionRow.id)
-            .where(_same_owner(CollectionRow.owner, owner))
             .group_by(CollectionRow.id, CollectionRow.name)
             .order_by(CollectionRow.name)
         )
+        if owner is not None:
+            query = query.where(CollectionRow.owner == owner)
         with self.db.read() as s:
             return [{"id": i, "name": n, "documents": c} for i, n, c in s.execute(query)]
 

@@ -102,6 +102,12 @@ class VectorIndex:
             self._ensure_hnsw(name, dimension)
         return changed
 
+    def recorded_model(self) -> str | None:
+        """The model the stored vectors belong to (None before the first embedding)."""
+        with self.db.read() as s:
+            row = s.get(IndexStateRow, EMBEDDING_MODEL)
+        return str(row.value["name"]) if row is not None else None
+
     def _ensure_hnsw(self, name: str, dimension: int) -> None:
         index = "ix_chunk_vectors_hnsw_" + hashlib.sha1(name.encode()).hexdigest()[:12]
         literal = name.replace("'", "''")

@@ -181,7 +181,7 @@ class SessionStore:
         """The row, locked for the transaction when ``lock`` (PostgreSQL; SQLite's writer
         transaction already excludes other writers), so a read-modify-write loses no update."""
         if not valid_session_id(session_id):
-            raise SessionNotFound(_shown_id(session_id))
+            raise SessionNotFound(str(session_id))
         row = s.get(SessionRow, session_id, with_for_update=lock)
         if row is None or (owner is not None and row.owner != owner):
             raise SessionNotFound(session_id)
@@ -364,7 +364,7 @@ class SessionStore:
         metadata = self._check_json(metadata, "metadata", dict)
         references = self._check_json(references, "references", list)
         if not valid_session_id(session_id):
-            raise SessionNotFound(_shown_id(session_id))
+            raise SessionNotFound(str(session_id))
         now = utcnow()
         params = {
             "sid": session_id,
@@ -570,12 +570,6 @@ class SessionStore:
             if rows:
                 s.execute(insert(MessageRow), rows)
         return self.get(session_id, owner=owner)
-
-
-def _shown_id(session_id: object) -> str:
-    """An invalid id as echoed in a message: at most 80 characters of it."""
-    shown = str(session_id)
-    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 class _AppendSQL(NamedTuple):

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from typing import Any
 
 import httpx
@@ -19,8 +20,11 @@ from fastapi import FastAPI
 
 from docchat.api.app import create_app
 from docchat.config import Settings
+from docchat.retrieval.embedders import MiniLMEmbedder
+from docchat.workspace import Workspace
 
 StartServer = Callable[..., httpx.Client]
+MakeApp = Callable[[Settings], FastAPI]
 ExpectError = Callable[..., dict[str, Any]]
 
 #: Small limits, so the 413 paths are cheap to reach.
@@ -74,13 +78,29 @@ def api_settings(settings: Settings) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def embedder() -> MiniLMEmbedder:
+    """The offline embedder, shared by every server of the run (it loads on first use, ~1 s)."""
+    return MiniLMEmbedder()
+
+
 @pytest.fixture
-def start_server() -> Iterator[StartServer]:
+def make_app(embedder: MiniLMEmbedder) -> MakeApp:
+    """Factory: ``make_app(settings)``, ``create_app`` with workspaces sharing one embedder."""
+
+    def make(settings: Settings) -> FastAPI:
+        return create_app(settings, workspace=partial(Workspace, embedder=embedder))
+
+    return make
+
+
+@pytest.fixture
+def start_server(make_app: MakeApp) -> Iterator[StartServer]:
     """Factory: ``start_server(settings, app=None)`` serves an app and returns a client to it."""
     with ExitStack() as stack:
 
         def start(settings: Settings, app: FastAPI | None = None) -> httpx.Client:
-            return stack.enter_context(live_server(app or create_app(settings)))
+            return stack.enter_context(live_server(app or make_app(settings)))
 
         yield start
 

@@ -155,8 +155,11 @@ def test_changing_the_embedding_model_reembeds_everything(
     handbook: Workspace, minilm: MiniLMEmbedder
 ) -> None:
     assert handbook.vectors.pending() == 0
+    assert not handbook.embedding_outdated()
     renamed = _Renamed(minilm)
     assert handbook.vectors.ensure_model(renamed.name, renamed.dimension) is True
+    # The workspace is still configured for MiniLM: a restart would re-embed for it.
+    assert handbook.embedding_outdated()
     assert {d.status for d in handbook.documents()} == {"indexing"}
     pending = handbook.vectors.pending()
     assert pending > 0
