@@ -20,14 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Row, and_, delete, insert, or_, select, text
+from sqlalchemy import CursorResult, Row, Select, and_, delete, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from docchat.config import Settings
-from docchat.db import Database, utcnow
+from docchat.db import Database, sqlite_time, utcnow
 from docchat.errors import Conflict, InvalidInput, SessionNotFound, TooLarge
 from docchat.sessions.export import read_classic, to_classic, to_markdown, write_atomically
 from docchat.sessions.models import MessageRow, SessionRow
@@ -42,6 +42,17 @@ from docchat.sessions.types import (
 from docchat.textsearch import fts5_query, pg_tsquery_text
 
 ExportFormat = Literal["json", "markdown"]
+# In the order SessionStore._read_messages unpacks them.
+_MESSAGE_COLUMNS = (
+    MessageRow.id,
+    MessageRow.session_id,
+    MessageRow.position,
+    MessageRow.role,
+    MessageRow.content,
+    MessageRow.created_at,
+    MessageRow.meta.label("meta"),
+    MessageRow.references,
+)
 _SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _SETTINGS_KEYS = frozenset(ChatSettings.model_fields)
 
@@ -172,6 +183,26 @@ class SessionStore:
         )
 
     @staticmethod
+    def _read_messages(s: Session, query: Select[Any]) -> builtins.list[Message]:
+        # Core rather than ORM execution and positional unpacking: a 5,000-message read is
+        # dominated by per-row overhead, not by the database (bench/sessions.py, scenario d).
+        return [
+            Message(
+                id=i,
+                session_id=sid,
+                position=pos,
+                role=role,
+                content=content,
+                created_at=created,
+                metadata=meta,
+                references=refs,
+            )
+            for i, sid, pos, role, content, created, meta, refs in s.connection()
+            .execute(query)
+            .all()
+        ]
+
+    @staticmethod
     def _scope(owner: str | None) -> Any:
         return True if owner is None else SessionRow.owner == owner
 
@@ -230,12 +261,12 @@ class SessionStore:
             row = self._load(s, session_id, owner)
             messages = None
             if include_messages:
-                rows = s.execute(
-                    select(MessageRow)
+                messages = self._read_messages(
+                    s,
+                    select(*_MESSAGE_COLUMNS)
                     .where(MessageRow.session_id == session_id)
-                    .order_by(MessageRow.position)
-                ).scalars()
-                messages = [self._message(m) for m in rows]
+                    .order_by(MessageRow.position),
+                )
             return self._session(row, messages)
 
     def get_or_create(self, session_id: str, *, owner: str | None = None) -> ChatSession:
@@ -369,7 +400,7 @@ class SessionStore:
         params = {
             "sid": session_id,
             "owner": owner,
-            "now": now if self._postgres else _sqlite_time(now),
+            "now": now if self._postgres else sqlite_time(now),
             "role": role,
             "content": content,
             "meta": _json_text(metadata),
@@ -378,7 +409,7 @@ class SessionStore:
         # The hot path in plain SQL: the same two statements SQLAlchemy would emit, without the
         # per-call statement building that costs more than the database work (bench/sessions.py).
         sql = _PG_APPEND if self._postgres else _SQLITE_APPEND
-        with self.db.writer.connect() as conn, conn.begin():
+        with self.db.writing(), self.db.writer.connect() as conn, conn.begin():
             position = conn.exec_driver_sql(
                 sql.bump_any if owner is None else sql.bump_owned, params
             ).scalar()
@@ -410,7 +441,7 @@ class SessionStore:
         ``before`` (the newest ones when only ``before`` is given)."""
         if limit is not None and limit < 1:
             raise InvalidInput("limit must be positive", field="limit")
-        query = select(MessageRow).where(MessageRow.session_id == session_id)
+        query = select(*_MESSAGE_COLUMNS).where(MessageRow.session_id == session_id)
         if after is not None:
             query = query.where(MessageRow.position > after)
         if before is not None:
@@ -421,7 +452,7 @@ class SessionStore:
             query = query.limit(limit)
         with self.db.read() as s:
             self._load(s, session_id, owner)
-            rows = [self._message(r) for r in s.execute(query).scalars()]
+            rows = self._read_messages(s, query)
         return rows[::-1] if newest_first else rows
 
     def search(
@@ -598,11 +629,6 @@ def _append_sql(mark: Callable[[str], str], json_cast: str) -> _AppendSQL:
 
 _SQLITE_APPEND = _append_sql(lambda name: f":{name}", "")
 _PG_APPEND = _append_sql(lambda name: f"%({name})s", "::jsonb")
-
-
-def _sqlite_time(value: dt.datetime) -> str:
-    """``value`` in the text form SQLAlchemy's SQLite DateTime stores (UTC, always microseconds)."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _json_text(value: Any) -> str | None:
