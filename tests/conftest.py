@@ -119,3 +119,13 @@ def workspace(settings: Settings, minilm: MiniLMEmbedder) -> Iterator[Workspace]
     ws = Workspace(settings, embedder=minilm)
     yield ws
     ws.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many tests ran on each backend, so a CI log shows PostgreSQL really ran."""
+    passed = terminalreporter.stats.get("passed", [])
+    for name in BACKENDS:
+        count = sum(
+            1 for report in passed if f"[{name}" in report.nodeid or f"-{name}" in report.nodeid
+        )
+        terminalreporter.write_line(f"docchat: {count} tests passed on {name}")
