@@ -33,6 +33,13 @@ def test_health(client: httpx.Client) -> None:
     assert response.json() == {"status": "ok"}
 
 
+def test_front_page_leads_to_the_api_docs(client: httpx.Client) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == "/docs"
+    assert client.get("/docs").status_code == 200
+
+
 def test_openapi_names_and_summarises_every_route(client: httpx.Client) -> None:
     spec = client.get("/openapi.json").json()
     operations = [op for ops in spec["paths"].values() for op in ops.values()]
