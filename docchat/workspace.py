@@ -144,6 +144,7 @@ class Workspace:
         """Finish running tasks and close database connections."""
         if self._tasks is not None:
             self._tasks.shutdown()
+        self.retriever.close()
         if isinstance(self.retriever.reranker, RemoteReranker):
             self.retriever.reranker.close()
         self.db.dispose()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -111,6 +112,7 @@ class Retriever:
         self.settings = settings
         self._embedder = embedder
         self.reranker = reranker
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="docchat-fulltext")
 
     def search(
         self,
@@ -160,9 +162,18 @@ class Retriever:
         wanted = max(self.settings.candidates, k)
         lexical: list[tuple[int, float]] = []
         dense: list[tuple[int, float]] = []
+        pending: Future[list[tuple[int, float]]] | None = None
         if mode in ("hybrid", "fulltext"):
-            lexical = fulltext_search(
-                self.db, query, k=wanted, shas=shas, manual_keywords=manual_keywords
+            # Full text runs beside the query embedding and vector scan: SQLite, onnxruntime and
+            # NumPy all release the GIL, so the two halves overlap on two cores.
+            pending = self._pool.submit(
+                fulltext_search,
+                self.db,
+                query,
+                k=wanted,
+                shas=shas,
+                manual_keywords=manual_keywords,
+                postings_budget=self.settings.fulltext_postings_budget,
             )
         if mode in ("hybrid", "dense"):
             embedder = self._embedder()
@@ -172,6 +183,8 @@ class Retriever:
             if manual_keywords:
                 # Manual keywords are a hard requirement: dense hits must contain them too.
                 dense = self._with_keywords(dense, manual_keywords)
+        if pending is not None:
+            lexical = pending.result()
         scores: dict[int, Scores] = {}
         for rank, (chunk_id, score) in enumerate(lexical, 1):
             entry = scores.setdefault(chunk_id, Scores())
@@ -201,6 +214,10 @@ class Retriever:
                 else h.scores.dense
             ) or 0.0
         return hits
+
+    def close(self) -> None:
+        """Stop the full-text worker threads."""
+        self._pool.shutdown(wait=True)
 
     def _fuse(
         self,

@@ -213,3 +213,28 @@ def test_snippet_centres_on_the_match() -> None:
     assert cut.startswith("…")
     assert len(cut) < 320
     assert np.isfinite(len(cut))
+
+
+def test_codes_with_hyphens_are_found_by_their_parts(workspace: Workspace, tmp_path: Path) -> None:
+    doc = tmp_path / "pumps.md"
+    doc.write_text("# Pumps\n\nThe pump XT-9485 delivers 40 litres per minute.\n")
+    workspace.ingest([doc], embed=False)
+    for query in ("9485", "XT-9485", "xt 9485"):
+        (hit,) = workspace.search(query, mode="fulltext")
+        assert "XT-9485" in hit.text
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the budget is SQLite's
+def test_common_words_are_pruned_only_past_the_budget(workspace: Workspace, tmp_path: Path) -> None:
+    from docchat.retrieval.fulltext import affordable_words
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(30):
+        (folder / f"note{i}.md").write_text(f"# Note {i}\n\nThe report mentions item {i}.\n")
+    (folder / "rare.md").write_text("# Rare\n\nThe report mentions a walrus.\n")
+    workspace.ingest([folder], embed=False)
+    with workspace.db.read() as s:
+        assert affordable_words(s, "report walrus", budget=1_000) == ["report", "walrus"]
+        assert affordable_words(s, "reports walrus", budget=5) == ["walrus"]
+        assert affordable_words(s, "reports mentions", budget=5) == ["reports"]

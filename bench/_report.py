@@ -1,0 +1,126 @@
+"""Small helpers the benchmarks share: percentiles, number formatting, Rich tables, machine facts.
+
+Benchmarks run as scripts (``python bench/sessions.py``), so Python puts ``bench/`` on ``sys.path``
+and they import this module as ``_report``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+#: Printed where a measurement was not taken (too slow to be worth it, or not applicable).
+NOT_RUN = "—"
+
+
+def percentile(samples: Sequence[float], pct: float) -> float:
+    """The ``pct``-th percentile (0-100) of ``samples``, interpolated between the closest ranks."""
+    if not samples:
+        return float("nan")
+    if len(samples) == 1:
+        return float(samples[0])
+    if pct == 50:
+        return float(statistics.median(samples))
+    # 1000 cut points give p99.9 and every whole percentile; "inclusive" treats the samples as the
+    # whole population, so p100 is the maximum and nothing is extrapolated past it.
+    cuts = statistics.quantiles(samples, n=1000, method="inclusive")
+    index = round(pct * 10) - 1
+    if index < 0:
+        return float(min(samples))
+    if index >= len(cuts):
+        return float(max(samples))
+    return cuts[index]
+
+
+def ms(ns: float) -> str:
+    """Nanoseconds as milliseconds, with precision that suits the magnitude."""
+    if ns != ns:  # NaN: nothing measured
+        return NOT_RUN
+    value = ns / 1e6
+    if value < 1:
+        return f"{value:.3f}"
+    if value < 100:
+        return f"{value:.2f}"
+    return f"{value:,.0f}"
+
+
+def rate(count: int, elapsed_ns: int) -> float:
+    """Operations per second."""
+    return count / (elapsed_ns / 1e9) if elapsed_ns > 0 else float("nan")
+
+
+def num(value: float | None, digits: int = 0, suffix: str = "") -> str:
+    """A number with thousands separators, or NOT_RUN for None/NaN."""
+    if value is None or value != value:
+        return NOT_RUN
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def verdict(ok: bool) -> str:
+    """Rich markup for a target's outcome, loud when it fails."""
+    return "[bold green]PASS[/]" if ok else "[bold white on red] FAIL [/]"
+
+
+def table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], caption: str | None = None
+) -> Table:
+    """A Rich table; every column after the first is right-aligned (they hold numbers)."""
+    out = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    for i, name in enumerate(columns):
+        out.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
+    for row in rows:
+        out.add_row(*row)
+    return out
+
+
+def machine_facts(**extra: str) -> dict[str, str]:
+    """What a reader needs to compare timings between machines."""
+    facts = {
+        "CPUs": str(os.cpu_count()),
+        "Platform": platform.platform(),
+        "Python": f"{platform.python_implementation()} {sys.version.split()[0]}",
+        "SQLite": sqlite3.sqlite_version,
+        "Load average (1/5/15 min)": load(),
+    }
+    facts.update(extra)
+    return facts
+
+
+def load() -> str:
+    """The load averages, to tell a quiet machine from one other jobs are busy on."""
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # not available on this platform
+        return NOT_RUN
+
+
+def busy() -> bool:
+    """Whether other jobs keep more than half the CPUs busy (so timings will be noisy)."""
+    try:
+        return os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
+    except OSError:
+        return False
+
+
+def dump_json(path: str | Path, data: Any) -> None:
+    """Write results as indented JSON (NaN becomes null so every JSON reader accepts it)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and value != value:
+            return None
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    Path(path).write_text(json.dumps(clean(data), indent=2, ensure_ascii=False) + "\n")
