@@ -1,10 +1,12 @@
 """SessionStore: create, read, append to, clear, search and delete chat sessions.
 
 Every write is one short database transaction that commits before the method returns, so a returned
-message is durable. No lock of ours is held across I/O: SQLite's write lock (``BEGIN IMMEDIATE``) or
-PostgreSQL's row lock on the session serialises appenders to one session, which is what makes
-positions unique and gap-free. Appending costs the same at message 20,000 as at message 1: one
-UPDATE of the session row and one INSERT.
+message is durable.  SQLite's write lock (``BEGIN IMMEDIATE``) or PostgreSQL's row lock on the
+session serialises appenders to one session, which is what makes positions unique and gap-free.
+There is no process-wide lock: on SQLite, threads queue per database for the one writer SQLite
+allows anyway (``Database.writing``) and concurrent appends share a commit (``group_commit``).
+Appending costs the same at message 20,000 as at message 1: one UPDATE of the session row and one
+INSERT.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from docchat.config import Settings
 from docchat.db import Database, sqlite_time, utcnow
 from docchat.errors import Conflict, InvalidInput, SessionNotFound, TooLarge
 from docchat.sessions.export import read_classic, to_classic, to_markdown, write_atomically
+from docchat.sessions.group_commit import GroupCommit
 from docchat.sessions.models import MessageRow, SessionRow
 from docchat.sessions.types import (
     ROLES,
@@ -87,6 +90,7 @@ class SessionStore:
         self.settings = settings
         self._limits = settings.sessions
         self._postgres = database.engine.dialect.name == "postgresql"
+        self._group = None if self._postgres else GroupCommit(database)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionStore:
@@ -96,14 +100,18 @@ class SessionStore:
     # -- validation -------------------------------------------------------------------------
 
     def _check_json(self, value: Any, field: str, kind: type) -> Any:
+        return self._encode_json(value, field, kind)[0]
+
+    def _encode_json(self, value: Any, field: str, kind: type) -> tuple[Any, str | None]:
+        """``value`` as a reader will get it back (tuples become lists...) and as stored text."""
         if value is None:
-            return None
+            return None, None
         if not isinstance(value, kind):
             raise InvalidInput(
                 f"{field} must be a JSON {'object' if kind is dict else 'array'}", field=field
             )
         try:
-            encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
+            encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"{field} is not JSON-serialisable", field=field) from exc
         if "\\u0000" in encoded:
@@ -112,8 +120,7 @@ class SessionStore:
             raise TooLarge(
                 f"{field} is larger than {self._limits.max_json_bytes} bytes as JSON", field=field
             )
-        # Store exactly what a reader will get back (tuples become lists, and so on).
-        return json.loads(encoded)
+        return json.loads(encoded), encoded
 
     def _check_content(self, role: object, content: object) -> None:
         if role not in ROLES:
@@ -392,8 +399,8 @@ class SessionStore:
     ) -> Message:
         """Append a message; returns once it is committed."""
         self._check_content(role, content)
-        metadata = self._check_json(metadata, "metadata", dict)
-        references = self._check_json(references, "references", list)
+        metadata, metadata_text = self._encode_json(metadata, "metadata", dict)
+        references, references_text = self._encode_json(references, "references", list)
         if not valid_session_id(session_id):
             raise SessionNotFound(str(session_id))
         now = utcnow()
@@ -403,20 +410,18 @@ class SessionStore:
             "now": now if self._postgres else sqlite_time(now),
             "role": role,
             "content": content,
-            "meta": _json_text(metadata),
-            "refs": _json_text(references),
+            "meta": metadata_text,
+            "refs": references_text,
         }
-        # The hot path in plain SQL: the same two statements SQLAlchemy would emit, without the
-        # per-call statement building that costs more than the database work (bench/sessions.py).
+        # The hot path in plain SQL on the driver's connection: the same two statements
+        # SQLAlchemy would emit, without its per-call machinery, which costs more than the
+        # database work itself (bench/sessions.py).
         sql = _PG_APPEND if self._postgres else _SQLITE_APPEND
-        with self.db.writing(), self.db.writer.connect() as conn, conn.begin():
-            position = conn.exec_driver_sql(
-                sql.bump_any if owner is None else sql.bump_owned, params
-            ).scalar()
-            if position is None:
-                raise SessionNotFound(session_id)
-            params["pos"] = position = position - 1
-            message_id = conn.exec_driver_sql(sql.insert, params).scalar_one()
+        bump = sql.bump_any if owner is None else sql.bump_owned
+        if self._group is not None:
+            position, message_id = self._group.append(bump, sql.insert, params)
+        else:
+            position, message_id = self._append_alone(session_id, bump, sql.insert, params)
         return Message(
             id=message_id,
             session_id=session_id,
@@ -513,6 +518,31 @@ class SessionStore:
             for r in found
             if r.id in rows
         ]
+
+    def _append_alone(
+        self, session_id: str, bump: str, insert: str, params: dict[str, Any]
+    ) -> tuple[int, int]:
+        """One append in its own transaction (PostgreSQL, which groups commits itself)."""
+        conn = self.db.engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            cur.execute(bump, params)
+            bumped = cur.fetchone()
+            if bumped is None:
+                conn.rollback()
+                raise SessionNotFound(session_id)
+            params["pos"] = position = bumped[0] - 1
+            cur.execute(insert, params)
+            inserted = cur.fetchone()
+            assert inserted is not None  # INSERT ... RETURNING always answers
+            message_id = int(inserted[0])
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()  # back to the pool
+        return position, message_id
 
     # -- files -------------------------------------------------------------------------------
 
@@ -629,10 +659,6 @@ def _append_sql(mark: Callable[[str], str], json_cast: str) -> _AppendSQL:
 
 _SQLITE_APPEND = _append_sql(lambda name: f":{name}", "")
 _PG_APPEND = _append_sql(lambda name: f"%({name})s", "::jsonb")
-
-
-def _json_text(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _describe_validation(exc: ValueError, prefix: str) -> str:

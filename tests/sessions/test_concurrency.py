@@ -5,10 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 
 from docchat.config import Settings
+from docchat.errors import SessionNotFound
 from docchat.sessions.store import SessionStore
 
 APPENDER = Path(__file__).with_name("appender.py")
@@ -177,3 +179,52 @@ def test_clear_during_appends_keeps_count_true(store: SessionStore) -> None:
     stop.set()
     writer.join()
     assert store.get(session.id).message_count == len(store.messages(session.id))
+
+
+def test_an_unknown_session_fails_alone_among_concurrent_appends(store: SessionStore) -> None:
+    good = store.create().id
+    outcomes: dict[str, list[str]] = {"ok": [], "missing": [], "other": []}
+    lock = threading.Lock()
+
+    def work(i: int) -> None:
+        target = good if i % 2 else f"missing-{i}"
+        for seq in range(50):
+            try:
+                store.append(target, "user", f"t{i}:{seq}")
+                kind = "ok"
+            except SessionNotFound:
+                kind = "missing"
+            except BaseException:
+                kind = "other"
+            with lock:
+                outcomes[kind].append(target)
+
+    pool = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert len(outcomes["ok"]) == 200
+    assert len(outcomes["missing"]) == 200
+    assert outcomes["other"] == []
+    assert [m.position for m in store.messages(good)] == list(range(200))
+
+
+def test_the_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
+    store = SessionStore.from_settings(
+        Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'wal.db'}")
+    )
+    try:
+        session = store.create()
+        checkpointer = store.db.checkpointer
+        assert checkpointer is not None
+        for i in range(300):
+            store.append(session.id, "user", f"m{i}" * 50)
+        before = checkpointer.runs
+        deadline = time.monotonic() + 5
+        while checkpointer.runs == before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert checkpointer.runs > before
+    finally:
+        store.db.dispose()
+    assert not checkpointer._thread.is_alive()

@@ -1,0 +1,106 @@
+"""Group commit for SQLite appends: threads that arrive while one commit runs share the next.
+
+SQLite has one writer and a commit costs more than the two statements of an append, so under
+contention most of a thread's time is queueing for the lock. Here one thread at a time leads: it
+takes every append queued so far, runs them in one transaction and commits once; each of the others
+is woken alone, with its result (no thundering herd), and the oldest one still queued is woken to
+lead the next batch. Each call still returns only after the commit that holds its message, so
+nothing is acknowledged before it is durable. (PostgreSQL groups commits itself.)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from docchat.db import Database
+from docchat.errors import SessionNotFound
+
+#: At most this many appends share one transaction (bounds a leader's extra latency).
+MAX_BATCH = 256
+
+
+@dataclass(slots=True)
+class _Append:
+    bump: str
+    insert: str
+    params: dict[str, Any]
+    result: tuple[int, int] | None = None  # (position, message id)
+    error: BaseException | None = None
+    done: bool = False
+    #: Set when the append is done, or when this thread is to lead the next batch.
+    wake: threading.Event = field(default_factory=threading.Event)
+
+
+class GroupCommit:
+    """Runs message appends on one SQLite database, batching concurrent ones."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._guard = threading.Lock()
+        self._queue: deque[_Append] = deque()
+        self._leading = False
+
+    def append(self, bump: str, insert: str, params: dict[str, Any]) -> tuple[int, int]:
+        """Run ``bump`` (returns the next position) then ``insert`` (returns the id); commit."""
+        item = _Append(bump, insert, params)
+        with self._guard:
+            self._queue.append(item)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            item.wake.wait()
+        if not item.done:
+            self._lead()
+        if item.error is not None:
+            raise item.error
+        assert item.result is not None
+        return item.result
+
+    def _lead(self) -> None:
+        with self._guard:
+            batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+        try:
+            self._run(batch)
+        finally:
+            for done in batch:
+                done.wake.set()
+            with self._guard:
+                if self._queue:
+                    self._queue[0].wake.set()  # not done: it leads the next batch
+                else:
+                    self._leading = False
+
+    def _run(self, batch: list[_Append]) -> None:
+        try:
+            with self._db.writing():
+                conn = self._db.engine.raw_connection()
+                try:
+                    cur = conn.cursor()
+                    cur.execute("BEGIN IMMEDIATE")
+                    for item in batch:
+                        cur.execute(item.bump, item.params)
+                        bumped = cur.fetchone()
+                        if bumped is None:
+                            item.error = SessionNotFound(item.params["sid"])
+                            continue
+                        item.params["pos"] = position = bumped[0] - 1
+                        cur.execute(item.insert, item.params)
+                        inserted = cur.fetchone()
+                        assert inserted is not None  # INSERT ... RETURNING always answers
+                        message_id = int(inserted[0])
+                        item.result = (position, message_id)
+                    conn.commit()
+                except BaseException:
+                    conn.rollback()
+                    raise
+                finally:
+                    conn.close()  # back to the pool
+        except BaseException as exc:
+            for item in batch:
+                item.result, item.error = None, exc
+        finally:
+            for item in batch:
+                item.done = True
