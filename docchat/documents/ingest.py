@@ -218,7 +218,7 @@ class Ingestor:
                 stored_path = self.files.put(path, sha)
                 state.pages += parsed.page_count or 1
                 state.chunks += len(chunks)
-            row, replaced = self.registry.store_indexed(
+            row = self.registry.store_indexed(
                 collection_id=collection_id,
                 owner=owner,
                 source=source,
@@ -234,7 +234,6 @@ class Ingestor:
                 state.added += 1
             else:
                 state.updated += 1
-            del replaced
         except DocchatError as exc:
             self._fail(state, collection_id, owner, source, file_name, sha, size, exc.message)
         except OSError as exc:

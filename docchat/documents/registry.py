@@ -151,11 +151,11 @@ class Registry:
         parsed: ParsedDocument | None,
         chunks: Sequence[Chunk],
         stored_path: str,
-    ) -> tuple[DocumentRow, bool]:
+    ) -> DocumentRow:
         """Record an indexed document; ``parsed`` is None when the content is already known.
 
-        Content and chunks go in with the document row in one transaction.  Returns the row and
-        whether an earlier version of the document was replaced.
+        Content and chunks go in with the document row in one transaction; content an earlier
+        version of the document used goes when nothing else uses it.
         """
         now = utcnow()
         with self.db.write() as s:
@@ -209,7 +209,7 @@ class Registry:
             )
             garbage = self._collect_garbage(s, [replaced_sha] if replaced_sha else [])
         self._delete_files(garbage)
-        return row, replaced_sha is not None
+        return row
 
     def store_failed(
         self,
