@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
 #: Printed where a measurement was not taken (too slow to be worth it, or not applicable).
@@ -80,6 +81,25 @@ def table(
     for row in rows:
         out.add_row(*row)
     return out
+
+
+def print_targets(
+    console: Console, checks: Sequence[dict[str, Any]], caption: str | None = None
+) -> None:
+    """The Targets table and a one-line PASS/FAIL verdict under it."""
+    console.print(
+        table(
+            "Targets (docchat)",
+            ["target", "measured", "threshold", "result"],
+            ([c["target"], c["measured"], c["threshold"], verdict(c["ok"])] for c in checks),
+            caption=caption,
+        )
+    )
+    failed = [c["target"] for c in checks if not c["ok"]]
+    if failed:
+        console.print(f"[bold red]FAIL: {len(failed)} of {len(checks)} targets missed.[/]")
+    else:
+        console.print(f"[bold green]PASS: all {len(checks)} targets met.[/]")
 
 
 def machine_facts(**extra: str) -> dict[str, str]:

@@ -57,8 +57,8 @@ from _report import (
     ms,
     num,
     percentile,
+    print_targets,
     table,
-    verdict,
 )
 from rich.console import Console
 from sqlalchemy import select, text
@@ -888,22 +888,14 @@ def targets(plan: Plan, res: dict[str, Any]) -> list[dict[str, Any]]:
             "ok": largest["p95_ns"] <= TARGET_P95_NS,
         },
     ]
-    console.print(
-        table(
-            "Targets (docchat)",
-            ["target", "measured", "threshold", "result"],
-            ([c["target"], c["measured"], c["threshold"], verdict(c["ok"])] for c in checks),
-            caption=None
-            if plan == FULL
-            else f"Quick run: the p95 target names {TARGET_P95_CHUNKS:,} chunks; this run is "
-            "smaller, and its embedding ratio rests on one group (noise).",
-        )
+    print_targets(
+        console,
+        checks,
+        caption=None
+        if plan == FULL
+        else f"Quick run: the p95 target names {TARGET_P95_CHUNKS:,} chunks; this run is "
+        "smaller, and its embedding ratio rests on one group (noise).",
     )
-    failed = [c["target"] for c in checks if not c["ok"]]
-    if failed:
-        console.print(f"[bold red]FAIL: {len(failed)} of {len(checks)} targets missed.[/]")
-    else:
-        console.print(f"[bold green]PASS: all {len(checks)} targets met.[/]")
     return checks
 
 

@@ -43,9 +43,9 @@ from _report import (
     ms,
     num,
     percentile,
+    print_targets,
     rate,
     table,
-    verdict,
 )
 from rich.console import Console
 
@@ -798,19 +798,11 @@ def targets(plan: Plan, res: dict[str, Any]) -> list[dict[str, Any]]:
                 "ok": value["vs_raw"] <= TARGET_READ_VS_RAW,
             }
         )
-    console.print(
-        table(
-            "Targets (docchat)",
-            ["target", "measured", "threshold", "result"],
-            ([c["target"], c["measured"], c["threshold"], verdict(c["ok"])] for c in checks),
-            caption=None if plan == FULL else "Quick run: sizes are smaller than the targets name.",
-        )
+    print_targets(
+        console,
+        checks,
+        caption=None if plan == FULL else "Quick run: sizes are smaller than the targets name.",
     )
-    failed = [c["target"] for c in checks if not c["ok"]]
-    if failed:
-        console.print(f"[bold red]FAIL: {len(failed)} of {len(checks)} targets missed.[/]")
-    else:
-        console.print(f"[bold green]PASS: all {len(checks)} targets met.[/]")
     return checks
 
 
