@@ -266,6 +266,24 @@ class Database:
             yield session
 
     @contextmanager
+    def driver_transaction(self) -> Iterator[Any]:
+        """A write transaction on the driver's own connection, for hot paths written in plain SQL:
+        yields a DB-API cursor; commits on exit, rolls back on error, returns the connection to
+        the pool.  The caller holds ``writing()`` where it needs the SQLite queue."""
+        conn = self.engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            if self.engine.dialect.name == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")  # the connection is in driver autocommit mode
+            yield cur
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction (never takes the SQLite write lock)."""
         with self._sessions() as session:

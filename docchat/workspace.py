@@ -40,7 +40,7 @@ class Workspace:
         self.registry = self.ingestor.registry
         self.vectors = VectorIndex(self.db, self.registry)
         self._embedder = embedder
-        self._embedder_lock = threading.Lock()
+        self._lazy_lock = threading.Lock()
         self.retriever = Retriever(
             self.db,
             self.registry,
@@ -54,7 +54,7 @@ class Workspace:
     def embedder(self) -> Embedder:
         """The configured embedder, loaded on first use."""
         if self._embedder is None:
-            with self._embedder_lock:
+            with self._lazy_lock:
                 if self._embedder is None:
                     self._embedder = make_embedder(self.settings.retrieval)
         return self._embedder
@@ -63,7 +63,7 @@ class Workspace:
     def tasks(self) -> TaskRunner:
         """The background task runner (started on first use)."""
         if self._tasks is None:
-            with self._embedder_lock:
+            with self._lazy_lock:
                 if self._tasks is None:
                     self._tasks = TaskRunner(self.db)
         return self._tasks

@@ -30,6 +30,10 @@ from docchat.retrieval.embedders import Embedder
 log = logging.getLogger(__name__)
 
 EMBEDDING_MODEL = "embedding_model"
+_PG_INSERT_VECTOR = text(
+    "INSERT INTO chunk_vectors (chunk_id, model, embedding) "
+    "VALUES (:chunk_id, :model, CAST(:embedding AS vector)) ON CONFLICT (chunk_id) DO NOTHING"
+)
 EmbedProgress = Callable[[int, int], None]
 
 
@@ -171,32 +175,18 @@ class VectorIndex:
         return done
 
     def _store(self, model: str, ids: list[int], vectors: npt.NDArray[np.float32]) -> None:
-        if self._postgres:
-            values = [
-                {"chunk_id": i, "model": model, "embedding": _to_pg(v)}
-                for i, v in zip(ids, vectors, strict=True)
-            ]
-            stmt = text(
-                "INSERT INTO chunk_vectors (chunk_id, model, embedding) "
-                "VALUES (:chunk_id, :model, CAST(:embedding AS vector)) "
-                "ON CONFLICT (chunk_id) DO NOTHING"
-            )
-            # A chunk deleted meanwhile (document replaced) fails the foreign key: skip it.
-            with self.db.write() as s:
-                alive = set(s.execute(select(ChunkRow.id).where(ChunkRow.id.in_(ids))).scalars())
-                rows = [v for v in values if v["chunk_id"] in alive]
-                if rows:
-                    s.execute(stmt, rows)
-                bump_vectors_version(s)
-            return
-        blobs = [
-            {"chunk_id": i, "model": model, "embedding": v.astype("<f4").tobytes()}
+        encode = _to_pg if self._postgres else (lambda v: v.astype("<f4").tobytes())
+        values = [
+            {"chunk_id": i, "model": model, "embedding": encode(v)}
             for i, v in zip(ids, vectors, strict=True)
         ]
         with self.db.write() as s:
+            # A chunk deleted meanwhile (its document replaced) would fail the foreign key.
             alive = set(s.execute(select(ChunkRow.id).where(ChunkRow.id.in_(ids))).scalars())
-            rows = [b for b in blobs if b["chunk_id"] in alive]
-            if rows:
+            rows = [v for v in values if v["chunk_id"] in alive]
+            if rows and self._postgres:
+                s.execute(_PG_INSERT_VECTOR, rows)
+            elif rows:
                 s.execute(sqlite_insert(ChunkVectorRow).on_conflict_do_nothing(), rows)
             bump_vectors_version(s)
 

@@ -75,32 +75,28 @@ class GroupCommit:
 
     def _run(self, batch: list[_Append]) -> None:
         try:
-            with self._db.writing():
-                conn = self._db.engine.raw_connection()
-                try:
-                    cur = conn.cursor()
-                    cur.execute("BEGIN IMMEDIATE")
-                    for item in batch:
-                        cur.execute(item.bump, item.params)
-                        bumped = cur.fetchone()
-                        if bumped is None:
-                            item.error = SessionNotFound(item.params["sid"])
-                            continue
-                        item.params["pos"] = position = bumped[0] - 1
-                        cur.execute(item.insert, item.params)
-                        inserted = cur.fetchone()
-                        assert inserted is not None  # INSERT ... RETURNING always answers
-                        message_id = int(inserted[0])
-                        item.result = (position, message_id)
-                    conn.commit()
-                except BaseException:
-                    conn.rollback()
-                    raise
-                finally:
-                    conn.close()  # back to the pool
+            with self._db.writing(), self._db.driver_transaction() as cur:
+                for item in batch:
+                    item.result = run_append(cur, item.bump, item.insert, item.params)
+                    if item.result is None:
+                        item.error = SessionNotFound(item.params["sid"])
         except BaseException as exc:
             for item in batch:
                 item.result, item.error = None, exc
         finally:
             for item in batch:
                 item.done = True
+
+
+def run_append(cur: Any, bump: str, insert: str, params: dict[str, Any]) -> tuple[int, int] | None:
+    """Run an append's two statements on a DB-API cursor: (position, message id), or None when
+    ``bump`` found no session (nothing was written)."""
+    cur.execute(bump, params)
+    bumped = cur.fetchone()
+    if bumped is None:
+        return None
+    params["pos"] = position = bumped[0] - 1
+    cur.execute(insert, params)
+    inserted = cur.fetchone()
+    assert inserted is not None  # INSERT ... RETURNING always answers
+    return position, int(inserted[0])

@@ -32,7 +32,7 @@ from docchat.config import Settings
 from docchat.db import Database, sqlite_time, utcnow
 from docchat.errors import Conflict, InvalidInput, SessionNotFound, TooLarge
 from docchat.sessions.export import read_classic, to_classic, to_markdown, write_atomically
-from docchat.sessions.group_commit import GroupCommit
+from docchat.sessions.group_commit import GroupCommit, run_append
 from docchat.sessions.models import MessageRow, SessionRow
 from docchat.sessions.types import (
     ROLES,
@@ -523,26 +523,11 @@ class SessionStore:
         self, session_id: str, bump: str, insert: str, params: dict[str, Any]
     ) -> tuple[int, int]:
         """One append in its own transaction (PostgreSQL, which groups commits itself)."""
-        conn = self.db.engine.raw_connection()
-        try:
-            cur = conn.cursor()
-            cur.execute(bump, params)
-            bumped = cur.fetchone()
-            if bumped is None:
-                conn.rollback()
-                raise SessionNotFound(session_id)
-            params["pos"] = position = bumped[0] - 1
-            cur.execute(insert, params)
-            inserted = cur.fetchone()
-            assert inserted is not None  # INSERT ... RETURNING always answers
-            message_id = int(inserted[0])
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            conn.close()  # back to the pool
-        return position, message_id
+        with self.db.driver_transaction() as cur:
+            result = run_append(cur, bump, insert, params)
+            if result is None:
+                raise SessionNotFound(session_id)  # rolls back (nothing was written)
+        return result
 
     # -- files -------------------------------------------------------------------------------
 
