@@ -63,6 +63,17 @@ class ServerSettings(BaseModel):
         ge=1,
         description="Largest JSON request body accepted (uploads have their own limit).",
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the server answers to besides localhost, IP addresses and "
+        "'host' (DNS-rebinding guard).  Behind a reverse proxy: the public name, e.g. "
+        "[\"docs.example.com\"]; '*' allows any name (only if the proxy checks Host).",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description='Other web sites (e.g. "https://portal.example.com") whose pages may send '
+        "state-changing requests; requests from any other site's pages are refused (403).",
+    )
 
 
 class DocumentSettings(BaseModel):

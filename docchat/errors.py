@@ -6,6 +6,7 @@
     │   ├── DocumentNotFound
     │   └── TaskNotFound
     ├── InvalidInput
+    │   ├── InvalidJSON
     │   ├── UnsupportedFormat
     │   ├── CorruptDocument
     │   └── TooLarge
@@ -80,6 +81,13 @@ class InvalidInput(DocchatError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class InvalidJSON(InvalidInput):
+    """Raised when a request body is not JSON docchat accepts: malformed, NaN, a number of
+    thousands of digits, or nested too deeply."""
+
+    code = "invalid_json"
 
 
 class UnsupportedFormat(InvalidInput):

@@ -1,9 +1,13 @@
 """Background tasks with progress, stored in the database so any worker process can report them.
 
 A task runs in this process's thread pool; its progress (processed / total, the current item,
-errors) is written to its row as it goes, with a heartbeat.  A task whose process died stops
-heartbeating and is reported as ``interrupted``.  Tasks are visible only to the owner who started
-them (``owner=None``, single-user mode, sees all, as everywhere in docchat).
+errors) is written to its row as it goes, with a heartbeat.  Its row names the lease of the
+process running it (``runner``, docchat.leases).  A task whose process died ends as
+``interrupted``, with ``finished_at`` and an error saying so, written by ``recover``: at start-up
+and on every heartbeat of any live runner.  A runner on this machine is known dead at once from its
+lease; one elsewhere (another host on the same PostgreSQL) once its task has been silent for
+``HEARTBEAT_TIMEOUT``.  Tasks are visible only to the owner who started them (``owner=None``,
+single-user mode, sees all, as everywhere in docchat).
 """
 
 from __future__ import annotations
@@ -18,17 +22,27 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Integer, String, Text, select
+from sqlalchemy import Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from docchat.db import Base, Database, JSONType, UTCDateTime, utcnow
 from docchat.errors import DocchatError, TaskNotFound
+from docchat.leases import Lease
+from docchat.validation import plausible_id
 
 log = logging.getLogger(__name__)
 
 TaskStatus = Literal["queued", "running", "succeeded", "failed", "interrupted"]
-#: A running task that has not written for this long belongs to a process that died.
+#: Statuses of a task that has not finished.
+UNFINISHED = ("queued", "running")
+#: An unfinished task of another host's process that has not written for this long is
+#: interrupted (its runner's own heartbeat touches it every ``_HEARTBEAT_S``).
 HEARTBEAT_TIMEOUT = dt.timedelta(seconds=60)
+#: The error entry of an interrupted task.
+INTERRUPTED_ERROR = {
+    "message": "the server stopped before the task finished",
+    "code": "interrupted",
+}
 _HEARTBEAT_S = 5.0
 _MIN_WRITE_INTERVAL_S = 0.25
 
@@ -50,6 +64,8 @@ class TaskRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: The lease id of the process that queued and runs it (None: made before leases existed).
+    runner: Mapped[str | None] = mapped_column(String(36))
 
 
 class TaskInfo(BaseModel):
@@ -127,14 +143,18 @@ TaskFunction = Callable[[Progress], Any]
 class TaskRunner:
     """Runs tasks in a small thread pool and answers for their state."""
 
-    def __init__(self, db: Database, *, workers: int = 2) -> None:
+    def __init__(self, db: Database, lease: Lease, *, workers: int = 2) -> None:
         self.db = db
+        self.lease = lease
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docchat-task")
         self._progress: dict[str, Progress] = {}
+        self._queued: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._beat = threading.Thread(target=self._heartbeats, daemon=True, name="docchat-beat")
-        self._beat.start()
+        self._beat_thread = threading.Thread(
+            target=self._heartbeats, daemon=True, name="docchat-beat"
+        )
+        self._beat_thread.start()
 
     def submit(self, kind: str, fn: TaskFunction, *, owner: str | None, total: int = 0) -> TaskInfo:
         """Queue ``fn``; returns the new task."""
@@ -152,10 +172,13 @@ class TaskRunner:
             created_at=now,
             updated_at=now,
             finished_at=None,
+            runner=self.lease.id,
         )
         with self.db.write() as s:
             s.add(row)
         info = _info(row)
+        with self._lock:
+            self._queued.add(row.id)
         self._pool.submit(self._run, row.id, fn, total)
         return info
 
@@ -163,6 +186,7 @@ class TaskRunner:
         progress = Progress(self.db, task_id)
         progress.total = total
         with self._lock:
+            self._queued.discard(task_id)
             self._progress[task_id] = progress
         progress._write(status="running")
         try:
@@ -180,20 +204,80 @@ class TaskRunner:
             with self._lock:
                 self._progress.pop(task_id, None)
 
+    def recover(self) -> int:
+        """Finish the tasks of processes that died, and delete their files; returns how many
+        tasks were interrupted.
+
+        Tasks of a dead lease on this machine end at once; tasks of an unknown runner (another
+        host) once silent for ``HEARTBEAT_TIMEOUT``; tasks of a live lease are left alone.
+        """
+        dead = self.lease.dead()
+        interrupted = self._interrupt(dead)
+        # Only now that their tasks are finished: the lock files are how the tasks were found.
+        self.lease.reap(dead)
+        return interrupted
+
+    def _interrupt(self, dead: list[str]) -> int:
+        cutoff = utcnow() - HEARTBEAT_TIMEOUT
+        orphaned = or_(TaskRow.runner.in_(dead), TaskRow.updated_at < cutoff)
+        query = select(TaskRow.id, TaskRow.runner).where(TaskRow.status.in_(UNFINISHED), orphaned)
+        with self.db.read() as s:
+            candidates = s.execute(query).all()
+        # A silent task of a live lease here is running (the database was slow, say): keep it.
+        ids = [
+            task_id
+            for task_id, runner in candidates
+            if runner in dead or self.lease.state(runner) != "live"
+        ]
+        if not ids:
+            return 0
+        now = utcnow()
+        count = 0
+        with self.db.write() as s:
+            # Read again under the write lock: the runner may have finished it meanwhile.
+            rows = s.scalars(
+                select(TaskRow)
+                .where(TaskRow.id.in_(ids), TaskRow.status.in_(UNFINISHED), orphaned)
+                .with_for_update()
+            )
+            for row in rows:
+                row.status = "interrupted"
+                row.errors = [*(row.errors or []), dict(INTERRUPTED_ERROR)]
+                row.updated_at = row.finished_at = now
+                count += 1
+        if count:
+            log.warning("%d task(s) of stopped docchat processes marked interrupted", count)
+        return count
+
     def _heartbeats(self) -> None:
         while not self._stop.wait(_HEARTBEAT_S):
-            with self._lock:
-                running = list(self._progress.values())
-            for progress in running:
-                try:
-                    progress.heartbeat()
-                except Exception:  # the next beat retries; a task must not die of a beat
-                    log.warning("task heartbeat failed", exc_info=True)
+            self._beat()
+
+    def _beat(self) -> None:
+        with self._lock:
+            running = list(self._progress.values())
+            queued = list(self._queued)
+        for progress in running:
+            try:
+                progress.heartbeat()
+            except Exception:  # the next beat retries; a task must not die of a beat
+                log.warning("task heartbeat failed", exc_info=True)
+        try:
+            if queued:  # a task waiting for a worker is alive too
+                with self.db.write() as s:
+                    s.execute(
+                        update(TaskRow)
+                        .where(TaskRow.id.in_(queued), TaskRow.status == "queued")
+                        .values(updated_at=utcnow())
+                    )
+            self.recover()
+        except Exception:
+            log.warning("task heartbeat failed", exc_info=True)
 
     def get(self, task_id: str, *, owner: str | None) -> TaskInfo:
         """The task; TaskNotFound when unknown or started by someone else."""
         with self.db.read() as s:
-            row = s.get(TaskRow, task_id) if isinstance(task_id, str) else None
+            row = s.get(TaskRow, task_id) if plausible_id(task_id) else None
         if row is None or (owner is not None and row.owner != owner):
             raise TaskNotFound(str(task_id))
         return _info(row)
@@ -217,19 +301,32 @@ class TaskRunner:
             time.sleep(0.05)
 
     def shutdown(self, *, wait: bool = True) -> None:
-        """Stop accepting tasks; by default finish the running ones first."""
+        """Stop accepting tasks; by default finish the queued and running ones first, else the
+        queued ones end as interrupted."""
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
         self._stop.set()
+        self._beat_thread.join()
+        with self._lock:
+            cancelled, self._queued = list(self._queued), set()
+        if cancelled:
+            with self.db.write() as s:
+                s.execute(
+                    update(TaskRow)
+                    .where(TaskRow.id.in_(cancelled), TaskRow.status == "queued")
+                    .values(
+                        status="interrupted",
+                        errors=[dict(INTERRUPTED_ERROR)],
+                        updated_at=utcnow(),
+                        finished_at=utcnow(),
+                    )
+                )
 
 
 def _info(row: TaskRow) -> TaskInfo:
-    status = row.status
-    if status == "running" and utcnow() - row.updated_at > HEARTBEAT_TIMEOUT:
-        status = "interrupted"
     return TaskInfo(
         id=row.id,
         kind=row.kind,
-        status=status,
+        status=row.status,
         processed=row.processed,
         total=row.total,
         current=row.current,

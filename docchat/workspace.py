@@ -14,6 +14,7 @@ from docchat.config import Settings
 from docchat.db import Database
 from docchat.documents.ingest import Ingestor, IngestProgress, ProgressCallback
 from docchat.documents.registry import DEFAULT_COLLECTION, DocumentInfo
+from docchat.leases import Lease
 from docchat.retrieval.embedders import Embedder, make_embedder
 from docchat.retrieval.hybrid import Hit, Retriever, SearchMode
 from docchat.retrieval.rerank import RemoteReranker, make_reranker
@@ -40,7 +41,7 @@ class Workspace:
         self.registry = self.ingestor.registry
         self.vectors = VectorIndex(self.db, self.registry)
         self._embedder = embedder
-        self._lazy_lock = threading.Lock()
+        self._lazy_lock = threading.RLock()
         self.retriever = Retriever(
             self.db,
             self.registry,
@@ -49,6 +50,7 @@ class Workspace:
             embedder=self.embedder,
             reranker=make_reranker(settings.retrieval),
         )
+        self._lease: Lease | None = None
         self._tasks: TaskRunner | None = None
 
     def embedder(self) -> Embedder:
@@ -65,8 +67,25 @@ class Workspace:
         if self._tasks is None:
             with self._lazy_lock:
                 if self._tasks is None:
-                    self._tasks = TaskRunner(self.db)
+                    self._tasks = TaskRunner(self.db, self._take_lease())
         return self._tasks
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where this process keeps files it received until its tasks have read them.
+
+        The folder belongs to this process's lease: it is deleted when the workspace closes, or,
+        if the process dies, when the next one starts (``tasks.recover``).
+        """
+        return self._take_lease().spool
+
+    def _take_lease(self) -> Lease:
+        # Taken on first need, so a workspace that never receives files or runs tasks (most CLI
+        # commands) leaves nothing in the data dir.
+        with self._lazy_lock:
+            if self._lease is None:
+                self._lease = Lease(self.settings.data_dir)
+            return self._lease
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -99,6 +118,10 @@ class Workspace:
             progress=progress,
             stop=stop,
         )
+
+    def mark_indexed(self) -> int:
+        """Documents still ``indexing`` whose vectors all exist become ``indexed``; how many."""
+        return self.registry.mark_indexed()
 
     def embedding_outdated(self) -> bool:
         """Whether chunks lack vectors or the vectors belong to another model than configured.
@@ -141,9 +164,12 @@ class Workspace:
         )
 
     def close(self) -> None:
-        """Finish running tasks and close database connections."""
+        """Finish running tasks, end this process's lease (its upload folder goes with it) and
+        close database connections."""
         if self._tasks is not None:
             self._tasks.shutdown()
+        if self._lease is not None:
+            self._lease.release()
         self.retriever.close()
         if isinstance(self.retriever.reranker, RemoteReranker):
             self.retriever.reranker.close()

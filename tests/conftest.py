@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from docchat.config import Settings
+from docchat.leases import RUN_DIR, SPOOL_DIR
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.sessions.store import SessionStore
 from docchat.workspace import Workspace
@@ -119,6 +120,26 @@ def workspace(settings: Settings, minilm: MiniLMEmbedder) -> Iterator[Workspace]
     ws = Workspace(settings, embedder=minilm)
     yield ws
     ws.close()
+
+
+AbandonLease = Callable[[Path], str]
+
+
+@pytest.fixture
+def abandoned_lease() -> AbandonLease:
+    """Factory: ``abandoned_lease(data_dir)`` leaves what a killed process would (an unlocked lock
+    file, a spooled upload) and returns the lease id."""
+
+    def abandon(data_dir: Path) -> str:
+        lease_id = str(uuid.uuid4())
+        (data_dir / RUN_DIR).mkdir(parents=True, exist_ok=True)
+        (data_dir / RUN_DIR / f"{lease_id}.lock").write_text("pid 1 on elsewhere\n")
+        spool = data_dir / SPOOL_DIR / lease_id
+        spool.mkdir(parents=True)
+        (spool / "upload-abc").write_bytes(b"left behind")
+        return lease_id
+
+    return abandon
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

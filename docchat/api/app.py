@@ -15,12 +15,15 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docchat import __version__
 from docchat.api import jobs
-from docchat.api.errors import EXCEPTION_HANDLERS, error_response
+from docchat.api.errors import EXCEPTION_HANDLERS, UnexpectedErrors, error_response
+from docchat.api.guard import InputCheck, SiteGuard
 from docchat.api.routes import documents, health, search, sessions, tasks
+from docchat.api.schemas import error_responses
 from docchat.config import Settings
 from docchat.workspace import Workspace, WorkspaceFactory
 
@@ -126,18 +129,38 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
         summary="Chat with your documents: persistent sessions, cited answers.",
         lifespan=lifespan,
         exception_handlers=dict(EXCEPTION_HANDLERS),
+        # Outermost first: errors are caught around everything; a foreign site is refused
+        # before its body is read; the JSON check buffers only what the size limit let in.
         middleware=[
+            Middleware(UnexpectedErrors),
+            Middleware(
+                SiteGuard,
+                bind_host=settings.server.host,
+                allowed_hosts=settings.server.allowed_hosts,
+                allowed_origins=settings.server.allowed_origins,
+                form_paths=(documents.UPLOAD_PATH,),
+            ),
             Middleware(
                 BodySizeLimit,
                 max_bytes=settings.server.max_request_bytes,
                 exempt_prefixes=BODY_LIMIT_EXEMPT,
-            )
+            ),
+            Middleware(InputCheck),
         ],
+        # Any request may meet the Host check (api/guard.py).
+        responses=error_responses(400),
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
-    for module in (health, sessions, documents, tasks, search):
-        app.include_router(module.router)
+    routers = [module.router for module in (health, sessions, documents, tasks, search)]
+    for router in routers:
+        app.include_router(router)
+    # What a 405 lists in Allow: the methods of every route at a path (api/errors.py).
+    app.state.route_methods = [
+        (route.path_regex, route.methods)
+        for route in [*app.routes, *(r for router in routers for r in router.routes)]
+        if isinstance(route, Route) and route.methods
+    ]
     return app

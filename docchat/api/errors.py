@@ -13,7 +13,8 @@ wrong field is never echoed back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+import re
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -21,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docchat.errors import Conflict, DocchatError, InvalidInput, NotFound, ProviderError, TooLarge
 
@@ -117,7 +119,7 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> R
     return error_response(422, "validation_error", message, field=field, details=errors)
 
 
-async def _http_error(_request: Request, exc: HTTPException) -> Response:
+async def _http_error(request: Request, exc: HTTPException) -> Response:
     try:
         phrase = HTTPStatus(exc.status_code).phrase
     except ValueError:
@@ -128,19 +130,68 @@ async def _http_error(_request: Request, exc: HTTPException) -> Response:
     # else falls back to the status phrase.
     message = exc.detail if isinstance(exc.detail, str) and exc.detail else phrase
     code = phrase.lower().replace(" ", "_").replace("-", "_")
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    # The caller learns only that the fault is ours; the details stay in the server log.
-    logger.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "internal server error")
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's).
+
+    ``create_app`` records the routes' paths and methods as ``state.route_methods``.
+    """
+    table: Sequence[tuple[re.Pattern[str], Collection[str]]] = getattr(
+        request.app.state, "route_methods", ()
+    )
+    methods: set[str] = set()
+    for pattern, route_methods in table:
+        if pattern.match(request.url.path):
+            methods.update(route_methods)
+    return sorted(methods)
 
 
 #: Handlers for ``FastAPI(exception_handlers=...)``; Starlette picks the nearest class on the MRO.
+#: Anything else is ours to answer: ``UnexpectedErrors``.
 EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     DocchatError: _docchat_error,
     RequestValidationError: _validation_error,
     HTTPException: _http_error,
-    Exception: _unexpected_error,
 }
+
+
+class UnexpectedErrors:
+    """Answer any other exception with a generic 500 and keep the connection usable.
+
+    Not an ``Exception`` handler: Starlette's outermost middleware re-raises the exception after
+    such a handler has answered, and uvicorn then closes the keep-alive connection, so the
+    client's next request on it was reset.  Here the exception stops; the traceback goes to the
+    server log only.  An error after the response began cannot be answered: it propagates and
+    the server closes that connection, as it must (the response is incomplete).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception as exc:
+            if started:
+                raise
+            logger.error(
+                "unhandled error in %s %s", scope.get("method"), scope.get("path"), exc_info=exc
+            )
+            response = error_response(500, "internal_error", "internal server error")
+            await response(scope, receive, send)

@@ -44,14 +44,20 @@ def start_ingest(
 
 
 def resume(workspace: Workspace, stopping: threading.Event) -> TaskInfo | None:
-    """At start-up: clear dead uploads and embed chunks left without vectors, or all of them after
-    a change of embedding model (None: nothing to do).
+    """At start-up: finish the tasks and delete the uploads of processes that died, and embed
+    chunks left without vectors, or all of them after a change of embedding model (None: nothing
+    to do).
 
-    Several server processes on one database may each start this; the index ignores a vector that
-    is already there, so the cost is duplicate work, never duplicate rows.
+    Several server processes on one database may each start this; a live process's uploads and
+    tasks are never touched (docchat.leases), and the index ignores a vector that is already
+    there, so the cost is duplicate work, never duplicate rows.
     """
+    workspace.tasks.recover()
     sweep_stale(workspace.settings.data_dir / UPLOAD_DIR)
     if not workspace.embedding_outdated():
+        # Nothing to embed, yet an older docchat left documents whose vectors exist `indexing`.
+        # (After a change of model the embed job re-marks everything as it finishes.)
+        workspace.mark_indexed()
         return None
     pending = workspace.vectors.pending()
 
@@ -75,8 +81,16 @@ def _ingest_job(
         try:
             totals = {"added": 0, "updated": 0, "unchanged": 0, "failed": 0}
             document_ids: list[str] = []
+            names: set[str] = set()
             for done, upload in enumerate(files):
                 progress.update(processed=done, total=len(files), current=upload.file_name)
+                if upload.file_name in names:
+                    # Same name, same document: the second would silently replace the first.
+                    reason = f"{upload.file_name!r} is in this upload twice; the first one is kept"
+                    progress.update(error={"file": upload.file_name, "reason": reason})
+                    totals["failed"] += 1
+                    continue
+                names.add(upload.file_name)
                 state = workspace.ingestor.ingest_upload(
                     upload.path, file_name=upload.file_name, collection=collection, owner=owner
                 )

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from docchat.documents.registry import DocumentInfo
+from docchat.documents.registry import DocumentView
 from docchat.retrieval.hybrid import MAX_QUERY_CHARS, Hit, SearchMode
 from docchat.sessions.types import (
     ChatMode,
@@ -20,13 +20,14 @@ from docchat.sessions.types import (
 from docchat.tasks import TaskInfo
 
 # -- requests ----------------------------------------------------------------------------------
-# Unknown keys are refused: a misspelt field would otherwise be dropped without a word.
+# Unknown keys are refused: a misspelt field would otherwise be dropped without a word.  Types are
+# strict: JSON's true is not 1, nor 0 false, as the published schema says.
 
 
 class SessionCreate(BaseModel):
     """A new chat session."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     title: str | None = Field(None, description="Shown in session lists; empty when left out.")
     settings: ChatSettings | None = Field(
@@ -37,7 +38,7 @@ class SessionCreate(BaseModel):
 class SessionUpdate(BaseModel):
     """Changes to a session."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     title: str = Field(description="The new title.")
 
@@ -45,7 +46,7 @@ class SessionUpdate(BaseModel):
 class MessageCreate(BaseModel):
     """A message to append to a session."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Role
     content: str
@@ -56,7 +57,7 @@ class MessageCreate(BaseModel):
 class SettingsUpdate(BaseModel):
     """Settings keys to replace; a key left out keeps its current value."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: str | None = Field(None, max_length=200, description="LLM name; null = the default.")
     mode: ChatMode | None = Field(None, description="Chat mode.")
@@ -70,7 +71,7 @@ class SettingsUpdate(BaseModel):
 class DocumentSearch(BaseModel):
     """A search over the documents' passages."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for.")
     num_results: int | None = Field(
@@ -128,7 +129,7 @@ class DocumentSearchResults(BaseModel):
 class DocumentList(BaseModel):
     """Documents, newest first."""
 
-    items: list[DocumentInfo]
+    items: list[DocumentView]
 
 
 class Collection(BaseModel):
@@ -176,9 +177,13 @@ class ErrorResponse(BaseModel):
 
 
 _ERROR_DESCRIPTIONS = {
+    400: "The Host header names a server this is not (see `server.allowed_hosts`).",
+    403: "A web page of another site sent this state-changing request (see "
+    "`server.allowed_origins`).",
     404: "No such session, document or task (or route).",
     409: "Conflicts with existing state.",
     413: "Request body, a value in it or an uploaded file is too large.",
+    415: "The body is not JSON (send `Content-Type: application/json`).",
     422: "Invalid input: malformed JSON, wrong type, unknown key or out-of-range value.",
 }
 

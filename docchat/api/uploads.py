@@ -2,9 +2,11 @@
 
 Starlette's form parser reads the whole body before the route runs, spooling files to the system
 temp dir with no size limit.  Here the body is parsed as it streams in: each file goes to its own
-temporary file under ``<data_dir>/uploads``, and the first byte over ``max_file_bytes`` ends the
-upload with TooLarge and deletes everything written for it.  A client's file name is only ever a
-display name (``safe_file_name``); every path on disk is one we chose.
+temporary file in the folder given (``Workspace.upload_dir``, ``<data_dir>/uploads/<lease id>``),
+and the first byte over ``max_file_bytes`` ends the upload with TooLarge and deletes everything
+written for it.  If the process dies, the next one to start deletes its folder (docchat.leases).
+A client's file name is only ever a display name (``display_name``); every path on disk is one
+we chose.
 """
 
 from __future__ import annotations
@@ -25,19 +27,22 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from docchat.documents.ingest import safe_file_name
+from docchat.documents.ingest import display_name
 from docchat.errors import InvalidInput, TooLarge
+from docchat.leases import SPOOL_DIR
 
 log = logging.getLogger(__name__)
 
-#: Folder of the data dir that holds uploads until their ingestion task has read them.
-UPLOAD_DIR = "uploads"
+#: Folder of the data dir holding uploads (a folder per process) until their task has read them.
+UPLOAD_DIR = SPOOL_DIR
 #: Files accepted in one request.
 MAX_FILES = 1000
 #: Largest value of a text field (say, ``collection``).
 MAX_FIELD_BYTES = 4096
+#: Largest header line of a form part (the file name is in one).
+MAX_HEADER_BYTES = 65_536
 _PREFIX = "upload-"
-#: A temporary file this old belongs to a process that died before its task could delete it.
+#: A loose upload file (docchat before leases) this old belongs to a process that died.
 _STALE_AFTER_S = 24 * 3600
 
 
@@ -65,7 +70,11 @@ def discard(files: Iterable[UploadedFile]) -> None:
 
 
 def sweep_stale(directory: Path, *, max_age_s: float = _STALE_AFTER_S) -> int:
-    """Delete uploads left behind by a process that died; returns how many went."""
+    """Delete loose upload files older than ``max_age_s``; returns how many went.
+
+    Those are from docchat versions before per-process upload folders, whose owner cannot be told
+    alive or dead: a day's age is the sign, as it was then.
+    """
     removed = 0
     cutoff = time.time() - max_age_s
     with contextlib.suppress(FileNotFoundError):
@@ -159,6 +168,10 @@ class _Receiver:
                     "on_part_end": self._part_end,
                     "on_end": self._end,
                 },
+                # python-multipart's default (4,224 bytes) refuses a long file name as if the
+                # body were malformed; names are cut to length later, so take what a browser
+                # sends for a deep folder upload.
+                max_header_size=MAX_HEADER_BYTES,
             )
         except FormParserError:
             raise InvalidInput("the multipart boundary is invalid", field=file_field) from None
@@ -167,7 +180,12 @@ class _Receiver:
         """Parse the next piece of the body."""
         try:
             self._parser.write(chunk)
-        except FormParserError:
+        except FormParserError as exc:
+            if "header size" in str(exc):  # python-multipart says which limit it hit
+                raise TooLarge(
+                    f"a form part's header (its file name) is longer than {MAX_HEADER_BYTES} bytes",
+                    field=self.file_field,
+                ) from None
             raise InvalidInput(
                 "request body is not valid multipart/form-data", field=self.file_field
             ) from None
@@ -246,7 +264,7 @@ class _Receiver:
         if self._out is not None:
             self._size += size
             if self._size > self.max_file_bytes:
-                name = safe_file_name(self._client_name or "")
+                name = display_name(self._client_name or "")
                 raise TooLarge(
                     f"{name!r} is larger than the {self.max_file_bytes:,}-byte limit",
                     field=self.file_field,
@@ -275,7 +293,7 @@ class _Receiver:
             return
         self.files.append(
             UploadedFile(
-                path=path, file_name=safe_file_name(self._client_name or ""), size=self._size
+                path=path, file_name=display_name(self._client_name or ""), size=self._size
             )
         )
 

@@ -8,8 +8,10 @@ failed with its reason and the batch goes on.  Vectors are computed afterwards, 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +29,10 @@ from docchat.errors import DocchatError, InvalidInput
 log = logging.getLogger(__name__)
 
 UPLOAD_PREFIX = "upload:"
+#: Longest upload name: ``documents.file_name`` holds 500 characters (``source``, with the prefix,
+#: 2000).
+MAX_NAME_CHARS = 500
+_DRIVE = re.compile(r"[A-Za-z]:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,18 +70,29 @@ class IngestProgress:
 ProgressCallback = Callable[[IngestProgress], None]
 
 
-def safe_file_name(name: str) -> str:
-    """A display name from an untrusted file name: its last path part, printable, <= 255 chars."""
-    name = unicodedata.normalize("NFC", str(name)).replace("\\", "/").split("/")[-1]
-    name = "".join(ch for ch in name if ch.isprintable()).strip()
-    if name in ("", ".", ".."):
-        name = "upload"
-    if len(name) > 255:
-        stem, dot, suffix = name.rpartition(".")
-        name = (
-            (stem[: 250 - len(suffix)] + dot + suffix) if dot and len(suffix) < 10 else name[:255]
-        )
-    return name
+def display_name(raw: str) -> str:
+    """The name an upload is shown and keyed by: the relative path its client sent, made safe.
+
+    Browsers send a folder upload's files as ``folder/sub/file.txt``; the path is kept so that two
+    files of one name in different folders stay two documents.  Never a path on disk: backslashes
+    become ``/``; drive letters, leading slashes, empty, ``.`` and ``..`` parts go; each part keeps
+    only printable characters; NFC.  Applying it twice changes nothing.
+    """
+    parts: list[str] = []
+    for piece in unicodedata.normalize("NFC", str(raw)).replace("\\", "/").split("/"):
+        part = unicodedata.normalize("NFC", "".join(c for c in piece if c.isprintable())).strip()
+        drive = not parts and _DRIVE.fullmatch(part)
+        if part not in ("", ".", "..") and not drive:
+            parts.append(part)
+    name = "/".join(parts) or "upload"
+    if len(name) <= MAX_NAME_CHARS:
+        return name
+    # Cut so that long names sharing a prefix stay apart: a hash of the whole name goes before the
+    # file's suffix (kept, as parsers read it); the same long name always gets the same cut.
+    stem, dot, suffix = parts[-1].rpartition(".")
+    suffix = dot + suffix if stem and dot and len(suffix) <= 10 else ""
+    tag = "~" + hashlib.sha256(name.encode()).hexdigest()[:16] + suffix
+    return name[: MAX_NAME_CHARS - len(tag)] + tag
 
 
 def scan(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[FileFailure]]:
@@ -167,10 +184,13 @@ class Ingestor:
         collection: str = DEFAULT_COLLECTION,
         owner: str | None = None,
     ) -> IngestProgress:
-        """Ingest an uploaded file (kept in the data dir); same name in a collection replaces."""
+        """Ingest an uploaded file (kept in the data dir); same name in a collection replaces.
+
+        ``file_name`` is what the client sent; the document is named ``display_name(file_name)``.
+        """
         collection_id = self.registry.collection_id(collection, owner=owner)
         assert collection_id is not None
-        name = safe_file_name(file_name)
+        name = display_name(file_name)
         state = IngestProgress(files_total=1, current=name)
         self._ingest_one(
             path,

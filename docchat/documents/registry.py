@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Exists, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from docchat.db import Database, utcnow
 from docchat.documents.models import (
     ChunkRow,
+    ChunkVectorRow,
     CollectionRow,
     ContentRow,
     DocumentRow,
@@ -30,19 +31,19 @@ from docchat.documents.models import (
 from docchat.documents.storage import ContentStore
 from docchat.documents.types import Chunk, ParsedDocument
 from docchat.errors import DocumentNotFound, InvalidInput
+from docchat.validation import plausible_id
 
 DEFAULT_COLLECTION = "default"
 #: index_state key counting changes to the set of vectors (readers cache vectors by it).
 VECTORS_VERSION = "vectors_version"
 
 
-class DocumentInfo(BaseModel):
-    """A document as the library and API show it."""
+class DocumentView(BaseModel):
+    """A document as a client of the HTTP API sees it: its display name, never a server path."""
 
     id: str
     collection: str
     file_name: str
-    source: str
     size: int
     sha256: str | None
     mime_type: str | None
@@ -52,6 +53,17 @@ class DocumentInfo(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     indexed_at: dt.datetime | None
+
+
+class DocumentInfo(DocumentView):
+    """A document as the library shows it: with its source (a path on this machine, or
+    ``upload:<name>``)."""
+
+    source: str
+
+    def view(self) -> DocumentView:
+        """What an API client may see of it (no source)."""
+        return DocumentView.model_validate(self.model_dump(exclude={"source"}))
 
 
 class VisibleDocument(BaseModel):
@@ -82,6 +94,16 @@ def bump_vectors_version(s: Session) -> None:
         s.add(IndexStateRow(name=VECTORS_VERSION, value=1))
     else:
         row.value = int(row.value) + 1
+
+
+def chunk_has_vector() -> Exists:
+    """SQL: the enclosing query's chunk (``ChunkRow``) has a vector."""
+    return select(ChunkVectorRow.chunk_id).where(ChunkVectorRow.chunk_id == ChunkRow.id).exists()
+
+
+def _embedded(sha256: Any) -> ColumnElement[bool]:
+    """SQL: every chunk of content ``sha256`` (a value or a column) has a vector."""
+    return ~select(ChunkRow.id).where(ChunkRow.sha256 == sha256, ~chunk_has_vector()).exists()
 
 
 class Registry:
@@ -155,11 +177,13 @@ class Registry:
         """Record an indexed document; ``parsed`` is None when the content is already known.
 
         Content and chunks go in with the document row in one transaction; content an earlier
-        version of the document used goes when nothing else uses it.
+        version of the document used goes when nothing else uses it.  The document is ``indexed``
+        at once when its content is known and every chunk of it already has a vector.
         """
         now = utcnow()
         with self.db.write() as s:
             content = s.get(ContentRow, sha256)
+            embedded = content is not None and s.execute(select(_embedded(sha256))).scalar_one()
             if content is None:
                 if parsed is None:
                     raise RuntimeError("content vanished between check and write; retry")
@@ -203,9 +227,10 @@ class Registry:
                 sha256=sha256,
                 size=size,
                 mime_type=content.mime_type,
-                status="indexing",
+                status="indexed" if embedded else "indexing",
                 error=None,
                 page_count=content.page_count,
+                indexed_at=now if embedded else None,
             )
             garbage = self._collect_garbage(s, [replaced_sha] if replaced_sha else [])
         self._delete_files(garbage)
@@ -238,6 +263,7 @@ class Registry:
                 status="failed",
                 error=error,
                 page_count=None,
+                indexed_at=None,
             )
             garbage = self._collect_garbage(s, [replaced_sha] if replaced_sha else [])
         self._delete_files(garbage)
@@ -259,7 +285,6 @@ class Registry:
                 source=source,
                 created_at=now,
                 updated_at=now,
-                indexed_at=None,
                 **values,
             )
             s.add(row)
@@ -269,7 +294,6 @@ class Registry:
             for key, value in values.items():
                 setattr(row, key, value)
             row.updated_at = now
-            row.indexed_at = None
         s.flush()
         return row, replaced
 
@@ -294,7 +318,7 @@ class Registry:
     def delete(self, document_id: str, *, owner: str | None) -> None:
         """Delete a document; its content goes too when no other document shares it."""
         with self.db.write() as s:
-            row = s.get(DocumentRow, document_id) if isinstance(document_id, str) else None
+            row = s.get(DocumentRow, document_id) if plausible_id(document_id) else None
             if row is None or (owner is not None and row.owner != owner):
                 raise DocumentNotFound(str(document_id))
             sha = row.sha256
@@ -334,6 +358,8 @@ class Registry:
 
     def get(self, document_id: str, *, owner: str | None) -> DocumentInfo:
         """One document; DocumentNotFound when unknown or another owner's."""
+        if not plausible_id(document_id):
+            raise DocumentNotFound(str(document_id))
         found = self.list(owner=owner, document_ids=[document_id])
         if not found:
             raise DocumentNotFound(str(document_id))
@@ -405,17 +431,26 @@ class Registry:
             if sha and (not globs or any(fnmatch.fnmatchcase(f.lower(), g) for g in globs))
         ]
 
-    def mark_indexed(self, shas: Iterable[str]) -> None:
-        """Documents of fully embedded content become ``indexed``."""
-        shas = list(shas)
-        if not shas:
-            return
+    def mark_indexed(self, shas: Iterable[str] | None = None) -> int:
+        """Documents still ``indexing`` whose content has a vector for every chunk become
+        ``indexed``: those of contents ``shas``, or all; returns how many.
+
+        Never one whose content lacks a vector (``docchat ingest --no-embed`` leaves documents
+        searchable by full text only, and ``indexing``, until their vectors exist).
+        """
+        query = update(DocumentRow).where(
+            DocumentRow.status == "indexing",
+            DocumentRow.sha256.is_not(None),
+            _embedded(DocumentRow.sha256),
+        )
+        if shas is not None:
+            shas = list(shas)
+            if not shas:
+                return 0
+            query = query.where(DocumentRow.sha256.in_(shas))
         with self.db.write() as s:
-            s.execute(
-                update(DocumentRow)
-                .where(DocumentRow.sha256.in_(shas), DocumentRow.status == "indexing")
-                .values(status="indexed", indexed_at=utcnow())
-            )
+            result = s.execute(query.values(status="indexed", indexed_at=utcnow()))
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def mark_all_indexing(self) -> None:
         """Every indexed document goes back to ``indexing`` (its vectors are being redone)."""

@@ -29,6 +29,7 @@ from docchat.retrieval.rerank import Reranker
 from docchat.retrieval.vectors import VectorIndex
 from docchat.sessions.types import SourceFilters
 from docchat.textsearch import keywords
+from docchat.validation import check_text
 
 SearchMode = Literal["hybrid", "fulltext", "dense"]
 MAX_QUERY_CHARS = 4000
@@ -130,6 +131,11 @@ class Retriever:
             raise InvalidInput("query must be a non-empty string", field="query")
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidInput(f"query is longer than {MAX_QUERY_CHARS} characters", field="query")
+        check_text(query, "query")
+        for i, keyword in enumerate(manual_keywords):
+            if not isinstance(keyword, str):
+                raise InvalidInput("manual_keywords must be strings", field="manual_keywords")
+            check_text(keyword, f"manual_keywords[{i}]")
         if mode not in ("hybrid", "fulltext", "dense"):
             raise InvalidInput("mode must be hybrid, fulltext or dense", field="mode")
         k = k or self.settings.num_results

@@ -18,13 +18,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Exists, Row, delete, func, select, text
+from sqlalchemy import Row, delete, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 from docchat.db import Database
 from docchat.documents.models import ChunkRow, ChunkVectorRow, IndexStateRow
-from docchat.documents.registry import VECTORS_VERSION, Registry, bump_vectors_version
+from docchat.documents.registry import (
+    VECTORS_VERSION,
+    Registry,
+    bump_vectors_version,
+    chunk_has_vector,
+)
 from docchat.retrieval.embedders import Embedder
 
 log = logging.getLogger(__name__)
@@ -133,14 +138,8 @@ class VectorIndex:
         """Chunks without a vector."""
         with self.db.read() as s:
             return s.execute(
-                select(func.count()).select_from(ChunkRow).where(~self._has_vector())
+                select(func.count()).select_from(ChunkRow).where(~chunk_has_vector())
             ).scalar_one()
-
-    @staticmethod
-    def _has_vector() -> Exists:
-        return (
-            select(ChunkVectorRow.chunk_id).where(ChunkVectorRow.chunk_id == ChunkRow.id).exists()
-        )
 
     def embed_pending(
         self,
@@ -150,7 +149,11 @@ class VectorIndex:
         progress: EmbedProgress | None = None,
         stop: threading.Event | None = None,
     ) -> int:
-        """Embed every chunk that has no vector yet; returns how many were embedded."""
+        """Embed every chunk that has no vector yet; returns how many were embedded.
+
+        Documents become ``indexed`` as their content's last vector is stored; at the end, so do
+        any others whose vectors all exist (new names for known content, or left by an older run).
+        """
         self.ensure_model(embedder.name, embedder.dimension)
         total = self.pending()
         done = 0
@@ -159,7 +162,7 @@ class VectorIndex:
             with self.db.read() as s:
                 rows = s.execute(
                     select(ChunkRow.id, ChunkRow.sha256, ChunkRow.section, ChunkRow.text)
-                    .where(ChunkRow.id > last_id, ~self._has_vector())
+                    .where(ChunkRow.id > last_id, ~chunk_has_vector())
                     .order_by(ChunkRow.id)
                     .limit(batch_size)
                 ).all()
@@ -168,10 +171,11 @@ class VectorIndex:
             last_id = rows[-1].id
             vectors = embedder.embed([embedding_text(r.section, r.text) for r in rows])
             self._store(embedder.name, [r.id for r in rows], vectors)
-            self.registry.mark_indexed(self._complete({r.sha256 for r in rows}))
+            self.registry.mark_indexed({r.sha256 for r in rows})
             done += len(rows)
             if progress:
                 progress(done, max(total, done))
+        self.registry.mark_indexed()
         return done
 
     def _store(self, model: str, ids: list[int], vectors: npt.NDArray[np.float32]) -> None:
@@ -189,20 +193,6 @@ class VectorIndex:
             elif rows:
                 s.execute(sqlite_insert(ChunkVectorRow).on_conflict_do_nothing(), rows)
             bump_vectors_version(s)
-
-    def _complete(self, shas: Collection[str]) -> list[str]:
-        """Of these contents, those whose every chunk has a vector."""
-        if not shas:
-            return []
-        with self.db.read() as s:
-            unfinished = set(
-                s.execute(
-                    select(ChunkRow.sha256)
-                    .where(ChunkRow.sha256.in_(list(shas)), ~self._has_vector())
-                    .distinct()
-                ).scalars()
-            )
-        return [sha for sha in shas if sha not in unfinished]
 
     # -- search ------------------------------------------------------------------------------
 

@@ -74,18 +74,42 @@ class GroupCommit:
                     self._leading = False
 
     def _run(self, batch: list[_Append]) -> None:
+        # With company, each append runs inside its own savepoint: one that fails (a bug, a value
+        # the driver refuses) is rolled back alone and the others still commit.  A lone append
+        # needs none; its failure rolls back the transaction.
+        isolate = len(batch) > 1
         try:
             with self._db.writing(), self._db.driver_transaction() as cur:
                 for item in batch:
-                    item.result = run_append(cur, item.bump, item.insert, item.params)
-                    if item.result is None:
-                        item.error = SessionNotFound(item.params["sid"])
+                    if isolate:
+                        _run_isolated(cur, item)
+                    else:
+                        _run_item(cur, item)
         except BaseException as exc:
+            # Nothing of the batch was committed (the commit itself failed, or a lone append).
             for item in batch:
-                item.result, item.error = None, exc
+                item.result = None
+                item.error = item.error or exc
         finally:
             for item in batch:
                 item.done = True
+
+
+def _run_item(cur: Any, item: _Append) -> None:
+    item.result = run_append(cur, item.bump, item.insert, item.params)
+    if item.result is None:
+        item.error = SessionNotFound(item.params["sid"])
+
+
+def _run_isolated(cur: Any, item: _Append) -> None:
+    cur.execute("SAVEPOINT docchat_append")
+    try:
+        _run_item(cur, item)
+    except Exception as exc:
+        cur.execute("ROLLBACK TO docchat_append")
+        item.result, item.error = None, exc
+    finally:
+        cur.execute("RELEASE docchat_append")
 
 
 def run_append(cur: Any, bump: str, insert: str, params: dict[str, Any]) -> tuple[int, int] | None:

@@ -3,36 +3,68 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from docchat.validation import json_problem
 
 Role = Literal["user", "assistant", "system", "tool"]
 ROLES: tuple[str, ...] = ("user", "assistant", "system", "tool")
 ChatMode = Literal["basic", "extensive", "full_reading", "deep_reflection"]
 
 
-class SourceFilters(BaseModel):
+#: Entries of one source-filter list, and keywords of one request: settings are read with every
+#: session, so they stay small (100,000 keywords once made each read 400 KB).
+MAX_FILTER_ENTRIES = 1000
+MAX_KEYWORDS = 50
+
+# A collection name, a document id, a file-name pattern or a keyword.
+FilterEntry = Annotated[str, StringConstraints(max_length=500)]
+Keyword = Annotated[str, StringConstraints(max_length=200)]
+
+
+class StoredSettings(BaseModel):
+    """Base of the settings models: refuses text no database stores (NUL, lone surrogates).
+
+    Strict: ``false`` is not a temperature nor ``0`` a switch, as the JSON schema says.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        found = json_problem(data)
+        if found is not None:
+            path, problem = found
+            raise ValueError(f"{path or 'value'} {problem}")
+        return data
+
+
+class SourceFilters(StoredSettings):
     """Which documents retrieval may draw from; empty lists mean no restriction."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    collections: list[str] = Field(default_factory=list, description="Collection names.")
-    documents: list[str] = Field(default_factory=list, description="Document ids.")
-    file_globs: list[str] = Field(
-        default_factory=list, description="Shell-style patterns on file names, e.g. '*.pdf'."
+    collections: list[FilterEntry] = Field(
+        default_factory=list, max_length=MAX_FILTER_ENTRIES, description="Collection names."
+    )
+    documents: list[FilterEntry] = Field(
+        default_factory=list, max_length=MAX_FILTER_ENTRIES, description="Document ids."
+    )
+    file_globs: list[FilterEntry] = Field(
+        default_factory=list,
+        max_length=MAX_FILTER_ENTRIES,
+        description="Shell-style patterns on file names, e.g. '*.pdf'.",
     )
 
 
-class ChatOptions(BaseModel):
+class ChatOptions(StoredSettings):
     """Per-session (or per-request) answer options; None means the configured default."""
-
-    model_config = ConfigDict(extra="forbid")
 
     num_results: int | None = Field(None, ge=1, le=200, description="Passages retrieved.")
     source_filters: SourceFilters | None = None
-    manual_keywords: list[str] | None = Field(
-        None, description="Terms forced into the full-text query."
+    manual_keywords: list[Keyword] | None = Field(
+        None, max_length=MAX_KEYWORDS, description="Terms forced into the full-text query."
     )
     custom_instructions: str | None = Field(None, max_length=10_000)
     output_language: str | None = Field(None, max_length=64)
@@ -42,10 +74,8 @@ class ChatOptions(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
 
 
-class ChatSettings(BaseModel):
+class ChatSettings(StoredSettings):
     """A session's answer settings: which model, which mode, which options."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str | None = Field(None, max_length=200, description="LLM name; None = default.")
     mode: ChatMode = "basic"

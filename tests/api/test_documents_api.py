@@ -11,13 +11,14 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from fastapi import Header
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from docchat.api.deps import get_owner
 from docchat.api.uploads import UPLOAD_DIR
 from docchat.config import Settings
 from docchat.db import Database
-from docchat.documents.models import ContentRow
+from docchat.documents.models import ContentRow, DocumentRow
+from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 
 from .conftest import MakeApp, with_limits
@@ -96,9 +97,9 @@ def search(client: httpx.Client, query: str, **body: Any) -> list[dict[str, Any]
 
 
 def leftovers(settings: Settings) -> list[Path]:
-    """Files still under the uploads folder."""
+    """Files still under the uploads folder (in the per-process folders, or loose)."""
     folder = settings.data_dir / UPLOAD_DIR
-    return sorted(folder.iterdir()) if folder.exists() else []
+    return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
 def stored_text(settings: Settings, sha256: str) -> str:
@@ -260,19 +261,67 @@ def test_file_names_are_only_display_names(
 
     names = {d["file_name"] for d in client.get("/api/documents").json()["items"]}
     assert names == {
-        "passwd.md",
+        "etc/passwd.md",
         "boot.ini.txt",
-        "absolute.txt",
+        "tmp/absolute.txt",
         "日本語 notes.txt",
         'say "hi".txt',
     }
-    assert search(client, "superuser", mode="fulltext")[0]["file_name"] == "passwd.md"
+    assert search(client, "superuser", mode="fulltext")[0]["file_name"] == "etc/passwd.md"
     created = {p for p in tmp_path.rglob("*") if p.is_file()} - before
     outside = [p for p in created if not p.is_relative_to(api_settings.data_dir)]
     # SQLite may create its journal next to the database; nothing else appears outside data_dir.
     assert [p for p in outside if not p.name.startswith("docchat.db")] == []
     assert not (tmp_path / "etc").exists() and not (tmp_path.parent / "etc").exists()
     assert leftovers(api_settings) == []
+
+
+def test_folder_uploads_keep_their_relative_paths(
+    client: httpx.Client, api_settings: Settings
+) -> None:
+    task = ingest(
+        client,
+        [("2023/report.txt", b"Revenue in 2023 was flat.\n"), ("2024/report.txt", BALCONY_TXT)],
+    )
+    assert (task["result"]["added"], task["result"]["updated"]) == (2, 0)
+    assert len(set(task["result"]["documents"])) == 2
+    documents = {d["file_name"]: d for d in client.get("/api/documents").json()["items"]}
+    assert set(documents) == {"2023/report.txt", "2024/report.txt"}
+    assert stored_text(api_settings, documents["2023/report.txt"]["sha256"]).startswith("Revenue")
+    assert stored_text(api_settings, documents["2024/report.txt"]["sha256"]).startswith("Tomatoes")
+
+
+def test_the_same_name_twice_in_one_upload_is_an_error(
+    client: httpx.Client, api_settings: Settings
+) -> None:
+    task = ingest(
+        client,
+        [("dup.txt", BALCONY_TXT), ("other.txt", NOTES_MD), ("./dup.txt", b"A second dup.\n")],
+    )
+    assert (task["result"]["added"], task["result"]["updated"]) == (2, 0)
+    assert task["result"]["failed"] == 1
+    assert [e["file"] for e in task["errors"]] == ["dup.txt"]
+    assert "twice" in task["errors"][0]["reason"]
+    documents = {d["file_name"]: d for d in client.get("/api/documents").json()["items"]}
+    assert set(documents) == {"dup.txt", "other.txt"}
+    assert stored_text(api_settings, documents["dup.txt"]["sha256"]).startswith("Tomatoes")
+    assert leftovers(api_settings) == []
+    # Across requests the same name still replaces, as re-uploading should.
+    ingest(client, [("dup.txt", b"A newer version.\n")])
+    documents = {d["file_name"]: d for d in client.get("/api/documents").json()["items"]}
+    assert stored_text(api_settings, documents["dup.txt"]["sha256"]) == "A newer version."
+
+
+def test_same_bytes_under_two_names_are_both_indexed(client: httpx.Client) -> None:
+    ingest(client, [("a.txt", BALCONY_TXT)])
+    task = ingest(client, [("b.txt", BALCONY_TXT)])
+    assert task["result"]["embedded"] == 0, "the content was embedded with a.txt"
+    documents = client.get("/api/documents").json()["items"]
+    assert {d["file_name"]: d["status"] for d in documents} == {
+        "a.txt": "indexed",
+        "b.txt": "indexed",
+    }
+    assert all(d["indexed_at"] is not None for d in documents)
 
 
 @pytest.mark.parametrize(
@@ -428,3 +477,30 @@ def test_startup_sweeps_stale_uploads(api_settings: Settings, start_server: Star
     os.utime(stale, (day_ago, day_ago))
     start_server(api_settings)
     assert leftovers(api_settings) == [fresh]
+
+
+def test_startup_marks_documents_whose_vectors_exist(
+    api_settings: Settings, start_server: StartServer, embedder: MiniLMEmbedder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(BALCONY_TXT)
+    (folder / "b.txt").write_bytes(BALCONY_TXT)
+    workspace = Workspace(api_settings, embedder=embedder)
+    try:
+        workspace.ingest([folder])
+        # As an older version left them: vectors all there, documents still `indexing`.
+        with workspace.db.write() as s:
+            s.execute(update(DocumentRow).values(status="indexing", indexed_at=None))
+        assert workspace.vectors.pending() == 0
+    finally:
+        workspace.close()
+
+    client = start_server(api_settings)
+    assert client.get("/api/tasks").json() == {"items": []}
+    documents = client.get("/api/documents").json()["items"]
+    assert {d["file_name"]: d["status"] for d in documents} == {
+        "a.txt": "indexed",
+        "b.txt": "indexed",
+    }
+    assert all(d["indexed_at"] is not None for d in documents)

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from docchat.documents.ingest import safe_file_name
+from docchat.documents.ingest import MAX_NAME_CHARS, UPLOAD_PREFIX, display_name
 from docchat.documents.models import ChunkRow, ChunkVectorRow, ContentRow, DocumentRow
 from docchat.workspace import Workspace
 
@@ -194,23 +194,135 @@ def test_upload_names_are_sanitised(workspace: Workspace, tmp_path: Path) -> Non
     result = workspace.ingestor.ingest_upload(upload, file_name="../../etc/passwd.md")
     assert result.failures == []
     (doc,) = workspace.documents()
-    assert doc.file_name == "passwd.md"
-    assert doc.source == "upload:passwd.md"
+    assert doc.file_name == "etc/passwd.md"
+    assert doc.source == "upload:etc/passwd.md"
     stored = [p for p in (workspace.settings.data_dir / "files").rglob("*") if p.is_file()]
     assert len(stored) == 1
     assert stored[0].resolve().is_relative_to(workspace.settings.data_dir.resolve())
+    assert not (tmp_path / "etc").exists() and not (tmp_path.parent / "etc").exists()
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("../../etc/passwd", "passwd"),
-        ("C:\\Users\\me\\report.pdf", "report.pdf"),
+        ("../../etc/passwd", "etc/passwd"),
+        ("C:\\x\\y.txt", "x/y.txt"),
+        ("C:\\Users\\me\\report.pdf", "Users/me/report.pdf"),
+        ("/abs/p.txt", "abs/p.txt"),
+        ("\\\\server\\share\\q.txt", "server/share/q.txt"),
+        ("folder/./sub//../file.txt", "folder/sub/file.txt"),
+        ("report.txt", "report.txt"),
+        ("2023/report.txt", "2023/report.txt"),
+        (" spaced / name.txt ", "spaced/name.txt"),
         ("..", "upload"),
+        ("../..//./", "upload"),
         ("", "upload"),
         ("a\x00b\nc.txt", "abc.txt"),
-        ("x" * 300 + ".pdf", "x" * 247 + ".pdf"),
+        (".\x00./secret.txt", "secret.txt"),
+        ("Cafe\u0301/re\u0301sume\u0301.txt", "Caf\u00e9/r\u00e9sum\u00e9.txt"),
     ],
 )
-def test_safe_file_name(raw: str, expected: str) -> None:
-    assert safe_file_name(raw) == expected
+def test_display_name(raw: str, expected: str) -> None:
+    name = display_name(raw)
+    assert name == expected
+    assert display_name(name) == name, "sanitising twice changes nothing"
+
+
+def test_long_display_names_are_cut_without_merging() -> None:
+    prefix = "folder/" + "x" * 600
+    first, second = display_name(prefix + "-2023.pdf"), display_name(prefix + "-2024.pdf")
+    assert first != second
+    for name in (first, second):
+        assert len(name) == MAX_NAME_CHARS
+        assert name.startswith("folder/xxx") and name.endswith(".pdf")
+        assert display_name(name) == name
+    assert display_name(prefix + "-2023.pdf") == first, "the same long name, the same cut"
+    assert display_name("y" * MAX_NAME_CHARS) == "y" * MAX_NAME_CHARS
+    # The cut name fits the registry's columns, with the source's prefix.
+    columns = DocumentRow.__table__.c
+    assert columns.file_name.type.length >= MAX_NAME_CHARS
+    assert len(UPLOAD_PREFIX) + MAX_NAME_CHARS <= columns.source.type.length
+
+
+def _upload(workspace: Workspace, tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / "incoming.tmp"
+    path.write_text(text)
+    result = workspace.ingestor.ingest_upload(path, file_name=name)
+    assert result.failures == [] and result.added == 1, result
+
+
+def test_uploads_in_folders_keep_their_path(workspace: Workspace, tmp_path: Path) -> None:
+    _upload(workspace, tmp_path, "2023/report.txt", "Revenue in 2023 was flat.\n")
+    _upload(workspace, tmp_path, "2024/report.txt", "Revenue in 2024 doubled.\n")
+    docs = {d.file_name: d for d in workspace.documents()}
+    assert set(docs) == {"2023/report.txt", "2024/report.txt"}
+    assert workspace.registry.text(docs["2023/report.txt"].id, owner=None).startswith(
+        "Revenue in 2023"
+    )
+    assert workspace.registry.text(docs["2024/report.txt"].id, owner=None).startswith(
+        "Revenue in 2024"
+    )
+
+
+def test_long_upload_names_sharing_a_prefix_stay_two_documents(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    prefix = "p" * (MAX_NAME_CHARS + 100)
+    _upload(workspace, tmp_path, prefix + "-first.txt", "The first of two long names.\n")
+    _upload(workspace, tmp_path, prefix + "-second.txt", "The second of two long names.\n")
+    docs = workspace.documents()
+    assert len(docs) == 2 and len({d.file_name for d in docs}) == 2
+    assert all(len(d.file_name) == MAX_NAME_CHARS for d in docs)
+    # Re-uploading the same long name replaces its document, as a short name does.
+    again = tmp_path / "again.tmp"
+    again.write_text("The first, revised.\n")
+    result = workspace.ingestor.ingest_upload(again, file_name=prefix + "-first.txt")
+    assert (result.added, result.updated) == (0, 1)
+    assert len(workspace.documents()) == 2
+
+
+def _statuses(ws: Workspace) -> dict[str, tuple[str, bool]]:
+    """Each document's status and whether it has an ``indexed_at``."""
+    return {d.file_name: (d.status, d.indexed_at is not None) for d in ws.documents()}
+
+
+INDEXED = ("indexed", True)
+INDEXING = ("indexing", False)
+
+
+def test_known_content_under_a_new_name_is_indexed_at_once(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    for p in (a, b):
+        p.write_text("The lighthouse keeper logs the weather at dawn.\n")
+    workspace.ingest([a])
+    workspace.ingest([b])
+    assert _statuses(workspace) == {"a.txt": INDEXED, "b.txt": INDEXED}
+    # Without an embedding run too: the content's vectors exist already.
+    _upload(workspace, tmp_path, "c.txt", a.read_text())
+    assert _statuses(workspace)["c.txt"] == INDEXED
+
+
+def test_documents_without_vectors_stay_indexing(workspace: Workspace, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    for p in (a, b):
+        p.write_text("Full text only, until an ingest embeds it.\n")
+    workspace.ingest([a], embed=False)
+    workspace.ingest([b], embed=False)
+    assert _statuses(workspace) == {"a.txt": INDEXING, "b.txt": INDEXING}
+    workspace.embed_pending()
+    assert _statuses(workspace) == {"a.txt": INDEXED, "b.txt": INDEXED}
+
+
+def test_embedding_run_marks_documents_an_older_run_left_indexing(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    for p in (a, b):
+        p.write_text("Stuck documents are found again.\n")
+    workspace.ingest([a, b])
+    with workspace.db.write() as s:
+        s.execute(update(DocumentRow).values(status="indexing", indexed_at=None))
+    assert workspace.embed_pending() == 0
+    assert _statuses(workspace) == {"a.txt": INDEXED, "b.txt": INDEXED}

@@ -94,7 +94,7 @@ def test_owner_scoping(store: SessionStore) -> None:
         ("robot", "hi", None, None, "role"),
         ("user", 42, None, None, "content"),
         ("user", "hi", {"x": object()}, None, "metadata"),
-        ("user", "hi", {"x": math.nan}, None, "metadata"),
+        ("user", "hi", {"x": math.nan}, None, "metadata.x"),
         ("user", "hi", ["not", "a", "dict"], None, "metadata"),
         ("user", "hi", None, {"not": "a list"}, "references"),
         ("user", "hi", None, [{1, 2}], "references"),

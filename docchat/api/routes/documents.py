@@ -17,8 +17,9 @@ from docchat.api.schemas import (
     UploadAccepted,
     error_responses,
 )
-from docchat.api.uploads import UPLOAD_DIR, receive_upload
-from docchat.documents.registry import DEFAULT_COLLECTION, DocumentInfo
+from docchat.api.uploads import receive_upload
+from docchat.documents.registry import DEFAULT_COLLECTION, DocumentView
+from docchat.validation import INT64_MAX
 
 #: The one path that takes a large body; the app exempts it from the JSON body limit.
 UPLOAD_PATH = "/api/documents"
@@ -58,7 +59,7 @@ _UPLOAD_BODY: dict[str, Any] = {
     status_code=202,
     operation_id="upload_documents",
     summary="Upload documents to index",
-    responses=error_responses(413, 422),
+    responses=error_responses(403, 413, 422),
     openapi_extra=_UPLOAD_BODY,
 )
 async def upload_documents(
@@ -70,14 +71,16 @@ async def upload_documents(
 ) -> UploadAccepted:
     """Receive files and start a task that indexes them; poll `status_url` for its progress.
 
-    A file with the same name in the collection is replaced.  Each file may be at most
+    A file is named by the relative path the client sends (`folder/sub/file.txt`, as a browser's
+    folder upload does).  A file with the same name in the collection is replaced; a name sent
+    twice in one request is an error on the second.  Each file may be at most
     `documents.max_file_bytes`.  A file that cannot be read is reported in the task's `errors`
     and listed with status `failed`; the others are indexed regardless.
     """
     settings = workspace.settings
     form = await receive_upload(
         request,
-        settings.data_dir / UPLOAD_DIR,
+        workspace.upload_dir,
         max_file_bytes=settings.documents.max_file_bytes,
         file_field="files",
         text_fields=("collection",),
@@ -108,11 +111,12 @@ def list_documents(
     owner: OwnerDep,
     collection: Annotated[str | None, Query(description="Only this collection.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Documents per page.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Documents to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX, description="Documents to skip.")] = 0,
 ) -> DocumentList:
     """Documents with their status: `indexing`, `indexed` or `failed` (with `error`)."""
     items = workspace.registry.list(owner=owner, collection=collection, limit=limit, offset=offset)
-    return DocumentList(items=items)
+    # Views: the library's DocumentInfo also carries the source, a path on the server.
+    return DocumentList(items=[info.view() for info in items])
 
 
 @router.get(
@@ -121,9 +125,9 @@ def list_documents(
     summary="Get a document",
     responses=error_responses(404, 422),
 )
-def get_document(document_id: DocumentId, workspace: WorkspaceDep, owner: OwnerDep) -> DocumentInfo:
+def get_document(document_id: DocumentId, workspace: WorkspaceDep, owner: OwnerDep) -> DocumentView:
     """The document's name, collection, size, status and dates."""
-    return workspace.registry.get(document_id, owner=owner)
+    return workspace.registry.get(document_id, owner=owner).view()
 
 
 @router.delete(
@@ -132,7 +136,7 @@ def get_document(document_id: DocumentId, workspace: WorkspaceDep, owner: OwnerD
     response_class=Response,
     operation_id="delete_document",
     summary="Delete a document and its index entries",
-    responses=error_responses(404, 422),
+    responses=error_responses(403, 404, 415, 422),
 )
 def delete_document(document_id: DocumentId, workspace: WorkspaceDep, owner: OwnerDep) -> None:
     """Delete the document; search stops finding it at once."""

@@ -17,6 +17,7 @@ logger = logging.getLogger("docchat.api")
 router = APIRouter(tags=["health"])
 
 
+@router.head("/healthz", include_in_schema=False)
 @router.get(
     "/healthz",
     operation_id="health",

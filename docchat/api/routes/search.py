@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/search", tags=["search"])
     "",
     operation_id="search_documents",
     summary="Search the documents for passages",
-    responses=error_responses(422),
+    responses=error_responses(403, 413, 415, 422),
 )
 def search_documents(
     body: DocumentSearch, workspace: WorkspaceDep, owner: OwnerDep

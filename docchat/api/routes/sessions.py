@@ -18,6 +18,7 @@ from docchat.api.schemas import (
 )
 from docchat.sessions.store import ExportFormat
 from docchat.sessions.types import ChatSession, Message, SessionPage
+from docchat.validation import INT64_MAX, INT64_MIN
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
@@ -33,7 +34,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     status_code=201,
     operation_id="create_session",
     summary="Create a chat session",
-    responses=error_responses(413, 422),
+    responses=error_responses(403, 413, 415, 422),
 )
 def create_session(
     store: StoreDep, owner: OwnerDep, body: SessionCreate | None = None
@@ -54,7 +55,7 @@ def list_sessions(
     owner: OwnerDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="Sessions per page.")] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
-    offset: Annotated[int, Query(ge=0, description="Sessions to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX, description="Sessions to skip.")] = 0,
 ) -> SessionPage:
     """One page of sessions; pass `next_cursor` back to get the next."""
     return store.list(owner=owner, limit=limit, cursor=cursor, offset=offset)
@@ -80,7 +81,7 @@ def get_session(
     "/{session_id}",
     operation_id="update_session",
     summary="Rename a chat session",
-    responses=error_responses(404, 413, 422),
+    responses=error_responses(403, 404, 413, 415, 422),
 )
 def update_session(
     session_id: SessionId, body: SessionUpdate, store: StoreDep, owner: OwnerDep
@@ -95,7 +96,7 @@ def update_session(
     response_class=Response,
     operation_id="delete_session",
     summary="Delete a chat session and its messages",
-    responses=error_responses(404, 422),
+    responses=error_responses(403, 404, 415, 422),
 )
 def delete_session(session_id: SessionId, store: StoreDep, owner: OwnerDep) -> None:
     """Delete the session for good."""
@@ -112,9 +113,17 @@ def list_messages(
     session_id: SessionId,
     store: StoreDep,
     owner: OwnerDep,
-    limit: Annotated[int | None, Query(ge=1, description="At most this many.")] = None,
-    before: Annotated[int | None, Query(description="Only positions below this.")] = None,
-    after: Annotated[int | None, Query(description="Only positions above this.")] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=INT64_MAX, description="At most this many.")
+    ] = None,
+    before: Annotated[
+        int | None,
+        Query(ge=INT64_MIN, le=INT64_MAX, description="Only positions below this."),
+    ] = None,
+    after: Annotated[
+        int | None,
+        Query(ge=INT64_MIN, le=INT64_MAX, description="Only positions above this."),
+    ] = None,
 ) -> MessageList:
     """Messages in position order: the first `limit` after `after`, or the last before `before`."""
     messages = store.messages(session_id, owner=owner, limit=limit, before=before, after=after)
@@ -126,7 +135,7 @@ def list_messages(
     status_code=201,
     operation_id="append_message",
     summary="Append a message to a session",
-    responses=error_responses(404, 413, 422),
+    responses=error_responses(403, 404, 413, 415, 422),
 )
 def append_message(
     session_id: SessionId, body: MessageCreate, store: StoreDep, owner: OwnerDep
@@ -141,7 +150,7 @@ def append_message(
     "/{session_id}/settings",
     operation_id="update_session_settings",
     summary="Change a session's answer settings",
-    responses=error_responses(404, 413, 422),
+    responses=error_responses(403, 404, 413, 415, 422),
 )
 def update_session_settings(
     session_id: SessionId, body: SettingsUpdate, store: StoreDep, owner: OwnerDep
@@ -154,7 +163,7 @@ def update_session_settings(
     "/{session_id}/clear",
     operation_id="clear_session",
     summary="Delete a session's messages, keeping the session",
-    responses=error_responses(404, 422),
+    responses=error_responses(403, 404, 415, 422),
 )
 def clear_session(session_id: SessionId, store: StoreDep, owner: OwnerDep) -> ClearResult:
     """Empty the session; returns how many messages went."""

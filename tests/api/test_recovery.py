@@ -1,0 +1,219 @@
+"""A server that died: the next one to start deletes its uploads and ends its tasks, at once."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from docchat.config import Settings
+from docchat.db import Database, utcnow
+from docchat.leases import RUN_DIR, SPOOL_DIR, Lease
+from docchat.tasks import INTERRUPTED_ERROR, TaskRow
+
+from .conftest import MakeApp, live_server
+from .test_documents_api import leftovers, upload
+
+StartServer = Callable[..., httpx.Client]
+AbandonLease = Callable[[Path], str]
+
+
+def add_task(settings: Settings, *, runner: str, status: str) -> str:
+    """A task row as a server process left it a moment ago."""
+    now = utcnow()
+    row = TaskRow(
+        id=str(uuid.uuid4()),
+        owner=None,
+        kind="ingest",
+        status=status,
+        total=1000,
+        processed=211 if status == "running" else 0,
+        current="file-211.txt" if status == "running" else None,
+        errors=[],
+        result=None,
+        created_at=now - dt.timedelta(seconds=30),
+        updated_at=now - dt.timedelta(seconds=1),
+        finished_at=None,
+        runner=runner,
+    )
+    db = Database.from_settings(settings)
+    try:
+        with db.write() as s:
+            s.add(row)
+    finally:
+        db.dispose()
+    return row.id
+
+
+def assert_interrupted(task: dict[str, Any]) -> None:
+    """The task ended because its server stopped, and says so."""
+    assert task["status"] == "interrupted", task
+    assert task["finished_at"] is not None
+    assert task["errors"][-1] == INTERRUPTED_ERROR
+
+
+def test_startup_cleans_up_after_dead_processes_only(
+    api_settings: Settings, start_server: StartServer, abandoned_lease: AbandonLease
+) -> None:
+    data_dir = api_settings.data_dir
+    dead = abandoned_lease(data_dir)
+    partial = data_dir / SPOOL_DIR / dead / "upload-streaming"
+    partial.write_bytes(b"p" * 2_000_000)  # a streamed upload cut off by the kill
+    dead_running = add_task(api_settings, runner=dead, status="running")
+    dead_queued = add_task(api_settings, runner=dead, status="queued")
+    # Another server process on the same data dir, alive, in the middle of its own work.
+    live = Lease(data_dir)
+    try:
+        live.spool.mkdir(parents=True)
+        (live.spool / "upload-receiving").write_bytes(b"arriving")
+        live_running = add_task(api_settings, runner=live.id, status="running")
+
+        client = start_server(api_settings)
+        # No heartbeat timeout to wait for: right after start-up.
+        assert_interrupted(client.get(f"/api/tasks/{dead_running}").json())
+        assert_interrupted(client.get(f"/api/tasks/{dead_queued}").json())
+        still = client.get(f"/api/tasks/{live_running}").json()
+        assert still["status"] == "running" and still["finished_at"] is None
+        assert leftovers(api_settings) == [live.spool / "upload-receiving"]
+        assert not (data_dir / RUN_DIR / f"{dead}.lock").exists()
+    finally:
+        live.release()
+
+
+def test_a_clean_shutdown_leaves_nothing(api_settings: Settings, make_app: MakeApp) -> None:
+    with live_server(make_app(api_settings)) as client:
+        accepted = upload(client, [("notes.md", b"# Notes\n\nWater the tomatoes.\n")]).json()
+        while client.get(accepted["status_url"]).json()["finished_at"] is None:
+            time.sleep(0.05)
+        assert len(list((api_settings.data_dir / RUN_DIR).iterdir())) == 1  # the server's lease
+    assert list((api_settings.data_dir / RUN_DIR).iterdir()) == []
+    assert list((api_settings.data_dir / SPOOL_DIR).iterdir()) == []
+
+
+def _sizes(settings: Settings) -> list[int]:
+    """Sizes of the files under the uploads folder (while a server deletes some)."""
+    sizes = []
+    for path in (settings.data_dir / SPOOL_DIR).rglob("*"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file():
+                sizes.append(path.stat().st_size)
+    return sizes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server_process(api_settings: Settings) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``docchat serve`` in its own process on the settings' data dir and database."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DOCCHAT_DATA_DIR": str(api_settings.data_dir),
+        "DOCCHAT_DATABASE_URL": api_settings.effective_database_url,
+    }
+    command = [sys.executable, "-c", "from docchat.cli import app; app()", "serve"]
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, "docchat serve exited"
+            try:
+                httpx.get(f"{url}/healthz", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "docchat serve did not answer within 60 s"
+                time.sleep(0.1)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def _stalled_upload(url: str, stop: threading.Event) -> None:
+    """Send the first megabyte of a file, then nothing until ``stop``."""
+    boundary = "stalled-upload"
+
+    def body() -> Iterator[bytes]:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+            'filename="big.txt"\r\n\r\n'
+        ).encode()
+        for _ in range(16):
+            yield b"x" * 65_536
+        stop.wait(120)
+
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    with contextlib.suppress(httpx.TransportError):  # the server is killed under it
+        httpx.post(f"{url}/api/documents", content=body(), headers=headers, timeout=120)
+
+
+@pytest.mark.slow
+def test_killed_server_leaves_nothing_behind_after_restart(
+    api_settings: Settings,
+    server_process: tuple[subprocess.Popen[bytes], str],
+    start_server: StartServer,
+) -> None:
+    process, url = server_process
+    files = [
+        (f"file-{i}.txt", f"Note {i}: water plot {i} every {i % 7 + 1} days.\n".encode() * 20)
+        for i in range(1000)
+    ]
+    parts = [("files", (name, content)) for name, content in files]
+    accepted = httpx.post(f"{url}/api/documents", files=parts, timeout=60)
+    assert accepted.status_code == 202, accepted.text
+    task_id = accepted.json()["task_id"]
+    stop = threading.Event()
+    stalled = threading.Thread(target=_stalled_upload, args=(url, stop), daemon=True)
+    stalled.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the batch is being ingested and the stalled upload has its megabyte
+            task = httpx.get(f"{url}/api/tasks/{task_id}").json()
+            assert task["finished_at"] is None, "the batch finished before the kill"
+            sizes = _sizes(api_settings)
+            if task["status"] == "running" and task["processed"] > 0 and 2**20 in sizes:
+                break
+            assert time.monotonic() < deadline, (task, sorted(sizes)[-3:])
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    finally:
+        stop.set()
+        stalled.join(30)
+    left = _sizes(api_settings)
+    assert len(left) > 1 and 2**20 in left
+
+    client = start_server(api_settings)
+    assert leftovers(api_settings) == []
+    assert_interrupted(client.get(f"/api/tasks/{task_id}").json())
+    assert len(list((api_settings.data_dir / RUN_DIR).iterdir())) == 1  # the new server's
+    again = upload(client, [("notes.md", b"# Notes\n\nWater the tomatoes.\n")]).json()
+    while (task := client.get(again["status_url"]).json())["finished_at"] is None:
+        time.sleep(0.05)
+    assert task["status"] == "succeeded"
+    assert leftovers(api_settings) == []

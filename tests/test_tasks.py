@@ -1,0 +1,179 @@
+"""Background tasks: a task whose process died ends as interrupted, written down, at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from docchat.config import Settings
+from docchat.db import Database, utcnow
+from docchat.leases import Lease
+from docchat.tasks import HEARTBEAT_TIMEOUT, INTERRUPTED_ERROR, Progress, TaskRow, TaskRunner
+
+LONG_AGO = dt.timedelta(minutes=10)
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    """A fresh, migrated database of the backend under test."""
+    database = Database.from_settings(settings)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def runner(db: Database, settings: Settings) -> Iterator[TaskRunner]:
+    """A task runner holding its own lease on the data dir."""
+    lease = Lease(settings.data_dir)
+    tasks = TaskRunner(db, lease)
+    yield tasks
+    tasks.shutdown(wait=False)
+    lease.release()
+
+
+def add_task(
+    db: Database, *, runner: str | None, status: str = "running", silent_for: dt.timedelta
+) -> str:
+    """A task row as some process left it, last written ``silent_for`` ago."""
+    then = utcnow() - silent_for
+    row = TaskRow(
+        id=str(uuid.uuid4()),
+        owner=None,
+        kind="ingest",
+        status=status,
+        total=10,
+        processed=3 if status == "running" else 0,
+        current="notes.md" if status == "running" else None,
+        errors=[{"file": "scan.pdf", "reason": "unreadable"}] if status == "running" else [],
+        result=None,
+        created_at=then - dt.timedelta(seconds=1),
+        updated_at=then,
+        finished_at=then if status == "succeeded" else None,
+        runner=runner,
+    )
+    with db.write() as s:
+        s.add(row)
+    return row.id
+
+
+def test_recover_interrupts_the_tasks_of_dead_processes_only(
+    db: Database,
+    runner: TaskRunner,
+    settings: Settings,
+    abandoned_lease: Callable[[Path], str],
+) -> None:
+    dead = abandoned_lease(settings.data_dir)
+    live = Lease(settings.data_dir)  # another server process, alive
+    elsewhere = str(uuid.uuid4())  # a process on another host: no lock file here
+    second = dt.timedelta(seconds=1)
+    tasks = {
+        "dead running": add_task(db, runner=dead, silent_for=second),
+        "dead queued": add_task(db, runner=dead, status="queued", silent_for=second),
+        "dead finished": add_task(db, runner=dead, status="succeeded", silent_for=second),
+        "live running": add_task(db, runner=live.id, silent_for=second),
+        # A live process's task may go quiet (a slow database); it is still running.
+        "live silent": add_task(db, runner=live.id, silent_for=LONG_AGO),
+        "elsewhere fresh": add_task(db, runner=elsewhere, silent_for=second),
+        "elsewhere silent": add_task(db, runner=elsewhere, silent_for=LONG_AGO),
+        "elsewhere queued": add_task(db, runner=elsewhere, status="queued", silent_for=LONG_AGO),
+        "before leases": add_task(db, runner=None, silent_for=HEARTBEAT_TIMEOUT + second),
+    }
+    started = utcnow()
+
+    assert runner.recover() == 5
+    status = {name: runner.get(task_id, owner=None) for name, task_id in tasks.items()}
+    interrupted = {name for name, info in status.items() if info.status == "interrupted"}
+    assert interrupted == {
+        "dead running",
+        "dead queued",
+        "elsewhere silent",
+        "elsewhere queued",
+        "before leases",
+    }
+    for name in interrupted:
+        info = status[name]
+        assert info.finished_at is not None and info.finished_at >= started
+        assert info.errors[-1] == INTERRUPTED_ERROR
+    # What the task had done and said is kept.
+    assert status["dead running"].processed == 3
+    assert status["dead running"].errors[0] == {"file": "scan.pdf", "reason": "unreadable"}
+    assert status["dead finished"].status == "succeeded"
+    for name in ("live running", "live silent", "elsewhere fresh"):
+        assert status[name].status == "running" and status[name].finished_at is None
+    # The dead process's lease and uploads are gone; the live one's lease stays.
+    assert not (settings.data_dir / "uploads" / dead).exists()
+    assert runner.lease.state(dead) == "unknown"
+    assert runner.lease.state(live.id) == "live"
+
+    assert runner.recover() == 0  # nothing is interrupted twice
+    assert runner.get(tasks["dead running"], owner=None).errors.count(INTERRUPTED_ERROR) == 1
+    live.release()
+
+
+def test_a_queued_task_is_kept_alive_by_the_heartbeat(db: Database, settings: Settings) -> None:
+    lease = Lease(settings.data_dir)
+    tasks = TaskRunner(db, lease, workers=1)
+    release = threading.Event()
+
+    def blocker(_progress: Progress) -> str:
+        release.wait(30)
+        return "done"
+
+    try:
+        first = tasks.submit("ingest", blocker, owner=None)
+        queued = tasks.submit("ingest", lambda _progress: "second", owner=None)
+        # Both rows look long silent, as they would behind a long task without the heartbeat.
+        with db.write() as s:
+            for task_id in (first.id, queued.id):
+                row = s.get(TaskRow, task_id)
+                assert row is not None
+                row.updated_at = utcnow() - LONG_AGO
+        before = utcnow()
+        tasks._beat()
+        info = tasks.get(queued.id, owner=None)
+        assert info.status == "queued" and info.updated_at >= before
+        assert tasks.get(first.id, owner=None).status == "running"
+        # Another process sees both alive too.
+        other = TaskRunner(db, Lease(settings.data_dir))
+        assert other.recover() == 0
+        other.shutdown()
+        other.lease.release()
+    finally:
+        release.set()
+    assert tasks.wait(queued.id, owner=None).status == "succeeded"
+    tasks.shutdown()
+    lease.release()
+
+
+def test_shutdown_without_waiting_interrupts_queued_tasks(db: Database, settings: Settings) -> None:
+    lease = Lease(settings.data_dir)
+    tasks = TaskRunner(db, lease, workers=1)
+    started, release = threading.Event(), threading.Event()
+
+    def blocker(_progress: Progress) -> None:
+        started.set()
+        release.wait(30)
+
+    running = tasks.submit("ingest", blocker, owner=None)
+    queued = tasks.submit("ingest", lambda _progress: None, owner=None)
+    assert started.wait(30)
+    tasks.shutdown(wait=False)
+    info = tasks.get(queued.id, owner=None)
+    assert info.status == "interrupted" and info.finished_at is not None
+    assert info.errors == [INTERRUPTED_ERROR]
+    release.set()
+    assert tasks.wait(running.id, owner=None).status == "succeeded"
+    lease.release()
+
+
+def test_a_task_row_names_its_runner(runner: TaskRunner, db: Database) -> None:
+    info = runner.submit("ingest", lambda _progress: 42, owner=None)
+    assert runner.wait(info.id, owner=None).status == "succeeded"
+    with db.read() as s:
+        row = s.get(TaskRow, info.id)
+        assert row is not None and row.runner == runner.lease.id
