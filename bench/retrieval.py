@@ -70,7 +70,8 @@ from docchat.documents.parsers import parse
 from docchat.documents.tokens import get_tokenizer
 from docchat.retrieval.embedders import Embedder, Vectors, embed_query, make_embedder
 from docchat.retrieval.fulltext import fulltext_search
-from docchat.retrieval.hybrid import Hit
+from docchat.retrieval.fusion import Fused
+from docchat.retrieval.hybrid import Hit, Scope
 from docchat.retrieval.vectors import embedding_text
 from docchat.textsearch import fts5_query, pg_tsquery_text
 from docchat.workspace import Workspace
@@ -560,7 +561,7 @@ class Index:
 
 def db_size(settings: Settings) -> int:
     """Bytes the database takes: the SQLite files (WAL included), or pg_database_size."""
-    url = settings.effective_database_url
+    url = settings.effective_database_url.get_secret_value()
     if url.startswith("sqlite"):
         base = settings.data_dir / "docchat.db"
         files = (base, Path(f"{base}-wal"), Path(f"{base}-shm"))
@@ -622,9 +623,9 @@ def measure(
 
         def assembly(q: Query, hits: list[Hit]) -> None:
             # Hit assembly for the real result's ids: chunk and document rows, snippets, models.
-            scores = {h.chunk_id: h.scores for h in hits}
+            fused = [Fused(h.chunk_id, h.scores) for h in hits]
             t0 = clock()
-            ws.retriever._hits(list(scores), scores, q.text, None)
+            ws.retriever.hydrate(fused, query=q.text, scope=Scope())
             lat.hits.append(clock() - t0)
 
         if profile is not None:
@@ -839,7 +840,7 @@ def part_latency(
                 for r in runs
             ),
             caption=f"embed_query; fulltext_search and VectorIndex.search with k={CANDIDATES} "
-            "(retrieval.candidates); hits = Retriever._hits for the result's chunks (rows, "
+            "(retrieval.candidates); hits = Retriever.hydrate for the result's chunks (rows, "
             "snippets, models); whole - pieces: p50 over queries of the search's time minus its "
             "pieces' (fusion, checks; negative when the pieces ran slower alone: noise).  Chunks "
             "matched: share of all chunks the OR of every query word matches, before SQLite's "

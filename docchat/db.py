@@ -116,7 +116,7 @@ def _json_dumps(value: Any) -> str:
 
 def make_engine(settings: Settings) -> Engine:
     """Create the engine for ``settings.effective_database_url``, tuned for its backend."""
-    url = make_url(settings.effective_database_url)
+    url = make_url(settings.effective_database_url.get_secret_value())
     db = settings.database
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":

@@ -14,16 +14,10 @@ from typing import Any
 from docchat.config import Settings
 from docchat.documents.ingest import IngestProgress, ProgressCallback
 from docchat.documents.registry import DEFAULT_COLLECTION
+from docchat.options import ChatSettings, SourceFilters
 from docchat.retrieval.hybrid import Hit
 from docchat.sessions.store import ExportFormat, SessionStore
-from docchat.sessions.types import (
-    ChatSession,
-    ChatSettings,
-    Message,
-    MessageHit,
-    SessionPage,
-    SourceFilters,
-)
+from docchat.sessions.types import ChatSession, Message, MessageHit, SessionPage
 from docchat.workspace import Workspace
 
 _lock = threading.Lock()

@@ -11,7 +11,8 @@
     │   ├── CorruptDocument
     │   └── TooLarge
     ├── Conflict
-    └── ProviderError
+    ├── ProviderError        (.kind: unavailable, auth, rate_limited, timeout, ...)
+    └── Cancelled
 
 Services raise these; `docchat.api.errors` maps each branch to one HTTP status, and the CLI prints
 the message. Messages are written for the person who sent the request: they name the id or the
@@ -19,6 +20,8 @@ field, never a stack trace or a third-party exception's text.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 
 def shown_id(value: object) -> str:
@@ -114,7 +117,46 @@ class Conflict(DocchatError):
     code = "conflict"
 
 
+#: How an external component failed (``ProviderError.kind``), for callers that react differently:
+#: "unavailable" (not reachable, or not installed), "auth" (credentials refused), "rate_limited"
+#: (still 429 after retries), "timeout", "context_overflow" (prompt longer than the model's window),
+#: "server_error" (5xx, or an error reported mid-stream), "rejected" (another 4xx: a wrong model id
+#: or parameter), "interrupted" (the reply broke off part-way), "bad_response" (an answer that could
+#: not be read), "error" (anything else).
+ProviderErrorKind = Literal[
+    "unavailable",
+    "auth",
+    "rate_limited",
+    "timeout",
+    "context_overflow",
+    "server_error",
+    "rejected",
+    "interrupted",
+    "bad_response",
+    "error",
+]
+
+
 class ProviderError(DocchatError):
-    """Raised when an external component (LLM, embedder, reranker) fails or answers nonsense."""
+    """Raised when an external component (LLM, embedder, reranker) fails or answers nonsense;
+    ``kind`` says how, ``model`` names the configured model when one was involved."""
 
     code = "provider_error"
+
+    def __init__(
+        self, message: str, *, kind: ProviderErrorKind = "error", model: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind: ProviderErrorKind = kind
+        self.model = model
+
+
+class Cancelled(DocchatError):
+    """Raised inside a background task's job when its task was cancelled, to stop it between
+    two steps (``docchat.tasks.Progress.check_cancelled``)."""
+
+    code = "cancelled"
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task {shown_id(task_id)!r} was cancelled")
+        self.task_id = task_id

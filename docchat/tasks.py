@@ -7,7 +7,11 @@ process running it (``runner``, docchat.leases).  A task whose process died ends
 and on every heartbeat of any live runner.  A runner on this machine is known dead at once from its
 lease; one elsewhere (another host on the same PostgreSQL) once its task has been silent for
 ``HEARTBEAT_TIMEOUT``.  Tasks are visible only to the owner who started them (``owner=None``,
-single-user mode, sees all, as everywhere in docchat).
+single-user mode, sees all: ``docchat.owners``).
+
+A task can be cancelled (``TaskRunner.cancel``): a queued one ends ``cancelled`` at once and never
+runs; a running one is asked to stop, a flag its job checks between two steps
+(``Progress.check_cancelled``), and ends ``cancelled`` when it does.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -26,13 +31,14 @@ from sqlalchemy import Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from docchat.db import Base, Database, JSONType, UTCDateTime, utcnow
-from docchat.errors import DocchatError, TaskNotFound
+from docchat.errors import Cancelled, Conflict, DocchatError, TaskNotFound
 from docchat.leases import Lease
+from docchat.owners import scope, visible_to
 from docchat.validation import plausible_id
 
 log = logging.getLogger(__name__)
 
-TaskStatus = Literal["queued", "running", "succeeded", "failed", "interrupted"]
+TaskStatus = Literal["queued", "running", "succeeded", "failed", "interrupted", "cancelled"]
 #: Statuses of a task that has not finished.
 UNFINISHED = ("queued", "running")
 #: An unfinished task of another host's process that has not written for this long is
@@ -85,16 +91,44 @@ class TaskInfo(BaseModel):
 
 
 class Progress:
-    """Handed to a task's function: report progress; writes are throttled, the last one forced."""
+    """Handed to a task's function: report progress (writes are throttled, the last one forced)
+    and learn whether the task was cancelled."""
 
     def __init__(self, db: Database, task_id: str) -> None:
         self._db = db
         self._id = task_id
         self._last_write = 0.0
+        self._cancel = threading.Event()
         self.processed = 0
         self.total = 0
         self.current: str | None = None
         self.errors: list[Any] = []
+        #: What ``TaskRunner.track`` records as the task's result.
+        self.result: Any = None
+
+    @property
+    def id(self) -> str:
+        """The task's id."""
+        return self._id
+
+    @property
+    def cancel_flag(self) -> threading.Event:
+        """The flag ``cancelled`` reads, for work that waits on an event."""
+        return self._cancel
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the task was asked to stop."""
+        return self._cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise ``Cancelled`` if the task was asked to stop; call it where stopping is safe."""
+        if self._cancel.is_set():
+            raise Cancelled(self._id)
+
+    def request_cancel(self) -> None:
+        """Ask the task to stop (``TaskRunner.cancel``)."""
+        self._cancel.set()
 
     def update(
         self,
@@ -156,8 +190,17 @@ class TaskRunner:
         )
         self._beat_thread.start()
 
-    def submit(self, kind: str, fn: TaskFunction, *, owner: str | None, total: int = 0) -> TaskInfo:
-        """Queue ``fn``; returns the new task."""
+    def submit(
+        self,
+        kind: str,
+        fn: TaskFunction,
+        *,
+        owner: str | None,
+        total: int = 0,
+        on_skipped: Callable[[], None] | None = None,
+    ) -> TaskInfo:
+        """Queue ``fn``; returns the new task.  ``on_skipped`` is called instead of ``fn`` if the
+        task is cancelled before it starts (to delete what ``fn`` would have consumed, say)."""
         now = utcnow()
         row = TaskRow(
             id=str(uuid.uuid4()),
@@ -179,18 +222,80 @@ class TaskRunner:
         info = _info(row)
         with self._lock:
             self._queued.add(row.id)
-        self._pool.submit(self._run, row.id, fn, total)
+        self._pool.submit(self._run, row.id, fn, total, on_skipped)
         return info
 
-    def _run(self, task_id: str, fn: TaskFunction, total: int) -> None:
+    @contextmanager
+    def track(self, kind: str, *, owner: str | None, total: int = 0) -> Iterator[Progress]:
+        """Record work done in the caller's own thread as a running task (a streamed chat turn):
+        it can be cancelled and, if this process dies, ends ``interrupted`` like any other.  Set
+        ``result`` on the yielded progress to record one; an exception fails the task (and goes
+        on), ``Cancelled`` cancels it."""
+        now = utcnow()
+        row = TaskRow(
+            id=str(uuid.uuid4()),
+            owner=owner,
+            kind=kind,
+            status="running",
+            total=total,
+            processed=0,
+            current=None,
+            errors=[],
+            result=None,
+            created_at=now,
+            updated_at=now,
+            finished_at=None,
+            runner=self.lease.id,
+        )
+        with self.db.write() as s:
+            s.add(row)
+        progress = Progress(self.db, row.id)
+        progress.total = total
+        with self._lock:
+            self._progress[row.id] = progress
+        try:
+            yield progress
+        except Cancelled:
+            progress._write(status="cancelled", finished_at=utcnow())
+        except GeneratorExit:  # the generator doing the work was closed: its consumer left
+            progress._write(status="cancelled", finished_at=utcnow())
+            raise
+        except DocchatError as exc:
+            progress.errors.append({"message": exc.message, "code": exc.code})
+            progress._write(status="failed", finished_at=utcnow())
+            raise
+        except BaseException:
+            progress.errors.append({"message": "the task failed unexpectedly (see server log)"})
+            progress._write(status="failed", finished_at=utcnow())
+            raise
+        else:
+            status = "cancelled" if progress.cancelled else "succeeded"
+            progress._write(status=status, result=progress.result, finished_at=utcnow())
+        finally:
+            with self._lock:
+                self._progress.pop(row.id, None)
+
+    def _run(
+        self,
+        task_id: str,
+        fn: TaskFunction,
+        total: int,
+        on_skipped: Callable[[], None] | None = None,
+    ) -> None:
         progress = Progress(self.db, task_id)
         progress.total = total
         with self._lock:
             self._queued.discard(task_id)
+            # Registered before the claim, so that a cancel that finds the task running finds it.
             self._progress[task_id] = progress
-        progress._write(status="running")
         try:
+            if not self._claim(task_id):
+                # Cancelled while it waited (or interrupted): it never runs.
+                self._skipped(task_id, on_skipped)
+                return
             result = fn(progress)
+        except Cancelled:
+            progress._write(status="cancelled", finished_at=utcnow())
         except DocchatError as exc:
             progress.errors.append({"message": exc.message, "code": exc.code})
             progress._write(status="failed", finished_at=utcnow())
@@ -203,6 +308,57 @@ class TaskRunner:
         finally:
             with self._lock:
                 self._progress.pop(task_id, None)
+
+    @staticmethod
+    def _skipped(task_id: str, on_skipped: Callable[[], None] | None) -> None:
+        # The row is final already: a failing clean-up is logged, not written over it.
+        if on_skipped is not None:
+            try:
+                on_skipped()
+            except Exception:
+                log.exception("clean-up of skipped task %s failed", task_id)
+
+    def _claim(self, task_id: str) -> bool:
+        """Mark a queued task running; False when it is no longer queued (cancelled meanwhile)."""
+        with self.db.write() as s:
+            claimed = s.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.status == "queued")
+                .values(status="running", updated_at=utcnow())
+            )
+            return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+    def cancel(self, task_id: str, *, owner: str | None) -> TaskInfo:
+        """Cancel a task; returns it.  A queued one ends ``cancelled`` now and never runs; a
+        running one ends so at its job's next ``check_cancelled`` (it is returned as it is now;
+        a job that finishes before it checks ends as it would have).
+
+        TaskNotFound when unknown or someone else's; Conflict when it has finished, or when it runs
+        in another docchat process (which alone can stop it).
+        """
+        current = self.get(task_id, owner=owner)
+        if current.finished_at is None:
+            now = utcnow()
+            with self.db.write() as s:
+                cancelled = s.execute(
+                    update(TaskRow)
+                    .where(TaskRow.id == task_id, TaskRow.status == "queued")
+                    .values(status="cancelled", updated_at=now, finished_at=now)
+                )
+            if cancelled.rowcount:  # type: ignore[attr-defined]
+                return self.get(task_id, owner=owner)
+            with self._lock:
+                progress = self._progress.get(task_id)
+            if progress is not None:
+                progress.request_cancel()
+                return self.get(task_id, owner=owner)
+            current = self.get(task_id, owner=owner)
+            if current.finished_at is None:
+                raise Conflict(
+                    f"task {task_id!r} runs in another docchat process; it cannot be cancelled "
+                    "from this one"
+                )
+        raise Conflict(f"task {task_id!r} has already finished ({current.status})")
 
     def recover(self) -> int:
         """Finish the tasks of processes that died, and delete their files; returns how many
@@ -278,15 +434,18 @@ class TaskRunner:
         """The task; TaskNotFound when unknown or started by someone else."""
         with self.db.read() as s:
             row = s.get(TaskRow, task_id) if plausible_id(task_id) else None
-        if row is None or (owner is not None and row.owner != owner):
+        if row is None or not visible_to(row.owner, owner):
             raise TaskNotFound(str(task_id))
         return _info(row)
 
     def list(self, *, owner: str | None, limit: int = 50) -> list[TaskInfo]:
         """The owner's most recent tasks."""
-        query = select(TaskRow).order_by(TaskRow.created_at.desc()).limit(limit)
-        if owner is not None:
-            query = query.where(TaskRow.owner == owner)
+        query = (
+            select(TaskRow)
+            .where(scope(TaskRow.owner, owner))
+            .order_by(TaskRow.created_at.desc())
+            .limit(limit)
+        )
         with self.db.read() as s:
             rows = s.execute(query).scalars()
             return [_info(r) for r in rows]

@@ -1,27 +1,55 @@
 """A Workspace: one docchat deployment's database, sessions, documents, index and tasks.
 
+The one facade the faces call (the HTTP routes, the CLI, the module-level functions): one method per
+use case, as ``document``, ``start_ingest``, ``search`` or ``cancel_task``.  Chat sessions have
+their own facade, ``sessions`` (a ``SessionStore``).  The parts built here (``registry``,
+``ingestor``, ``vectors``, ``retriever``, ``task_runner``) stay reachable for tests and benchmarks;
+the faces do not reach into them.
+
 The HTTP app, the CLI and the module-level functions each hold one; tests hold several.  Nothing
-here is global: two workspaces on two databases never share state.
+here is global: two workspaces on two databases never share state.  ``owner`` follows
+``docchat.owners``: a user id scopes to that user's rows, None (single-user mode) sees all.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+from docchat import jobs
+from docchat.chat.answer import AnyFlag, ChatEngine, StopFlag
+from docchat.chat.memory import Turn
+from docchat.chat.types import Answer, AnswerEvent, DoneEvent, ProgressEvent
 from docchat.config import Settings
 from docchat.db import Database
-from docchat.documents.ingest import Ingestor, IngestProgress, ProgressCallback
-from docchat.documents.registry import DEFAULT_COLLECTION, DocumentInfo
+from docchat.documents.ingest import (
+    Ingestor,
+    IngestProgress,
+    ProgressCallback,
+    UploadedFile,
+    discard,
+)
+from docchat.documents.registry import (
+    DEFAULT_COLLECTION,
+    Collection,
+    DocumentInfo,
+    Registry,
+    check_collection_name,
+)
+from docchat.documents.storage import ContentStore
 from docchat.leases import Lease
+from docchat.llm.models import ModelCatalog, ModelInfo
+from docchat.options import ChatMode, ChatOptions, SourceFilters
 from docchat.retrieval.embedders import Embedder, make_embedder
 from docchat.retrieval.hybrid import Hit, Retriever, SearchMode
 from docchat.retrieval.rerank import RemoteReranker, make_reranker
 from docchat.retrieval.vectors import EmbedProgress, VectorIndex
 from docchat.sessions.store import SessionStore
-from docchat.sessions.types import SourceFilters
-from docchat.tasks import TaskRunner
+from docchat.sessions.types import ChatSession
+from docchat.tasks import Progress, TaskInfo, TaskRunner
 
 
 class Workspace:
@@ -37,8 +65,8 @@ class Workspace:
         self.settings = settings
         self.db = database or Database.from_settings(settings)
         self.sessions = SessionStore(self.db, settings)
-        self.ingestor = Ingestor(self.db, settings)
-        self.registry = self.ingestor.registry
+        self.registry = Registry(self.db, ContentStore(settings.data_dir))
+        self.ingestor = Ingestor(self.registry, settings)
         self.vectors = VectorIndex(self.db, self.registry)
         self._embedder = embedder
         self._lazy_lock = threading.RLock()
@@ -51,7 +79,12 @@ class Workspace:
             reranker=make_reranker(settings.retrieval),
         )
         self._lease: Lease | None = None
-        self._tasks: TaskRunner | None = None
+        self._task_runner: TaskRunner | None = None
+        # Set as the workspace closes: embedding stops at its next batch (the next start-up
+        # resumes it); ingestion finishes its files, which exist only until then.
+        self._stopping = threading.Event()
+        self._models: ModelCatalog | None = None
+        self._engine: ChatEngine | None = None
 
     def embedder(self) -> Embedder:
         """The configured embedder, loaded on first use."""
@@ -62,20 +95,20 @@ class Workspace:
         return self._embedder
 
     @property
-    def tasks(self) -> TaskRunner:
+    def task_runner(self) -> TaskRunner:
         """The background task runner (started on first use)."""
-        if self._tasks is None:
+        if self._task_runner is None:
             with self._lazy_lock:
-                if self._tasks is None:
-                    self._tasks = TaskRunner(self.db, self._take_lease())
-        return self._tasks
+                if self._task_runner is None:
+                    self._task_runner = TaskRunner(self.db, self._take_lease())
+        return self._task_runner
 
     @property
     def upload_dir(self) -> Path:
         """Where this process keeps files it received until its tasks have read them.
 
         The folder belongs to this process's lease: it is deleted when the workspace closes, or,
-        if the process dies, when the next one starts (``tasks.recover``).
+        if the process dies, when the next one starts (``resume``).
         """
         return self._take_lease().spool
 
@@ -100,13 +133,73 @@ class Workspace:
         embed: bool = True,
         embed_progress: EmbedProgress | None = None,
     ) -> IngestProgress:
-        """Ingest files and folders (full-text searchable at once), then embed new chunks."""
-        result = self.ingestor.ingest_paths(
-            paths, collection=collection, owner=owner, prune=prune, progress=progress
+        """Ingest files and folders (full-text searchable at once), then embed new chunks;
+        returns the totals (``embedded`` included)."""
+        return jobs.ingest_then_embed(
+            self,
+            paths=paths,
+            collection=collection,
+            owner=owner,
+            prune=prune,
+            embed=embed,
+            progress=progress,
+            embed_progress=embed_progress,
         )
-        if embed:
-            self.embed_pending(progress=embed_progress)
-        return result
+
+    def start_ingest(
+        self,
+        files: Sequence[UploadedFile],
+        *,
+        collection: str = DEFAULT_COLLECTION,
+        owner: str | None = None,
+    ) -> TaskInfo:
+        """Queue a task that ingests received ``files`` into ``collection``, then embeds them.
+
+        The files are the task's from here: deleted as it reads them, when it is cancelled before
+        it starts, or at once if it cannot be queued (say, a bad collection name).
+        """
+        files = list(files)
+        try:
+            collection = check_collection_name(collection)
+            job = jobs.ingest_task(
+                self, files, collection=collection, owner=owner, stop=self._stopping
+            )
+            return self.task_runner.submit(
+                "ingest", job, owner=owner, total=len(files), on_skipped=lambda: discard(files)
+            )
+        except BaseException:
+            discard(files)
+            raise
+
+    def document(self, document_id: str, *, owner: str | None = None) -> DocumentInfo:
+        """One document; DocumentNotFound when unknown or another owner's."""
+        return self.registry.get(document_id, owner=owner)
+
+    def documents(
+        self,
+        *,
+        owner: str | None = None,
+        collection: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[DocumentInfo]:
+        """Documents, newest first, optionally of one collection and a page of them."""
+        return self.registry.list(owner=owner, collection=collection, limit=limit, offset=offset)
+
+    def delete_document(self, document_id: str, *, owner: str | None = None) -> DocumentInfo:
+        """Delete a document with its chunks, vectors and stored file (when no longer shared);
+        returns what it was.  DocumentNotFound when unknown or another owner's."""
+        info = self.registry.get(document_id, owner=owner)
+        self.registry.delete(document_id, owner=owner)
+        return info
+
+    def collections(self, *, owner: str | None = None) -> list[Collection]:
+        """The collections, by name, with their document counts."""
+        return self.registry.collections(owner=owner)
+
+    def chunks_without_vectors(self) -> int:
+        """How many chunks dense search cannot find yet (``embed_pending`` computes them)."""
+        return self.vectors.pending()
 
     def embed_pending(
         self, *, progress: EmbedProgress | None = None, stop: threading.Event | None = None
@@ -133,12 +226,6 @@ class Workspace:
             return True
         return self.vectors.pending() > 0
 
-    def documents(
-        self, *, owner: str | None = None, collection: str | None = None
-    ) -> list[DocumentInfo]:
-        """Documents, newest first."""
-        return self.registry.list(owner=owner, collection=collection)
-
     # -- search ------------------------------------------------------------------------------
 
     def search(
@@ -163,17 +250,203 @@ class Workspace:
             mode=mode,
         )
 
+    # -- tasks -------------------------------------------------------------------------------
+
+    def task(self, task_id: str, *, owner: str | None = None) -> TaskInfo:
+        """A background task's progress and outcome; TaskNotFound when unknown or someone else's."""
+        return self.task_runner.get(task_id, owner=owner)
+
+    def tasks(self, *, owner: str | None = None, limit: int = 50) -> list[TaskInfo]:
+        """The most recent background tasks, newest first."""
+        return self.task_runner.list(owner=owner, limit=limit)
+
+    def cancel_task(self, task_id: str, *, owner: str | None = None) -> TaskInfo:
+        """Cancel a task: a queued one ends ``cancelled`` at once and never runs, a running one at
+        its next step.  TaskNotFound when unknown or someone else's; Conflict once finished."""
+        return self.task_runner.cancel(task_id, owner=owner)
+
+    def wait_for_task(
+        self, task_id: str, *, owner: str | None = None, timeout: float = 60.0
+    ) -> TaskInfo:
+        """The task once it has finished, or as it is after ``timeout`` seconds."""
+        return self.task_runner.wait(task_id, owner=owner, timeout=timeout)
+
+    def resume(self) -> TaskInfo | None:
+        """At start-up: end the tasks of processes that died (deleting their uploads), and embed
+        the chunks left without vectors, or all of them after a change of embedding model, as a
+        task (None: nothing to embed).
+
+        Several server processes on one database may each start this; a live process's uploads
+        and tasks are never touched (docchat.leases), and the index ignores a vector that is
+        already there, so the cost is duplicate work, never duplicate rows.
+        """
+        self.task_runner.recover()
+        if not self.embedding_outdated():
+            # Nothing to embed, yet an older docchat left documents whose vectors exist
+            # `indexing`.  (After a change of model the embed job re-marks everything.)
+            self.mark_indexed()
+            return None
+        job = jobs.embed_task(self, stop=self._stopping)
+        return self.task_runner.submit("embed", job, owner=None, total=self.vectors.pending())
+
+    # -- chat --------------------------------------------------------------------------------
+
+    def session(self, session_id: str, *, owner: str | None = None) -> ChatSession:
+        """A chat session (without its messages); SessionNotFound when unknown."""
+        return self.sessions.get(session_id, owner=owner)
+
+    def document_text(self, document_id: str, *, owner: str | None = None) -> str:
+        """A document's extracted text: what citations' offsets index into."""
+        return self.registry.text(document_id, owner=owner)
+
+    def models(self) -> list[ModelInfo]:
+        """The models that can answer: extractive, the built-in local one, the configured ones."""
+        return self._catalog().describe()
+
+    def ask(
+        self,
+        question: str,
+        *,
+        session_id: str | None = None,
+        owner: str | None = None,
+        mode: ChatMode | None = None,
+        model: str | None = None,
+        options: ChatOptions | None = None,
+        cancel: StopFlag | None = None,
+        history: Sequence[Turn] | None = None,
+    ) -> Answer:
+        """Answer a question (in a new session when ``session_id`` is None); both messages are
+        stored when it returns.  The turn is a task while it runs (kind ``chat``), so it can be
+        cancelled and shows as interrupted if the process dies."""
+        with self.task_runner.track("chat", owner=owner) as progress:
+            answer = self._chat().ask(
+                question,
+                session_id=session_id,
+                owner=owner,
+                mode=mode,
+                model=model,
+                options=options,
+                cancel=AnyFlag(progress.cancel_flag, cancel),
+                history=history,
+                turn_id=progress.id,
+                on_event=partial(_report, progress),
+            )
+            progress.result = _turn_result(answer)
+            return answer
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        session_id: str | None = None,
+        owner: str | None = None,
+        mode: ChatMode | None = None,
+        model: str | None = None,
+        options: ChatOptions | None = None,
+        cancel: StopFlag | None = None,
+        history: Sequence[Turn] | None = None,
+    ) -> Iterator[AnswerEvent]:
+        """``ask`` as events: retrieval, tokens, progress, then done (or error).  Closing the
+        iterator stops the turn; what it produced is stored, marked cancelled."""
+        with self.task_runner.track("chat", owner=owner) as progress:
+            for event in self._chat().stream(
+                question,
+                session_id=session_id,
+                owner=owner,
+                mode=mode,
+                model=model,
+                options=options,
+                cancel=AnyFlag(progress.cancel_flag, cancel),
+                history=history,
+                turn_id=progress.id,
+            ):
+                _report(progress, event)
+                if isinstance(event, DoneEvent):
+                    progress.result = _turn_result(event.answer)
+                yield event
+
+    def start_ask(
+        self,
+        question: str,
+        *,
+        session_id: str | None = None,
+        owner: str | None = None,
+        mode: ChatMode | None = None,
+        model: str | None = None,
+        options: ChatOptions | None = None,
+    ) -> TaskInfo:
+        """``ask`` as a background task (long modes): poll it, cancel it; its result is the answer.
+
+        The question is validated now (an unknown session fails here, not in the task)."""
+        if session_id is not None:
+            self.sessions.get(session_id, owner=owner)
+        chat = self._chat()
+
+        def job(progress: Progress) -> dict[str, Any]:
+            answer = chat.ask(
+                question,
+                session_id=session_id,
+                owner=owner,
+                mode=mode,
+                model=model,
+                options=options,
+                cancel=progress.cancel_flag,
+                turn_id=progress.id,
+                on_event=partial(_report, progress),
+            )
+            progress.check_cancelled()  # a cancelled turn stored its partial answer; say so
+            return answer.model_dump(mode="json")
+
+        return self.task_runner.submit("chat", job, owner=owner)
+
+    def _chat(self) -> ChatEngine:
+        if self._engine is None:
+            with self._lazy_lock:
+                if self._engine is None:
+                    self._engine = ChatEngine(
+                        settings=self.settings,
+                        store=self.sessions,
+                        retriever=self.retriever,
+                        embedder=self.embedder,
+                        models=self._catalog().get,
+                    )
+        return self._engine
+
+    def _catalog(self) -> ModelCatalog:
+        if self._models is None:
+            with self._lazy_lock:
+                if self._models is None:
+                    self._models = ModelCatalog(self.settings.llm)
+        return self._models
+
     def close(self) -> None:
-        """Finish running tasks, end this process's lease (its upload folder goes with it) and
-        close database connections."""
-        if self._tasks is not None:
-            self._tasks.shutdown()
+        """Finish running tasks (embedding stops at its next batch), end this process's lease
+        (its upload folder goes with it) and close database connections."""
+        self._stopping.set()
+        if self._task_runner is not None:
+            self._task_runner.shutdown()
         if self._lease is not None:
             self._lease.release()
+        if self._models is not None:
+            self._models.close()
         self.retriever.close()
         if isinstance(self.retriever.reranker, RemoteReranker):
             self.retriever.reranker.close()
         self.db.dispose()
+
+
+def _report(progress: Progress, event: AnswerEvent) -> None:
+    """A long mode's status line, on its task."""
+    if isinstance(event, ProgressEvent):
+        progress.update(processed=event.done, total=event.total, current=event.status)
+
+
+def _turn_result(answer: Answer) -> dict[str, Any]:
+    return {
+        "session_id": answer.session_id,
+        "user_message_id": answer.user_message_id,
+        "assistant_message_id": answer.assistant_message_id,
+    }
 
 
 WorkspaceFactory = Callable[[Settings], Workspace]

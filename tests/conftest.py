@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from llm_server import LlamaServer, run_llama_server
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -112,6 +113,15 @@ def minilm() -> MiniLMEmbedder:
     embedder = MiniLMEmbedder()
     embedder.load()
     return embedder
+
+
+@pytest.fixture(scope="session")
+def smollm2_server() -> Iterator[LlamaServer]:
+    """A real OpenAI-compatible server (llama-cpp-python's) serving SmolLM2-135M on a free port,
+    started on first use (~1 s) and stopped with SIGTERM at the end of the run.  See
+    tests/llm_server.py."""
+    with run_llama_server() as server:
+        yield server
 
 
 @pytest.fixture

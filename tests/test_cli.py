@@ -1,6 +1,7 @@
 """The ``docchat`` command line: help for everything, ``migrate`` and ``serve`` for real.
 
-The document commands (ingest, search, documents, eval) run in ``test_cli_documents.py``.
+The document commands (ingest, search, documents, eval) run in ``test_cli_documents.py``; the chat
+commands (ask, chat, sessions, models) in ``test_cli_chat.py``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ def test_every_command_option_and_argument_has_help() -> None:
         "documents list",
         "documents rm",
         "documents collections",
+        "ask",
+        "chat",
+        "models",
+        "sessions",
+        "sessions list",
+        "sessions show",
+        "sessions export",
     } <= set(commands)
     for name, command in commands.items():
         assert command.help, f"command {name!r} has no help"

@@ -362,3 +362,98 @@ def test_eval_reports_a_bad_qa_file_clearly(corpus: tuple[Path, Path], tmp_path:
     assert "Traceback" not in result.output
     missing = run(data, "eval", str(tmp_path / "nope.jsonl"))
     assert missing.exit_code == 2
+
+
+ANSWER_LINES = [
+    {
+        "id": "fog",
+        "question": "How often did the keeper sound the horn in fog?",
+        "type": "lexical",
+        "expected": [{"document": "lighthouse.md"}],
+        "answer": ["thirty seconds"],
+    },
+    {
+        "question": "And what did he write in the logbook?",
+        "type": "follow-up",
+        "expected": [{"document": "lighthouse.md"}],
+        "answer": ["weather"],
+        "follow_up_of": "fog",
+    },
+    {"question": "What is the opening time of the bakery shop?", "unanswerable": True},
+]
+HANDBOOK_ANSWERS = Path(__file__).parent / "data" / "handbook-answers.jsonl"
+
+
+def test_eval_answers_on_the_handbook(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ingested = run(data, "ingest", str(Path(__file__).parent / "data" / "handbook"))
+    assert ingested.exit_code == 0, ingested.output
+    result = run(data, "eval", str(HANDBOOK_ANSWERS), "--answers", "--mode", "basic")
+    assert result.exit_code == 0, result.output
+    assert "55 questions (43 answerable, 12 unanswerable, 9 follow-ups), 1 mode x 1 model" in (
+        result.stdout
+    )
+    for header in ("keywords", "abstained", "false abst.", "cit. prec.", "ms", "p95 ms"):
+        assert header in result.stdout
+    for word in ("all", "lexical", "paraphrase", "follow-up", "unanswerable", "extractive"):
+        assert word in result.stdout
+    assert re.search(r"\b\d+/12\b", result.stdout)  # correct abstentions as n/N
+
+
+def test_eval_answers_json(corpus: tuple[Path, Path], tmp_path: Path) -> None:
+    data, _ = corpus
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps(line) + "\n" for line in ANSWER_LINES), encoding="utf-8")
+    result = run(data, "eval", str(qa), "--answers", "--mode", "basic", "--json", "-k", "3")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["questions"], report["answerable"], report["unanswerable"]) == (3, 2, 1)
+    assert (report["modes"], report["models"]) == (["basic"], ["extractive"])
+    assert report["follow_ups"] == 1
+    (run_report,) = report["runs"]
+    assert set(run_report["by_type"]) == {"lexical", "follow-up", "default"}
+    for key in (
+        "keyword_accuracy",
+        "correct_abstention",
+        "false_abstention_rate",
+        "citation_precision",
+        "mean_latency_ms",
+        "p95_latency_ms",
+    ):
+        assert key in run_report["overall"]
+    first, second, third = report["details"]
+    assert first["keywords_found"] is True, first["answer"]
+    assert second["session_id"] == first["session_id"]
+    assert third["unanswerable"] and third["keywords_found"] is None
+
+    # Retrieval evaluation of the same file searches only the first question.
+    retrieval = run(data, "eval", str(qa), "--mode", "fulltext")
+    assert retrieval.exit_code == 0, retrieval.output
+    assert "1 questions, top 10 passages per search (2 unanswerable or follow-up" in (
+        retrieval.stdout
+    )
+
+
+def test_eval_answers_usage_errors(corpus: tuple[Path, Path], tmp_path: Path) -> None:
+    data, _ = corpus
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps(line) + "\n" for line in ANSWER_LINES), encoding="utf-8")
+    search_mode = run(data, "eval", str(qa), "--answers", "--mode", "dense")
+    assert search_mode.exit_code == 2
+    assert "--mode dense is a search mode" in search_mode.output
+    chat_mode = run(data, "eval", str(qa), "--mode", "basic")
+    assert chat_mode.exit_code == 2
+    assert "add --answers" in chat_mode.output
+    model = run(data, "eval", str(qa), "--model", "extractive")
+    assert model.exit_code == 2
+    assert "--model needs --answers" in model.output
+    unknown = run(data, "eval", str(qa), "--answers", "--mode", "basic", "--model", "nope")
+    assert unknown.exit_code == 1
+    assert "nope" in unknown.output and "Traceback" not in unknown.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "Who?", "unanswerable": true, "answer": ["x"]}\n')
+    invalid = run(data, "eval", str(bad), "--answers")
+    assert invalid.exit_code == 1
+    assert "bad.jsonl, line 1: answer: an unanswerable question has no answer keywords" in (
+        invalid.output
+    )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+
+import pytest
+
 import docchat
 
 
@@ -37,3 +41,16 @@ def test_classic_functions_keep_their_signatures() -> None:
         "load_session_from_disk",
     ):
         assert callable(getattr(docchat, name))
+
+
+def test_every_export_is_loaded_on_first_use_from_its_module() -> None:
+    exports = docchat._EXPORTS
+    assert set(exports) == set(docchat.__all__) - {"__version__"}
+    for name, module in exports.items():
+        assert getattr(docchat, name) is getattr(importlib.import_module(module), name), name
+    assert set(dir(docchat)) >= set(docchat.__all__)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        docchat.no_such_thing  # type: ignore[attr-defined]  # noqa: B018

@@ -1,9 +1,11 @@
-"""Background tasks: a task whose process died ends as interrupted, written down, at once."""
+"""Background tasks: a task whose process died ends as interrupted, written down, at once; a task
+can be cancelled, queued or running."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from docchat.config import Settings
 from docchat.db import Database, utcnow
+from docchat.errors import Conflict, TaskNotFound
 from docchat.leases import Lease
 from docchat.tasks import HEARTBEAT_TIMEOUT, INTERRUPTED_ERROR, Progress, TaskRow, TaskRunner
 
@@ -177,3 +180,101 @@ def test_a_task_row_names_its_runner(runner: TaskRunner, db: Database) -> None:
     with db.read() as s:
         row = s.get(TaskRow, info.id)
         assert row is not None and row.runner == runner.lease.id
+
+
+def _blocker(started: threading.Event, release: threading.Event) -> Callable[[Progress], str]:
+    def block(_progress: Progress) -> str:
+        started.set()
+        release.wait(30)
+        return "done"
+
+    return block
+
+
+def test_a_queued_task_cancelled_never_runs(db: Database, settings: Settings) -> None:
+    lease = Lease(settings.data_dir)
+    tasks = TaskRunner(db, lease, workers=1)
+    started, release = threading.Event(), threading.Event()
+    ran, skipped = threading.Event(), threading.Event()
+    try:
+        busy = tasks.submit("ingest", _blocker(started, release), owner="alice")
+        queued = tasks.submit("ingest", lambda _p: ran.set(), owner="alice", on_skipped=skipped.set)
+        assert started.wait(30)
+        before = utcnow()
+        info = tasks.cancel(queued.id, owner="alice")
+        assert info.status == "cancelled"
+        assert info.finished_at is not None and info.finished_at >= before
+        release.set()
+        assert tasks.wait(busy.id, owner=None).status == "succeeded"
+        assert skipped.wait(30)  # its turn came, and it was skipped
+        assert not ran.is_set()
+        assert tasks.get(queued.id, owner=None).status == "cancelled"
+        with pytest.raises(Conflict, match="already finished"):
+            tasks.cancel(queued.id, owner="alice")
+    finally:
+        release.set()
+        tasks.shutdown()
+        lease.release()
+
+
+def test_a_running_task_stops_at_its_next_check(runner: TaskRunner) -> None:
+    started = threading.Event()
+    steps: list[int] = []
+
+    def job(progress: Progress) -> str:
+        for step in range(1000):
+            progress.check_cancelled()
+            steps.append(step)
+            progress.update(processed=step)
+            if step == 0:
+                started.set()
+            time.sleep(0.01)
+        return "finished"
+
+    info = runner.submit("ingest", job, owner=None)
+    assert started.wait(30)
+    assert runner.cancel(info.id, owner=None).status == "running"  # asked, not yet stopped
+    final = runner.wait(info.id, owner=None)
+    assert final.status == "cancelled" and final.finished_at is not None
+    assert len(steps) < 1000
+    assert final.result is None and final.errors == []
+    assert final.processed == steps[-1]  # what it had done is kept
+
+
+def test_cancel_refuses_unknown_foreign_and_finished_tasks(runner: TaskRunner) -> None:
+    info = runner.submit("ingest", lambda _p: 1, owner="alice")
+    with pytest.raises(TaskNotFound):
+        runner.cancel(info.id, owner="bob")
+    with pytest.raises(TaskNotFound):
+        runner.cancel(str(uuid.uuid4()), owner=None)
+    with pytest.raises(TaskNotFound):
+        runner.cancel("not a task id", owner=None)
+    assert runner.wait(info.id, owner=None).status == "succeeded"
+    with pytest.raises(Conflict, match="already finished"):
+        runner.cancel(info.id, owner="alice")
+
+
+def test_cancel_across_processes(db: Database, settings: Settings) -> None:
+    """Another process can cancel a queued task (it never runs), not a running one."""
+    lease, other_lease = Lease(settings.data_dir), Lease(settings.data_dir)
+    tasks = TaskRunner(db, lease, workers=1)
+    other = TaskRunner(db, other_lease)
+    started, release, ran = threading.Event(), threading.Event(), threading.Event()
+    try:
+        busy = tasks.submit("ingest", _blocker(started, release), owner=None)
+        queued = tasks.submit("ingest", lambda _p: ran.set(), owner=None)
+        assert started.wait(30)
+        with pytest.raises(Conflict, match="another docchat process"):
+            other.cancel(busy.id, owner=None)
+        assert other.cancel(queued.id, owner=None).status == "cancelled"
+        release.set()
+        assert tasks.wait(busy.id, owner=None).status == "succeeded"
+        tasks.shutdown()  # the queued one had its turn before the pool stopped
+        assert not ran.is_set()
+        assert tasks.get(queued.id, owner=None).status == "cancelled"
+    finally:
+        release.set()
+        tasks.shutdown()
+        other.shutdown()
+        lease.release()
+        other_lease.release()

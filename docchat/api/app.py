@@ -7,7 +7,6 @@ by side (the tests do).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -19,11 +18,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docchat import __version__
-from docchat.api import jobs
 from docchat.api.errors import EXCEPTION_HANDLERS, UnexpectedErrors, error_response
 from docchat.api.guard import InputCheck, SiteGuard
-from docchat.api.routes import documents, health, search, sessions, tasks
+from docchat.api.routes import chat, documents, health, openai, search, sessions, tasks
 from docchat.api.schemas import error_responses
+from docchat.api.uploads import UPLOAD_DIR, sweep_stale
 from docchat.config import Settings
 from docchat.workspace import Workspace, WorkspaceFactory
 
@@ -111,16 +110,15 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Opening runs the migrations, which may wait on another process's lock: off the loop.
         opened = await anyio.to_thread.run_sync(workspace, settings)
-        stopping = threading.Event()
         app.state.workspace = opened
-        app.state.stopping = stopping
         try:
-            # Chunks left without vectors (by a crash, say) are embedded in the background; the
-            # embedder itself loads only when there is work for it.
-            await anyio.to_thread.run_sync(jobs.resume, opened, stopping)
+            # Tasks and uploads of dead processes are cleaned up; chunks left without vectors (by
+            # a crash, say) are embedded in the background, the embedder loading only then.
+            await anyio.to_thread.run_sync(opened.resume)
+            await anyio.to_thread.run_sync(sweep_stale, settings.data_dir / UPLOAD_DIR)
             yield
         finally:
-            stopping.set()  # embedding stops at its next batch; ingestion finishes its files
+            # Embedding stops at its next batch; ingestion finishes its files.
             await anyio.to_thread.run_sync(opened.close)
 
     app = FastAPI(
@@ -154,7 +152,9 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
-    routers = [module.router for module in (health, sessions, documents, tasks, search)]
+    routers = [
+        module.router for module in (health, sessions, chat, documents, tasks, search, openai)
+    ]
     for router in routers:
         app.include_router(router)
     # What a 405 lists in Allow: the methods of every route at a path (api/errors.py).

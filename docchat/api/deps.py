@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -29,12 +28,6 @@ def get_store(request: Request) -> SessionStore:
     return get_workspace(request).sessions
 
 
-def get_stopping(request: Request) -> threading.Event:
-    """Set when the server is shutting down; long background work checks it to stop early."""
-    stopping: threading.Event = request.app.state.stopping
-    return stopping
-
-
 def get_owner() -> str | None:
     """Whose data this request may see: None, for docchat is single-user for now.
 
@@ -48,7 +41,6 @@ def get_owner() -> str | None:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 StoreDep = Annotated[SessionStore, Depends(get_store)]
-StoppingDep = Annotated[threading.Event, Depends(get_stopping)]
 OwnerDep = Annotated[str | None, Depends(get_owner)]
 SessionId = Annotated[str, Path(description="The session's id.")]
 DocumentId = Annotated[str, Path(description="The document's id.")]

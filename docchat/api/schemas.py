@@ -7,16 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from docchat.documents.registry import DocumentView
+from docchat.options import ChatMode, ChatOptions, ChatSettings, SourceFilters
 from docchat.retrieval.hybrid import MAX_QUERY_CHARS, Hit, SearchMode
-from docchat.sessions.types import (
-    ChatMode,
-    ChatOptions,
-    ChatSettings,
-    Message,
-    MessageHit,
-    Role,
-    SourceFilters,
-)
+from docchat.sessions.types import Message, MessageHit, Role
 from docchat.tasks import TaskInfo
 
 # -- requests ----------------------------------------------------------------------------------
@@ -93,6 +86,24 @@ class DocumentSearch(BaseModel):
     )
 
 
+class ChatRequest(BaseModel):
+    """A question for a session; mode, model and options override the session's for this turn."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.")
+    mode: ChatMode | None = Field(None, description="Default: the session's mode.")
+    model: str | None = Field(
+        None, max_length=200, description="A name from GET /api/models; default: the session's."
+    )
+    options: ChatOptions | None = Field(
+        None, description="Options for this turn only; unset ones come from the session."
+    )
+    background: bool = Field(
+        False, description="Answer as a background task (202) even in a quick mode."
+    )
+
+
 # -- responses ---------------------------------------------------------------------------------
 
 
@@ -146,6 +157,31 @@ class CollectionList(BaseModel):
     items: list[Collection]
 
 
+class ModelDescription(BaseModel):
+    """A model as the API lists it (never its key)."""
+
+    name: str = Field(description="What settings.model and ChatRequest.model take.")
+    provider: Literal["extractive", "openai", "local"]
+    model: str = Field(description="The id sent to the server, the GGUF file, or 'extractive'.")
+    context_window: int | None = Field(description="Tokens of prompt and reply together.")
+    available: bool
+    default: bool
+    unavailable_reason: str | None = None
+
+
+class ModelList(BaseModel):
+    """The models that can answer, the default marked."""
+
+    items: list[ModelDescription]
+
+
+class TaskAccepted(BaseModel):
+    """Work continues as a background task."""
+
+    task_id: str
+    status_url: str = Field(description="Poll this for the task's progress and outcome.")
+
+
 class UploadAccepted(BaseModel):
     """An upload was received; a background task is indexing it."""
 
@@ -184,6 +220,8 @@ _ERROR_DESCRIPTIONS = {
     409: "Conflicts with existing state.",
     413: "Request body, a value in it or an uploaded file is too large.",
     415: "The body is not JSON (send `Content-Type: application/json`).",
+    502: "The model server failed (refused, 401, 429, 5xx, timeout, context overflow); the "
+    "question and the failed turn are stored.",
     422: "Invalid input: malformed JSON, wrong type, unknown key or out-of-range value.",
 }
 

@@ -16,7 +16,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -27,7 +27,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from docchat.documents.ingest import display_name
+from docchat.documents.ingest import UploadedFile, discard, display_name
 from docchat.errors import InvalidInput, TooLarge
 from docchat.leases import SPOOL_DIR
 
@@ -47,26 +47,11 @@ _STALE_AFTER_S = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
-class UploadedFile:
-    """One received file: where we put it, the name to show for it, and its size."""
-
-    path: Path
-    file_name: str
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
 class UploadForm:
     """A received form: its files (in order) and its text fields."""
 
     files: list[UploadedFile]
     fields: dict[str, str]
-
-
-def discard(files: Iterable[UploadedFile]) -> None:
-    """Delete received files (those already gone are skipped)."""
-    for upload in files:
-        upload.path.unlink(missing_ok=True)
 
 
 def sweep_stale(directory: Path, *, max_age_s: float = _STALE_AFTER_S) -> int:

@@ -3,7 +3,8 @@
 Unchanged files (same source, same sha256) are skipped; changed ones are re-indexed in place; with
 ``prune`` documents whose file left a scanned folder are removed.  A file that fails is recorded as
 failed with its reason and the batch goes on.  Vectors are computed afterwards, by
-``docchat.retrieval.vectors``: a document is searchable by full text as soon as it is ingested.
+``docchat.retrieval.vectors``: a document is searchable by full text as soon as it is ingested
+(``docchat.jobs`` runs the two steps for every face).
 """
 
 from __future__ import annotations
@@ -14,16 +15,15 @@ import os
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from docchat.config import Settings
-from docchat.db import Database
 from docchat.documents.chunking import chunk
 from docchat.documents.parsers import SUPPORTED_SUFFIXES, parse
 from docchat.documents.registry import DEFAULT_COLLECTION, Registry
-from docchat.documents.storage import ContentStore, hash_file
+from docchat.documents.storage import hash_file
 from docchat.errors import DocchatError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ class IngestProgress:
     failures: list[FileFailure] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     document_ids: list[str] = field(default_factory=list)
+    #: Chunks embedded after the files were ingested (``docchat.jobs``).
+    embedded: int = 0
 
     @property
     def seconds(self) -> float:
@@ -68,6 +70,23 @@ class IngestProgress:
 
 
 ProgressCallback = Callable[[IngestProgress], None]
+"""Called before and after each file (``current`` names it), then once with ``current`` None."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file received for ingestion: where it was spooled, the name it is shown under (what its
+    client sent, ``display_name``) and its size."""
+
+    path: Path
+    file_name: str
+    size: int
+
+
+def discard(files: Iterable[UploadedFile]) -> None:
+    """Delete received files (those already gone are skipped)."""
+    for upload in files:
+        upload.path.unlink(missing_ok=True)
 
 
 def display_name(raw: str) -> str:
@@ -126,13 +145,13 @@ def _walk(folder: Path) -> Iterator[Path]:
 
 
 class Ingestor:
-    """Turns files into indexed documents of one database."""
+    """Turns files into indexed documents of the registry's database."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, registry: Registry, settings: Settings) -> None:
         self.settings = settings
         self.limits = settings.documents
-        self.files = ContentStore(settings.data_dir)
-        self.registry = Registry(db, self.files)
+        self.registry = registry
+        self.files = registry.files
 
     def ingest_paths(
         self,
@@ -150,6 +169,8 @@ class Ingestor:
         state = IngestProgress(files_total=len(files), failures=list(missing))
         for path in files:
             state.current = str(path)
+            if progress:
+                progress(state)
             self._ingest_one(
                 path,
                 collection_id=collection_id,
@@ -171,6 +192,55 @@ class Ingestor:
                 and any(Path(src).is_relative_to(folder) for folder in folders)
             ]
             state.removed = self.registry.delete_sources(collection_id, gone)
+        state.current = None
+        if progress:
+            progress(state)
+        return state
+
+    def ingest_uploads(
+        self,
+        files: Sequence[UploadedFile],
+        *,
+        collection: str = DEFAULT_COLLECTION,
+        owner: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestProgress:
+        """Ingest received files into ``collection``; returns the totals.
+
+        Each file is deleted once read (the content store keeps its own copy), and all of them when
+        this returns or raises.  A name sent twice in one batch is a failure on the second, which
+        would otherwise replace the first; across batches the same name replaces, as re-uploading
+        should.
+        """
+        try:
+            collection_id = self.registry.collection_id(collection, owner=owner)
+            assert collection_id is not None
+            state = IngestProgress(files_total=len(files))
+            names: set[str] = set()
+            for upload in files:
+                name = display_name(upload.file_name)
+                state.current = name
+                if progress:
+                    progress(state)
+                if name in names:
+                    reason = f"{name!r} is in this upload twice; the first one is kept"
+                    state.failures.append(FileFailure(name, reason))
+                else:
+                    names.add(name)
+                    self._ingest_one(
+                        upload.path,
+                        collection_id=collection_id,
+                        owner=owner,
+                        source=UPLOAD_PREFIX + name,
+                        file_name=name,
+                        state=state,
+                    )
+                upload.path.unlink(missing_ok=True)
+                state.files_done += 1
+                if progress:
+                    progress(state)
+        finally:
+            discard(files)
         state.current = None
         if progress:
             progress(state)

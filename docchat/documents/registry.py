@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Exists, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -31,6 +31,7 @@ from docchat.documents.models import (
 from docchat.documents.storage import ContentStore
 from docchat.documents.types import Chunk, ParsedDocument
 from docchat.errors import DocumentNotFound, InvalidInput
+from docchat.owners import owned_by, scope, visible_to
 from docchat.validation import plausible_id
 
 DEFAULT_COLLECTION = "default"
@@ -64,6 +65,14 @@ class DocumentInfo(DocumentView):
     def view(self) -> DocumentView:
         """What an API client may see of it (no source)."""
         return DocumentView.model_validate(self.model_dump(exclude={"source"}))
+
+
+class Collection(BaseModel):
+    """A named group of documents."""
+
+    id: str
+    name: str
+    documents: int = Field(description="How many documents it holds.")
 
 
 class VisibleDocument(BaseModel):
@@ -117,10 +126,15 @@ class Registry:
     # -- collections -------------------------------------------------------------------------
 
     def collection_id(self, name: str, *, owner: str | None, create: bool = True) -> str | None:
-        """The id of the owner's collection called ``name``, created when missing and ``create``."""
+        """The id of the collection ``name`` that ``owner``'s documents go into, created when
+        missing and ``create``.
+
+        For writing: the collection recorded under ``owner`` (``owned_by``), so with None the
+        owner-less one, never a user's collection of the same name (``docchat.owners``).
+        """
         name = check_collection_name(name)
         query = select(CollectionRow.id).where(
-            CollectionRow.name == name, _same_owner(CollectionRow.owner, owner)
+            CollectionRow.name == name, owned_by(CollectionRow.owner, owner)
         )
         with self.db.read() as s:
             found = s.execute(query).scalar()
@@ -132,18 +146,17 @@ class Registry:
             s.execute(stmt.on_conflict_do_nothing())
             return s.execute(query).scalar_one()
 
-    def collections(self, *, owner: str | None) -> list[dict[str, Any]]:
-        """The owner's collections with their document counts."""
+    def collections(self, *, owner: str | None) -> list[Collection]:
+        """The collections ``owner`` may see (all with None), by name, with document counts."""
         query = (
             select(CollectionRow.id, CollectionRow.name, func.count(DocumentRow.id))
             .outerjoin(DocumentRow, DocumentRow.collection_id == CollectionRow.id)
+            .where(scope(CollectionRow.owner, owner))
             .group_by(CollectionRow.id, CollectionRow.name)
-            .order_by(CollectionRow.name)
+            .order_by(CollectionRow.name, CollectionRow.id)
         )
-        if owner is not None:
-            query = query.where(CollectionRow.owner == owner)
         with self.db.read() as s:
-            return [{"id": i, "name": n, "documents": c} for i, n, c in s.execute(query)]
+            return [Collection(id=i, name=n, documents=c) for i, n, c in s.execute(query)]
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -319,7 +332,7 @@ class Registry:
         """Delete a document; its content goes too when no other document shares it."""
         with self.db.write() as s:
             row = s.get(DocumentRow, document_id) if plausible_id(document_id) else None
-            if row is None or (owner is not None and row.owner != owner):
+            if row is None or not visible_to(row.owner, owner):
                 raise DocumentNotFound(str(document_id))
             sha = row.sha256
             s.delete(row)
@@ -387,11 +400,10 @@ class Registry:
         query = (
             select(DocumentRow, CollectionRow.name)
             .join(CollectionRow, CollectionRow.id == DocumentRow.collection_id)
+            .where(scope(DocumentRow.owner, owner))
             .order_by(DocumentRow.created_at.desc(), DocumentRow.id)
             .offset(offset)
         )
-        if owner is not None:
-            query = query.where(DocumentRow.owner == owner)
         if collection is not None:
             query = query.where(CollectionRow.name == collection)
         if document_ids is not None:
@@ -413,11 +425,9 @@ class Registry:
         query = (
             select(DocumentRow.id, DocumentRow.file_name, CollectionRow.name, DocumentRow.sha256)
             .join(CollectionRow, CollectionRow.id == DocumentRow.collection_id)
-            .where(DocumentRow.status.in_(("indexing", "indexed")))
+            .where(DocumentRow.status.in_(("indexing", "indexed")), scope(DocumentRow.owner, owner))
             .order_by(DocumentRow.created_at, DocumentRow.id)
         )
-        if owner is not None:
-            query = query.where(DocumentRow.owner == owner)
         if collections:
             query = query.where(CollectionRow.name.in_(list(collections)))
         if document_ids:
@@ -460,10 +470,6 @@ class Registry:
                 .where(DocumentRow.status == "indexed")
                 .values(status="indexing", indexed_at=None)
             )
-
-
-def _same_owner(column: Any, owner: str | None) -> Any:
-    return column.is_(None) if owner is None else column == owner
 
 
 def _info(row: DocumentRow, collection: str) -> DocumentInfo:

@@ -80,10 +80,11 @@ def make_embedder(settings: RetrievalSettings) -> Embedder:
             "retrieval.embedder is 'openai' but retrieval.embedder_model is not set "
             "(DOCCHAT_RETRIEVAL__EMBEDDER_MODEL)"
         )
+    key = settings.embedder_api_key
     return OpenAIEmbedder(
         base_url=settings.embedder_url,
         model=settings.embedder_model,
-        api_key=settings.embedder_api_key,
+        api_key=key.get_secret_value() if key is not None else None,
         batch_size=settings.embed_batch_size,
     )
 

@@ -32,8 +32,11 @@ def make_reranker(settings: RetrievalSettings) -> Reranker | None:
     """The reranker the settings name, or None when there is none."""
     if not settings.rerank_url:
         return None
+    key = settings.rerank_api_key
     return RemoteReranker(
-        url=settings.rerank_url, model=settings.rerank_model, api_key=settings.rerank_api_key
+        url=settings.rerank_url,
+        model=settings.rerank_model,
+        api_key=key.get_secret_value() if key is not None else None,
     )
 
 

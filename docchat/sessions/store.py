@@ -45,17 +45,12 @@ from sqlalchemy.types import NullType
 from docchat.config import Settings
 from docchat.db import Database, UTCDateTime, sqlite_time, utcnow
 from docchat.errors import Conflict, InvalidInput, SessionNotFound, TooLarge
+from docchat.options import ChatSettings
+from docchat.owners import scope, visible_to
 from docchat.sessions.export import read_classic, to_classic, to_markdown, write_atomically
 from docchat.sessions.group_commit import GroupCommit, run_append
 from docchat.sessions.models import MessageRow, SessionRow
-from docchat.sessions.types import (
-    ROLES,
-    ChatSession,
-    ChatSettings,
-    Message,
-    MessageHit,
-    SessionPage,
-)
+from docchat.sessions.types import ROLES, ChatSession, Message, MessageHit, SessionPage
 from docchat.textsearch import fts5_query, pg_tsquery_text
 from docchat.validation import check_int, check_json, check_text
 
@@ -281,10 +276,6 @@ class SessionStore:
             .all()
         ]
 
-    @staticmethod
-    def _scope(owner: str | None) -> Any:
-        return True if owner is None else SessionRow.owner == owner
-
     def _load(
         self, s: Session, session_id: str, owner: str | None, *, lock: bool = False
     ) -> SessionRow:
@@ -293,7 +284,7 @@ class SessionStore:
         if not valid_session_id(session_id):
             raise SessionNotFound(str(session_id))
         row = s.get(SessionRow, session_id, with_for_update=lock)
-        if row is None or (owner is not None and row.owner != owner):
+        if row is None or not visible_to(row.owner, owner):
             raise SessionNotFound(session_id)
         return row
 
@@ -437,7 +428,7 @@ class SessionStore:
         if not 1 <= limit <= 1000:
             raise InvalidInput("limit must be between 1 and 1000", field="limit")
         check_int(offset, "offset", minimum=0)
-        query = select(SessionRow).where(self._scope(owner))
+        query = select(SessionRow).where(scope(SessionRow.owner, owner))
         if cursor:
             when, last_id = _decode_cursor(cursor)
             query = query.where(
@@ -544,7 +535,8 @@ class SessionStore:
             raise InvalidInput("query must be a string", field="q")
         if not 1 <= limit <= 200:
             raise InvalidInput("limit must be between 1 and 200", field="limit")
-        scope = "" if owner is None else "AND s.owner = :owner"
+        # docchat.owners' rule, in this hand-written SQL: None sees every session.
+        owned = "" if owner is None else "AND s.owner = :owner"
         params: dict[str, Any] = {"owner": owner, "limit": limit}
         if self._postgres:
             params["q"] = pg_tsquery_text(query)
@@ -558,7 +550,7 @@ class SessionStore:
                          AS snippet
                 FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id,
                      to_tsquery('english', :q) q
-                WHERE m.content_tsv @@ q {scope}
+                WHERE m.content_tsv @@ q {owned}
                 ORDER BY score DESC, m.id DESC LIMIT :limit
                 """
             )
@@ -573,7 +565,7 @@ class SessionStore:
                 FROM chat_messages_fts
                 JOIN chat_messages m ON m.id = chat_messages_fts.rowid
                 JOIN chat_sessions s ON s.id = m.session_id
-                WHERE chat_messages_fts MATCH :q {scope}
+                WHERE chat_messages_fts MATCH :q {owned}
                 ORDER BY bm25(chat_messages_fts), m.id DESC LIMIT :limit
                 """
             )
@@ -672,7 +664,7 @@ class SessionStore:
         with self.db.write() as s:
             existing = s.get(SessionRow, session_id)
             if existing is not None:
-                if not replace or (owner is not None and existing.owner != owner):
+                if not replace or not visible_to(existing.owner, owner):
                     raise Conflict(f"chat session {session_id!r} already exists")
                 s.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
                 s.delete(existing)

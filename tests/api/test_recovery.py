@@ -127,7 +127,7 @@ def server_process(api_settings: Settings) -> Iterator[tuple[subprocess.Popen[by
     env = {
         **os.environ,
         "DOCCHAT_DATA_DIR": str(api_settings.data_dir),
-        "DOCCHAT_DATABASE_URL": api_settings.effective_database_url,
+        "DOCCHAT_DATABASE_URL": api_settings.effective_database_url.get_secret_value(),
     }
     command = [sys.executable, "-c", "from docchat.cli import app; app()", "serve"]
     process = subprocess.Popen(

@@ -1,4 +1,5 @@
-"""Retrieval evaluation: relevance matching, the metric maths on hand-made rankings, QA parsing."""
+"""Retrieval evaluation: relevance matching, the metric maths on hand-made rankings, QA parsing
+(with the keys answer evaluation reads: answer keywords, unanswerable, follow-ups)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from docchat.retrieval.evaluate import (
     Question,
     evaluate,
     first_relevant_rank,
+    follow_up_parents,
     load_qa,
     parse_qa,
     summarise,
@@ -225,7 +227,16 @@ def test_parse_qa_reads_lines_with_defaults() -> None:
         ]
     )
     first, second = parse_qa(text + "\r\n")
-    assert first == Question(question="Who?", type="default", expected=[Expected(document="a.md")])
+    assert first == Question(
+        question="Who?", type="default", expected=[Expected(document="a.md")], line=1
+    )
+    assert (first.answer, first.unanswerable, first.follow_up_of, first.id) == (
+        None,
+        False,
+        None,
+        None,
+    )
+    assert second.line == 4
     assert second.question == "When?"
     assert second.type == "multi-hop"
     assert second.expected == [
@@ -261,8 +272,59 @@ GOOD = json.dumps({"question": "Who?", "expected": [{"document": "a.md"}]})
         ),
         ('{"question": "Who?", "expected": [{"file": "a.md"}]}', "line 2: expected.0.document"),
         (
+            '{"question": "Who?", "expected": [{"document": "a.md"}], "answers": ["x"]}',
+            "line 2: answers: Extra inputs are not permitted",
+        ),
+        (
             '{"question": "Who?", "expected": [{"document": "a.md"}], "answer": "x"}',
-            "line 2: answer: Extra inputs are not permitted",
+            "line 2: answer: Input should be a valid list",
+        ),
+        (
+            '{"question": "Who?", "expected": [{"document": "a.md"}], "answer": []}',
+            "line 2: answer: List should have at least 1 item",
+        ),
+        (
+            '{"question": "Who?", "expected": [{"document": "a.md"}], "answer": ["x", " "]}',
+            "line 2: answer: Value error, keywords must contain some non-space characters",
+        ),
+        (
+            '{"question": "Who?", "expected": [{"document": "a.md"}], "answer": [7]}',
+            "line 2: answer.0: Input should be a valid string",
+        ),
+        (
+            '{"question": "Who?", "unanswerable": "yes"}',
+            "line 2: unanswerable: Input should be a valid boolean",
+        ),
+        (
+            '{"question": "Who?", "unanswerable": true, "expected": [{"document": "a.md"}]}',
+            "line 2: expected: an unanswerable question has no expected sources",
+        ),
+        (
+            '{"question": "Who?", "unanswerable": true, "answer": ["x"]}',
+            "line 2: answer: an unanswerable question has no answer keywords",
+        ),
+        (
+            '{"question": "Who?", "unanswerable": false}',
+            "line 2: expected: Field required (unless unanswerable is true)",
+        ),
+        ('{"question": "Who?", "unanswerable": true, "line": 9}', "line 2: line: Extra inputs"),
+        ('{"question": "Who?", "unanswerable": true, "id": " "}', "line 2: id: Value error"),
+        (
+            '{"question": "Who?", "unanswerable": true, "follow_up_of": 2}',
+            "line 2: follow_up_of: must name an earlier line",
+        ),
+        (
+            '{"question": "Who?", "unanswerable": true, "follow_up_of": 3}',
+            "line 2: follow_up_of: must name an earlier line",
+        ),
+        (
+            '{"question": "Who?", "unanswerable": true, "follow_up_of": "first"}',
+            "line 2: follow_up_of: no earlier question has the id 'first'",
+        ),
+        ('{"question": "Who?", "unanswerable": true, "follow_up_of": 0}', "line 2: follow_up_of"),
+        (
+            '{"question": "Who?", "unanswerable": true, "follow_up_of": true}',
+            "line 2: follow_up_of",
         ),
     ],
 )
@@ -288,3 +350,66 @@ def test_load_qa_names_the_file(tmp_path: Path) -> None:
         load_qa(path)
     with pytest.raises(InvalidInput, match="cannot read QA file"):
         load_qa(tmp_path / "missing.jsonl")
+
+
+def test_parse_qa_reads_answers_unanswerable_and_follow_ups() -> None:
+    lines = [
+        {"id": "cat", "question": "Q1", "expected": [{"document": "a.md"}], "answer": ["x y"]},
+        {},  # a blank line: follow_up_of counts file lines, not questions
+        {"question": "Q2", "expected": [], "unanswerable": True, "follow_up_of": "cat"},
+        {"question": "Q3", "unanswerable": True, "follow_up_of": 3},
+        {"question": "Q4", "expected": [{"document": "b.md"}], "follow_up_of": 1, "id": "q4"},
+        {"question": "Q5", "expected": [{"document": "b.md"}], "unanswerable": False},
+    ]
+    text = "\n".join(json.dumps(line) if line else "" for line in lines)
+    questions = parse_qa(text)
+    assert [q.line for q in questions] == [1, 3, 4, 5, 6]
+    assert questions[0].answer == ["x y"]
+    assert questions[1].unanswerable and questions[1].sources == []
+    assert [q.follow_up_of for q in questions] == [None, "cat", 3, 1, None]
+    assert follow_up_parents(questions) == [None, 0, 1, 0, None]
+    assert [q.retrievable for q in questions] == [True, False, False, False, True]
+
+
+def test_parse_qa_refuses_a_duplicate_id_and_a_blank_line_as_parent() -> None:
+    first = json.dumps({"id": "a", "question": "Q1", "unanswerable": True})
+    with pytest.raises(InvalidInput, match=r"^line 3: id: 'a' is already the id of line 1$"):
+        parse_qa(f"{first}\n{GOOD}\n{first}\n")
+    follow = json.dumps({"question": "Q2", "unanswerable": True, "follow_up_of": 2})
+    with pytest.raises(InvalidInput, match=r"^line 3: follow_up_of: line 2 holds no question$"):
+        parse_qa(f"{first}\n\n{follow}\n")
+
+
+def test_follow_ups_of_questions_built_in_code_name_positions() -> None:
+    questions = [
+        Question(question="a", unanswerable=True),
+        Question(question="b", unanswerable=True, follow_up_of=1),
+    ]
+    assert follow_up_parents(questions) == [None, 0]
+    with pytest.raises(InvalidInput, match="not an earlier question"):
+        follow_up_parents([Question(question="a", unanswerable=True, follow_up_of=1)])
+
+
+def test_evaluate_skips_unanswerable_and_follow_up_questions() -> None:
+    questions = [
+        Question(question="q1", expected=[Expected(document="a.md")], answer=["x"]),
+        Question(question="q2", unanswerable=True),
+        Question(question="q3", expected=[Expected(document="a.md")], follow_up_of=1),
+    ]
+    search = FixedRankings({("q1", "fulltext"): _ranking("a.md")})
+    report = evaluate(search, questions, modes=["fulltext"])
+    assert (report.questions, report.skipped) == (1, 2)
+    assert [d.question for d in report.details] == ["q1"]
+    assert report.metrics("fulltext").recall_at_1 == 1.0
+    with pytest.raises(InvalidInput, match="no question has expected sources"):
+        evaluate(search, questions[1:], modes=["fulltext"])
+
+
+def test_the_calibration_and_answer_sets_load() -> None:
+    root = Path(__file__).parents[2]
+    for path in (
+        root / "tests" / "data" / "handbook-answers.jsonl",
+        root / "tests" / "data" / "handbook-qa.jsonl",
+        root / "bench" / "data" / "calibration-qa.jsonl",
+    ):
+        assert load_qa(path)

@@ -11,7 +11,8 @@ import pytest
 from docchat.config import RetrievalSettings
 from docchat.errors import InvalidInput
 from docchat.retrieval.embedders import MiniLMEmbedder, Vectors
-from docchat.retrieval.hybrid import Retriever, snippet
+from docchat.retrieval.fusion import Candidates
+from docchat.retrieval.hybrid import Hit, Retriever, SearchMode, snippet
 from docchat.retrieval.rerank import RemoteReranker
 from docchat.sessions.types import SourceFilters
 from docchat.workspace import Workspace
@@ -238,3 +239,132 @@ def test_common_words_are_pruned_only_past_the_budget(workspace: Workspace, tmp_
         assert affordable_words(s, "report walrus", budget=1_000) == ["report", "walrus"]
         assert affordable_words(s, "reports walrus", budget=5) == ["walrus"]
         assert affordable_words(s, "reports mentions", budget=5) == ["reports"]
+
+
+# -- steps: scope, candidates, fuse, hydrate; several queries at once ----------------------------
+
+
+def test_search_is_its_steps_composed(handbook: Workspace) -> None:
+    retriever = handbook.retriever
+    query = "How much can I spend on meals on a business trip?"
+    scope = retriever.scope(filters=SourceFilters(collections=["handbook"]))
+    found = retriever.candidates(query, scope=scope, k=5)
+    assert found.query == query
+    assert found.fulltext and found.dense
+    assert len(found.dense) == handbook.settings.retrieval.candidates
+    fused = retriever.fuse([found])
+    assert {f.chunk_id for f in fused} == {cid for cid, _ in found.fulltext + found.dense}
+    hits = retriever.hydrate(fused[:5], query=query, scope=scope)
+    expected = handbook.search(query, k=5, filters=SourceFilters(collections=["handbook"]))
+    assert [h.model_dump() for h in hits] == [h.model_dump() for h in expected]
+    assert [h.model_dump() for h in retriever.search_many([query, query], k=5)] == [
+        h.model_dump() for h in handbook.search(query, k=5)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "question", "paraphrase", "needle"),
+    [
+        # BM25 misses a paraphrase that shares no words with its answer...
+        (
+            "fulltext",
+            "How much time off does a new dad get?",
+            "paid leave for fathers and co-parents",
+            "Partners, including fathers",
+        ),
+        # ...and embeddings confuse near-identical alert passages.
+        (
+            "dense",
+            "What does error code E1047 mean?",
+            "autovacuum cannot keep up with dead rows",
+            "Alert E1047",
+        ),
+        # A follow-up means nothing alone; its rewrite does, and fusion keeps both.
+        (
+            "hybrid",
+            "And what about that second alert?",
+            "What should I do about alert E1052?",
+            "Alert E1052",
+        ),
+    ],
+)
+def test_a_question_fused_with_its_paraphrase_finds_what_either_finds(
+    handbook: Workspace, mode: SearchMode, question: str, paraphrase: str, needle: str
+) -> None:
+    def search(*queries: str) -> list[Hit]:
+        return handbook.retriever.search_many(queries, k=5, mode=mode)
+
+    alone, rewritten, both = search(question), search(paraphrase), search(question, paraphrase)
+    assert not any(needle in h.text for h in alone)
+    assert any(needle in h.text for h in rewritten)
+    assert any(needle in h.text for h in both)
+    # What the plain question found first survives: a rewrite cannot lose it.
+    if alone:
+        assert alone[0].chunk_id in {h.chunk_id for h in both}
+    assert [h.rank for h in both] == list(range(1, len(both) + 1))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(both))
+    assert all(h.score == h.scores.fused for h in both)
+
+
+def test_a_wrong_rewrite_cannot_lose_the_question(handbook: Workspace) -> None:
+    question = "What does F57 mean on the dishwasher?"
+    found = handbook.retriever.search_many([question, "office plants watering schedule"], k=8)
+    assert any("Error F57" in h.text for h in found)
+
+
+def test_a_scope_is_computed_once_and_kept(workspace: Workspace, tmp_path: Path) -> None:
+    mine = tmp_path / "mine.md"
+    mine.write_text("# Secret\n\nThe launch code word is heliotrope.\n")
+    theirs = tmp_path / "theirs.md"
+    theirs.write_text("# Plans\n\nThe launch is planned for heliotrope season.\n")
+    workspace.ingestor.ingest_paths([mine], owner="alice")
+    workspace.ingestor.ingest_paths([theirs], owner="bob")
+    workspace.embed_pending()
+    retriever = workspace.retriever
+    alice = retriever.scope(owner="alice")
+    assert [d.file_name for d in retriever.documents(alice)] == ["mine.md"]
+    assert {d.file_name for d in retriever.documents(retriever.scope())} == {"mine.md", "theirs.md"}
+    hits = retriever.search_many(["heliotrope launch", "launch season"], scope=alice)
+    assert {h.file_name for h in hits} == {"mine.md"}
+    (found,) = retriever.candidates_many(["heliotrope season"], scope=alice)
+    assert {
+        h.file_name for h in retriever.hydrate(retriever.fuse([found]), query="x", scope=alice)
+    } == {"mine.md"}
+    nobody = retriever.scope(owner="carol")
+    assert nobody.empty
+    assert retriever.search_many(["heliotrope"], scope=nobody) == []
+    assert retriever.candidates("heliotrope", scope=nobody) == Candidates("heliotrope")
+    with pytest.raises(InvalidInput) as both:
+        retriever.search_many(["heliotrope"], scope=alice, owner="bob")
+    assert both.value.field == "scope"
+
+
+@pytest.mark.parametrize(
+    ("queries", "field"),
+    [([], "queries"), (["fine", " "], "queries[1]"), (["x" * 5000], "queries[0]")],
+    ids=["none", "blank", "too-long"],
+)
+def test_invalid_query_lists(handbook: Workspace, queries: list[str], field: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        handbook.retriever.search_many(queries)
+    assert refused.value.field == field
+
+
+def test_several_queries_rerank_against_the_question(handbook: Workspace, server_url: str) -> None:
+    with RemoteReranker(url=f"{server_url}/v1/rerank", model="minilm-cosine") as reranker:
+        retriever = Retriever(
+            handbook.db,
+            handbook.registry,
+            handbook.vectors,
+            RetrievalSettings(rerank_url=f"{server_url}/v1/rerank"),
+            embedder=handbook.embedder,
+            reranker=reranker,
+        )
+        hits = retriever.search_many(
+            ["Where do we meet when the fire alarm goes off?", "evacuation assembly point"],
+            k=3,
+            rerank=True,
+        )
+    assert hits[0].file_name == "health-safety.md"
+    assert [h.score for h in hits] == [h.scores.rerank for h in hits]
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)

@@ -92,7 +92,7 @@ def test_two_processes_one_sqlite_file(tmp_path: Path) -> None:
             [
                 sys.executable,
                 str(APPENDER),
-                settings.effective_database_url,
+                settings.effective_database_url.get_secret_value(),
                 str(tmp_path),
                 session.id,
                 tag,
@@ -122,7 +122,7 @@ def test_two_processes_postgres(pg_url: str, tmp_path: Path) -> None:
             [
                 sys.executable,
                 str(APPENDER),
-                settings.effective_database_url,
+                settings.effective_database_url.get_secret_value(),
                 str(settings.data_dir),
                 session.id,
                 tag,

@@ -32,7 +32,7 @@ def test_sigkill_loses_no_acknowledged_message(settings: Settings) -> None:
             [
                 sys.executable,
                 str(APPENDER),
-                settings.effective_database_url,
+                settings.effective_database_url.get_secret_value(),
                 str(settings.data_dir),
                 session.id,
                 tag,
@@ -68,7 +68,7 @@ def test_sigkill_loses_no_acknowledged_message(settings: Settings) -> None:
 def _run(code: str, settings: Settings) -> str:
     env = {
         **os.environ,
-        "DOCCHAT_DATABASE_URL": settings.effective_database_url,
+        "DOCCHAT_DATABASE_URL": settings.effective_database_url.get_secret_value(),
         "DOCCHAT_DATA_DIR": str(settings.data_dir),
     }
     done = subprocess.run(

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 
-from docchat.api.deps import DocumentId, OwnerDep, StoppingDep, WorkspaceDep
-from docchat.api.jobs import start_ingest
+from docchat.api.deps import DocumentId, OwnerDep, WorkspaceDep
 from docchat.api.schemas import (
     Collection,
     CollectionList,
@@ -67,7 +66,6 @@ async def upload_documents(
     response: Response,
     workspace: WorkspaceDep,
     owner: OwnerDep,
-    stopping: StoppingDep,
 ) -> UploadAccepted:
     """Receive files and start a task that indexes them; poll `status_url` for its progress.
 
@@ -87,12 +85,10 @@ async def upload_documents(
     )
     task = await anyio.to_thread.run_sync(
         partial(
-            start_ingest,
-            workspace,
+            workspace.start_ingest,
             form.files,
             collection=form.fields.get("collection", DEFAULT_COLLECTION),
             owner=owner,
-            stopping=stopping,
         )
     )
     status_url = f"/api/tasks/{task.id}"
@@ -114,7 +110,7 @@ def list_documents(
     offset: Annotated[int, Query(ge=0, le=INT64_MAX, description="Documents to skip.")] = 0,
 ) -> DocumentList:
     """Documents with their status: `indexing`, `indexed` or `failed` (with `error`)."""
-    items = workspace.registry.list(owner=owner, collection=collection, limit=limit, offset=offset)
+    items = workspace.documents(owner=owner, collection=collection, limit=limit, offset=offset)
     # Views: the library's DocumentInfo also carries the source, a path on the server.
     return DocumentList(items=[info.view() for info in items])
 
@@ -127,7 +123,7 @@ def list_documents(
 )
 def get_document(document_id: DocumentId, workspace: WorkspaceDep, owner: OwnerDep) -> DocumentView:
     """The document's name, collection, size, status and dates."""
-    return workspace.registry.get(document_id, owner=owner).view()
+    return workspace.document(document_id, owner=owner).view()
 
 
 @router.delete(
@@ -140,7 +136,7 @@ def get_document(document_id: DocumentId, workspace: WorkspaceDep, owner: OwnerD
 )
 def delete_document(document_id: DocumentId, workspace: WorkspaceDep, owner: OwnerDep) -> None:
     """Delete the document; search stops finding it at once."""
-    workspace.registry.delete(document_id, owner=owner)
+    workspace.delete_document(document_id, owner=owner)
 
 
 @router.get(
@@ -150,5 +146,5 @@ def delete_document(document_id: DocumentId, workspace: WorkspaceDep, owner: Own
 )
 def list_collections(workspace: WorkspaceDep, owner: OwnerDep) -> CollectionList:
     """The collections, by name."""
-    items = [Collection(**c) for c in workspace.registry.collections(owner=owner)]
+    items = [Collection(**c.model_dump()) for c in workspace.collections(owner=owner)]
     return CollectionList(items=items)

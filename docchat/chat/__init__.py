@@ -1,0 +1,1 @@
+"""Answering: a question in a session → passages → a grounded answer with checked citations."""

@@ -1,0 +1,444 @@
+"""A turn: a question in a session → passages → a grounded answer with checked citations.
+
+The same for the library, the CLI and HTTP.  The question is appended (durable) before anything
+else can fail; the answer is appended at the end with its references and metadata: mode, model,
+effective options, per-stage timings, token usage, the passages used, the prompt version.  A turn
+that fails or is cancelled keeps what it produced, marked as such.  ``ChatEngine`` holds no
+per-turn state: every turn builds its own ``Effective`` settings and ``TurnState``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from docchat.chat import modes
+from docchat.chat.effective import Effective, resolve
+from docchat.chat.memory import Turn, recent_turns
+from docchat.chat.types import (
+    Answer,
+    AnswerEvent,
+    DoneEvent,
+    ErrorEvent,
+    ProgressEvent,
+)
+from docchat.chat.web import SearxngSearch, WebSearch, as_web_citations
+from docchat.config import Settings
+from docchat.errors import DocchatError, InvalidInput
+from docchat.llm.base import ChatModel
+from docchat.options import ChatMode, ChatOptions, ChatSettings
+from docchat.retrieval.embedders import Embedder
+from docchat.retrieval.hybrid import Hit, Retriever
+from docchat.sessions.store import SessionStore
+from docchat.sessions.types import Message
+from docchat.validation import check_text
+
+log = logging.getLogger(__name__)
+
+#: Longest question accepted (the retriever's query limit).
+MAX_QUESTION_CHARS = 4000
+#: Characters of the first question that become a new session's title.
+TITLE_CHARS = 80
+
+
+class TurnStopped(Exception):
+    """Raised inside a turn when its cancel flag is set."""
+
+
+class StopFlag(Protocol):
+    """What a turn polls to learn it should stop (a ``threading.Event``, say)."""
+
+    def is_set(self) -> bool:
+        """Whether to stop."""
+        ...
+
+
+class AnyFlag:
+    """Set when any of its flags is."""
+
+    def __init__(self, *flags: StopFlag | None) -> None:
+        self._flags = [f for f in flags if f is not None]
+
+    def is_set(self) -> bool:
+        """Whether any flag is set."""
+        return any(f.is_set() for f in self._flags)
+
+
+@dataclass(slots=True)
+class TurnState:
+    """What one turn has produced so far (stored as it stands if the turn fails or stops)."""
+
+    session_id: str
+    owner: str | None
+    effective: Effective
+    user_message: Message
+    model: ChatModel | None
+    memory: list[Turn]
+    cancel: StopFlag
+    started: float = field(default_factory=time.perf_counter)
+    timings: dict[str, float] = field(default_factory=dict)
+    queries: list[str] = field(default_factory=list)
+    passages: list[Hit] = field(default_factory=list)
+    text: str = ""
+    usage: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    model_calls: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: full_reading's estimate, made before the question is stored.
+    reading: Any = None
+    #: Held while calling the model: as many as the model's server answers at once.
+    model_slots: threading.BoundedSemaphore | None = None
+
+    def check(self) -> None:
+        """Raise ``TurnStopped`` when the turn was asked to stop."""
+        if self.cancel.is_set():
+            raise TurnStopped
+
+    def timed(self, stage: str) -> _Timer:
+        """A context manager adding the block's milliseconds to ``timings[stage]``."""
+        return _Timer(self.timings, stage)
+
+    @property
+    def model_name(self) -> str:
+        """The model (or answerer) that produced the answer."""
+        return self.effective.model
+
+
+class _Timer:
+    def __init__(self, timings: dict[str, float], stage: str) -> None:
+        self.timings, self.stage = timings, stage
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = (time.perf_counter() - self.start) * 1000
+        self.timings[self.stage] = round(self.timings.get(self.stage, 0.0) + elapsed, 2)
+
+
+ModelLookup = Callable[[str], ChatModel | None]
+
+
+class ChatEngine:
+    """Answers questions over one workspace's sessions and documents."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: SessionStore,
+        retriever: Retriever,
+        embedder: Callable[[], Embedder],
+        models: ModelLookup,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.retriever = retriever
+        self.embedder = embedder
+        self.models = models
+        url = settings.chat.web_search_url
+        self.web: WebSearch | None = SearxngSearch(url) if url else None
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._slots_lock = threading.Lock()
+
+    # -- faces -------------------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        *,
+        session_id: str | None = None,
+        owner: str | None = None,
+        mode: ChatMode | None = None,
+        model: str | None = None,
+        options: ChatOptions | None = None,
+        cancel: StopFlag | None = None,
+        history: Sequence[Turn] | None = None,
+        turn_id: str | None = None,
+        on_event: Callable[[AnswerEvent], None] | None = None,
+    ) -> Answer:
+        """Answer ``question``; the answer and both messages are stored when this returns.
+
+        Raises ``ProviderError`` when the model failed (the question and the failed turn are
+        stored) and ``InvalidInput``/``SessionNotFound`` before anything is stored.
+        """
+        final: Answer | None = None
+        failures: list[DocchatError] = []
+        for event in self._events(
+            question,
+            session_id=session_id,
+            owner=owner,
+            mode=mode,
+            model=model,
+            options=options,
+            cancel=cancel,
+            history=history,
+            turn_id=turn_id,
+            failures=failures,
+        ):
+            if on_event is not None:
+                on_event(event)
+            if isinstance(event, DoneEvent):
+                final = event.answer
+        if failures:
+            raise failures[0]
+        assert final is not None
+        return final
+
+    def stream(
+        self,
+        question: str,
+        *,
+        session_id: str | None = None,
+        owner: str | None = None,
+        mode: ChatMode | None = None,
+        model: str | None = None,
+        options: ChatOptions | None = None,
+        cancel: StopFlag | None = None,
+        history: Sequence[Turn] | None = None,
+        turn_id: str | None = None,
+    ) -> Iterator[AnswerEvent]:
+        """The turn as events: retrieval, tokens, progress, then done (or error).
+
+        Closing the iterator early (a client went away) stops the turn; what it had is stored,
+        marked cancelled.
+        """
+        return self._events(
+            question,
+            session_id=session_id,
+            owner=owner,
+            mode=mode,
+            model=model,
+            options=options,
+            cancel=cancel,
+            history=history,
+            turn_id=turn_id,
+        )
+
+    def _events(
+        self,
+        question: str,
+        *,
+        session_id: str | None,
+        owner: str | None,
+        mode: ChatMode | None,
+        model: str | None,
+        options: ChatOptions | None,
+        cancel: StopFlag | None,
+        history: Sequence[Turn] | None = None,
+        turn_id: str | None = None,
+        failures: list[DocchatError] | None = None,
+    ) -> Iterator[AnswerEvent]:
+        state = self._begin(
+            question,
+            session_id=session_id,
+            owner=owner,
+            mode=mode,
+            model=model,
+            options=options,
+            cancel=cancel or threading.Event(),
+            turn_id=turn_id,
+            history=history,
+        )
+        stored = False
+        try:
+            result = yield from modes.run(self, state, question)
+            answer = self._finish(state, result)
+            stored = True
+            yield DoneEvent(answer=answer)
+        except TurnStopped:
+            answer = self._finish(state, modes.partial(state, cancelled=True))
+            stored = True
+            yield DoneEvent(answer=answer)
+        except GeneratorExit:
+            # The consumer went away: keep what was produced, then let the generator close.
+            if not stored:
+                self._finish(state, modes.partial(state, cancelled=True))
+            raise
+        except DocchatError as exc:  # a model failed, or a step refused its input
+            log.warning("turn in session %s failed: %s", state.session_id, exc.message)
+            answer = self._finish(state, modes.partial(state, error=exc))
+            stored = True
+            if failures is not None:
+                failures.append(exc)
+            yield ErrorEvent(code=exc.code, message=exc.message, answer=answer)
+        except Exception:
+            if not stored:  # a bug of ours: the question stays, the turn is marked failed
+                self._finish(state, modes.partial(state, error=DocchatError("internal error")))
+            raise
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _begin(
+        self,
+        question: str,
+        *,
+        session_id: str | None,
+        owner: str | None,
+        mode: ChatMode | None,
+        model: str | None,
+        options: ChatOptions | None,
+        cancel: StopFlag,
+        history: Sequence[Turn] | None = None,
+        turn_id: str | None = None,
+    ) -> TurnState:
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidInput("question must be a non-empty string", field="question")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InvalidInput(
+                f"question is longer than {MAX_QUESTION_CHARS} characters", field="question"
+            )
+        check_text(question, "question")
+        existing = None if session_id is None else self.store.get(session_id, owner=owner)
+        session_settings = (
+            existing.settings
+            if existing is not None
+            else ChatSettings(mode=mode or self.settings.chat.mode)
+        )
+        effective = resolve(
+            self.settings, session_settings, mode=mode, model=model, options=options
+        )
+        chat_model = self.models(effective.model)  # unknown name: InvalidInput, nothing stored
+        if effective.enable_reranking and self.retriever.reranker is None:
+            raise InvalidInput(
+                "reranking was asked for but no reranker is configured "
+                "(set DOCCHAT_RETRIEVAL__RERANK_URL)",
+                field="options.enable_reranking",
+            )
+        reading = None
+        if effective.mode == "full_reading":
+            from docchat.chat.reading import plan
+
+            reading = plan(self, effective, owner)  # over budget: InvalidInput, nothing stored
+        session = existing or self.store.create(
+            owner=owner,
+            title=" ".join(question.split())[:TITLE_CHARS],
+            settings=session_settings,
+        )
+        memory: list[Turn] = []
+        user_message = self.store.append(
+            session.id,
+            "user",
+            question,
+            metadata={
+                "mode": effective.mode,
+                "model": effective.model,
+                **({"turn_id": turn_id} if turn_id else {}),
+                **_overrides(effective),
+            },
+            owner=owner,
+        )
+        if history is not None:  # the caller keeps the conversation (OpenAI-style clients)
+            keep = effective.memory_turns if effective.use_memory else 0
+            memory = list(history)[-keep:] if keep else []
+        elif effective.use_memory:
+            memory = recent_turns(
+                self.store,
+                session.id,
+                before=user_message.position,
+                turns=effective.memory_turns,
+                owner=owner,
+            )
+        return TurnState(
+            session_id=session.id,
+            owner=owner,
+            effective=effective,
+            user_message=user_message,
+            model=chat_model,
+            memory=memory,
+            cancel=cancel,
+            reading=reading,
+            model_slots=self._model_slots(effective.model) if chat_model else None,
+        )
+
+    def _model_slots(self, name: str) -> threading.BoundedSemaphore:
+        """The calls a model may serve at once, shared by every turn of this engine: llama.cpp's
+        server, say, interrupts a reply when another request arrives."""
+        with self._slots_lock:
+            slots = self._slots.get(name)
+            if slots is None:
+                configured = self.settings.llm.models.get(name)
+                slots = threading.BoundedSemaphore(
+                    configured.parallel_requests if configured else 1
+                )
+                self._slots[name] = slots
+            return slots
+
+    def _finish(self, state: TurnState, result: modes.Result) -> Answer:
+        metadata = {
+            "mode": state.effective.mode,
+            "model": state.model_name,
+            "options": state.effective.to_json(),
+            "queries": state.queries,
+            "passages": [
+                {
+                    "n": i,
+                    "chunk_id": h.chunk_id,
+                    "document_id": h.document_id,
+                    "file_name": h.file_name,
+                    "page": h.page,
+                    "score": round(h.score, 4),
+                }
+                for i, h in enumerate(state.passages, 1)
+            ],
+            "timings_ms": {**state.timings, "total": _ms_since(state.started)},
+            "usage": {
+                "prompt_tokens": state.usage["prompt"],
+                "completion_tokens": state.usage["completion"],
+                "model_calls": state.model_calls,
+            },
+            "prompt_version": result.prompt_version,
+            "abstained": result.abstained,
+            **state.extra,
+            **result.metadata,
+        }
+        cited = as_web_citations(result.references)
+        references = [c.model_dump(mode="json", exclude_none=True) for c in cited]
+        text = self._fit(result.text, metadata)
+        message = self.store.append(
+            state.session_id,
+            "assistant",
+            text,
+            metadata=metadata,
+            references=references,
+            owner=None,  # the session was found for the owner when the turn began
+        )
+        return Answer(
+            answer=text,
+            references=cited,
+            metadata=metadata,
+            session_id=state.session_id,
+            user_message_id=state.user_message.id,
+            assistant_message_id=message.id,
+        )
+
+    def _fit(self, text: str, metadata: dict[str, Any]) -> str:
+        """The answer within the session limits (a stored answer must never fail on its size):
+        text cut at ``max_content_chars``, bulky metadata dropped past ``max_json_bytes``."""
+        limits = self.settings.sessions
+        if len(text) > limits.max_content_chars:
+            text = text[: limits.max_content_chars - 1] + "…"
+            metadata["truncated"] = True
+        for bulky in ("sentences", "closest", "passages", "draft", "model_reply", "reflection"):
+            if len(json.dumps(metadata, ensure_ascii=False).encode()) <= limits.max_json_bytes:
+                break
+            if metadata.pop(bulky, None) is not None:
+                metadata.setdefault("dropped_metadata", []).append(bulky)
+        return text
+
+
+def _overrides(effective: Effective) -> dict[str, Any]:
+    return {"overrides": effective.overrides} if effective.overrides else {}
+
+
+def _ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)
+
+
+def progress(status: str, done: int | None = None, total: int | None = None) -> ProgressEvent:
+    """A status line for a long mode."""
+    return ProgressEvent(status=status, done=done, total=total)

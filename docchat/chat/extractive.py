@@ -1,0 +1,177 @@
+"""The offline answerer: the answer is the passages' own best sentences, each cited.
+
+No server, no key, no weights beyond the embedder the index already uses, so it is what ``make
+run`` answers with.  It cannot rephrase, combine or compute; what it says is verbatim from a
+document, so its citations are exact by construction (it knows each sentence's span).
+
+Each sentence of the top passages is scored against the question by word overlap (rarer words
+count more) and by the cosine of their MiniLM embeddings; the best sentence is taken, then the
+sentences close to it in score (and the one right after it in the same paragraph, which often
+finishes the thought: "Alert E1052 is raised when ... Restart the ...").  When even the best
+sentence is not similar enough to the question, it abstains: ``ABSTAIN_BELOW`` was calibrated on
+questions the corpus cannot answer (bench/data/calibration-qa.jsonl, see ``docchat eval``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from docchat.chat.sentences import Sentence, split_sentences
+from docchat.retrieval.embedders import Embedder
+from docchat.retrieval.hybrid import Hit
+from docchat.textsearch import keywords
+
+#: Passages whose sentences are considered (in retrieval order).
+MAX_PASSAGES = 6
+#: Sentences in an answer.
+MAX_SENTENCES = 3
+#: A further sentence joins the answer when it scores at least this share of the best one.
+KEEP_RATIO = 0.85
+#: The sentence right after the best one joins at this share (it often completes the answer).
+NEXT_RATIO = 0.6
+#: A sentence's score: its embedding similarity to the question, its passage's, and the share of
+#: the question's content words it contains.
+SENTENCE_WEIGHT, PASSAGE_WEIGHT, OVERLAP_WEIGHT = 0.5, 0.3, 0.2
+#: Added when the question names a code, model number or year that the sentence names too.
+IDENTIFIER_BONUS = 0.15
+#: Abstain when the best sentence scores below this.  Set by bench/calibrate_abstention.py on 30
+#: answerable and 12 unanswerable questions about the test handbook that no test asks
+#: (bench/data/calibration-qa.jsonl): there it abstains on 12/12 unanswerable and 4/30 answerable
+#: questions (unanswerable best sentences score 0.09-0.44, most answerable ones 0.45-0.90).
+ABSTAIN_BELOW = 0.445
+
+ANSWERER_NAME = "extractive"
+
+
+@dataclass(frozen=True, slots=True)
+class Extract:
+    """A sentence taken from passage ``passage`` (1-based, as the passages are numbered)."""
+
+    passage: int
+    sentence: Sentence
+    score: float
+    similarity: float
+    overlap: float
+
+    def document_span(self, hit: Hit) -> tuple[int, int]:
+        """The sentence's offsets in the document's text."""
+        return hit.char_start + self.sentence.start, hit.char_start + self.sentence.end
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """What the extractive answerer found: its sentences, best first, or an abstention."""
+
+    extracts: list[Extract]
+    best_score: float
+    abstained: bool
+
+
+def _stem(word: str) -> str:
+    # Enough to match "days"/"day", "policies"/"policy", "résumés"/"résumé"; not a real stemmer.
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def terms(text: str) -> set[str]:
+    """The content words of ``text``, lower-cased and lightly stemmed."""
+    return {_stem(w) for w in keywords(text)}
+
+
+def identifiers(text: str) -> set[str]:
+    """Words of ``text`` that name one thing: codes, model numbers, years (they hold a digit)."""
+    return {w for w in keywords(text) if any(ch.isdigit() for ch in w)}
+
+
+def extract(
+    question: str,
+    hits: Sequence[Hit],
+    embedder: Embedder,
+    *,
+    max_sentences: int = MAX_SENTENCES,
+    abstain_below: float = ABSTAIN_BELOW,
+) -> Extraction:
+    """The sentences of ``hits`` that best answer ``question``."""
+    candidates: list[tuple[int, Sentence]] = []
+    for number, hit in enumerate(hits[:MAX_PASSAGES], 1):
+        candidates.extend((number, s) for s in split_sentences(hit.text) if not _heading(s))
+    if not candidates:
+        return Extraction([], 0.0, True)
+
+    vectors = embedder.embed([question] + [s.text for _, s in candidates])
+    similarities = np.clip(vectors[1:] @ vectors[0], 0.0, 1.0)
+    wanted, codes = terms(question), identifiers(question)
+    sentence_terms = [terms(s.text) for _, s in candidates]
+    # Rarer words count more: inverse document frequency over the candidate sentences.
+    idf = {
+        t: math.log(1 + len(candidates) / (1 + sum(t in st for st in sentence_terms)))
+        for t in wanted
+    }
+    total = sum(idf.values()) or 1.0
+    scored = []
+    for (number, sentence), similarity, found in zip(
+        candidates, similarities, sentence_terms, strict=True
+    ):
+        hit = hits[number - 1]
+        passage = hit.scores.dense if hit.scores.dense is not None else float(similarity)
+        overlap = sum(idf[t] for t in wanted & found) / total
+        score = (
+            SENTENCE_WEIGHT * float(similarity)
+            + PASSAGE_WEIGHT * max(0.0, passage)
+            + OVERLAP_WEIGHT * overlap
+        )
+        if codes:
+            # A code, model number or year names one thing: the sentence must name it too.
+            # "What does F99 mean?" is not answered by a sentence about F23, however alike.
+            named = codes <= identifiers(sentence.text)
+            score = score + IDENTIFIER_BONUS if named else min(score, abstain_below - 0.01)
+        scored.append(Extract(number, sentence, score, float(similarity), overlap))
+    scored.sort(key=lambda e: -e.score)
+    best = scored[0]
+    if best.score < abstain_below:
+        return Extraction(scored[:max_sentences], best.score, True)
+
+    picked = [best]
+    following = _next_sentence(best, scored, hits)
+    if following is not None and following.score >= NEXT_RATIO * best.score:
+        picked.append(following)
+    for other in scored[1:]:
+        if len(picked) >= max_sentences:
+            break
+        if other not in picked and other.score >= KEEP_RATIO * best.score:
+            picked.append(other)
+    # Read in document order within a passage, passages in the order they were chosen.
+    first_seen = {e.passage: i for i, e in reversed(list(enumerate(picked)))}
+    picked.sort(key=lambda e: (first_seen[e.passage], e.sentence.start))
+    return Extraction(picked, best.score, False)
+
+
+def _heading(sentence: Sentence) -> bool:
+    # Markdown headings, and the bare heading lines text and DOCX chunks begin with.
+    text = sentence.text
+    return text.lstrip().startswith("#") or (
+        len(text.split()) <= 8 and text.rstrip()[-1:] not in ".!?:;)"
+    )
+
+
+def _next_sentence(best: Extract, scored: Sequence[Extract], hits: Sequence[Hit]) -> Extract | None:
+    """The scored sentence right after ``best`` in the same paragraph, if it was scored."""
+    text = hits[best.passage - 1].text
+    following = [
+        e for e in scored if e.passage == best.passage and e.sentence.start >= best.sentence.end
+    ]
+    if not following:
+        return None
+    nearest = min(following, key=lambda e: e.sentence.start)
+    between = text[best.sentence.end : nearest.sentence.start]
+    later = [
+        s for s in split_sentences(text) if best.sentence.end <= s.start < nearest.sentence.start
+    ]
+    return nearest if "\n\n" not in between and not later else None

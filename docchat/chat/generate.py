@@ -1,0 +1,254 @@
+"""The steps that call a generative model: rewrite, variants, the grounded answer itself.
+
+Every call goes through ``_call``, which counts calls and tokens on the turn, checks the turn's
+cancel flag between pieces and stops the model by closing its stream.  Passages are numbered as
+the model sees them (after the context budget dropped what does not fit); markers are filtered as
+they stream and checked against the passages when the reply is complete.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from docchat.chat.budget import fit
+from docchat.chat.citations import MarkerFilter, check_answer
+from docchat.chat.extractive import Extraction, extract
+from docchat.chat.memory import as_messages
+from docchat.chat.types import AnswerEvent, TokenEvent
+from docchat.llm import prompts
+from docchat.llm.base import ChatMessage, TextDelta, Usage, estimate_tokens
+from docchat.retrieval.hybrid import Hit
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from docchat.chat.answer import ChatEngine, TurnState
+    from docchat.chat.modes import Result
+
+#: Models with a window this small or smaller see at most SMALL_WINDOW_PASSAGES passages.
+SMALL_WINDOW = 4096
+SMALL_WINDOW_PASSAGES = 4
+#: Tokens asked for when neither the request nor the model's settings say.
+DEFAULT_REPLY_TOKENS = 512
+#: Short replies: a rewritten question, query variants.
+SHORT_REPLY_TOKENS = 96
+#: What a model says when the passages do not answer (as the answer prompt asks it to).
+_NOT_FOUND = re.compile(
+    r"\b(documents?|passages?|context|sources?)\b[^.]{0,40}\b(do(es)?\s*n[o']t|not|no)\b"
+    r"[^.]{0,40}\b(say|contain|mention|answer|include|provide|information)",
+    re.IGNORECASE,
+)
+#: Label of an answer from the model's own knowledge (only when the request allows it).
+OWN_KNOWLEDGE_LABEL = "Not from your documents (the model's own knowledge, unchecked):"
+
+
+def _call(
+    state: TurnState,
+    messages: Sequence[ChatMessage],
+    *,
+    max_tokens: int,
+    temperature: float | None = None,
+) -> Iterator[str]:
+    """The model's reply as text pieces; usage and calls are counted on the turn."""
+    model = state.model
+    assert model is not None
+    state.model_calls += 1
+    slots = state.model_slots
+    if slots is not None:
+        while not slots.acquire(timeout=0.2):  # a turn waiting for the model can be cancelled
+            state.check()
+    stream = model.stream(
+        messages,
+        temperature=temperature if temperature is not None else state.effective.temperature,
+        max_tokens=max_tokens,
+    )
+    try:
+        for event in stream:
+            state.check()
+            if isinstance(event, TextDelta):
+                yield event.text
+            elif isinstance(event, Usage):
+                state.usage["prompt"] += event.prompt_tokens
+                state.usage["completion"] += event.completion_tokens
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # stops generation when the turn stops early
+        if slots is not None:
+            slots.release()
+
+
+def complete(state: TurnState, messages: Sequence[ChatMessage], *, max_tokens: int) -> str:
+    """The model's whole reply to ``messages`` (deterministic: temperature 0)."""
+    return "".join(_call(state, messages, max_tokens=max_tokens, temperature=0.0)).strip()
+
+
+def rewrite_follow_up(state: TurnState, question: str) -> str | None:
+    """The question made standalone by the model from the recent turns (None: unchanged)."""
+    history = as_messages(state.memory[-3:])
+    reply = complete(
+        state, prompts.rewrite_messages(question, history), max_tokens=SHORT_REPLY_TOKENS
+    )
+    lines = prompts.parse_lines(reply, limit=1)
+    rewrite = lines[0] if lines else ""
+    if not rewrite or len(rewrite) > 1000 or rewrite.strip().lower() == question.strip().lower():
+        return None
+    return rewrite
+
+
+def query_variants(
+    state: TurnState, question: str, *, count: int, languages: Sequence[str]
+) -> list[str]:
+    """Search queries the model writes for ``question``: rephrasings and translations."""
+    if count <= 0:
+        return []
+    reply = complete(
+        state,
+        prompts.variants_messages(question, count=count, languages=languages),
+        max_tokens=SHORT_REPLY_TOKENS * 2,
+    )
+    return [v for v in prompts.parse_lines(reply, limit=count) if len(v) <= 1000]
+
+
+def source_label(hit: Hit) -> str:
+    """How a prompt names a passage's origin."""
+    return hit.file_name + (f", p. {hit.page}" if hit.page else "")
+
+
+def grounded_answer(
+    engine: ChatEngine, state: TurnState, question: str, hits: Sequence[Hit]
+) -> Generator[AnswerEvent, None, Result]:
+    """The model's answer from the passages, markers filtered while streaming, then checked."""
+    from docchat.chat.modes import Result, abstention, extracted
+
+    model = state.model
+    assert model is not None
+    eff = state.effective
+    embedder = engine.embedder()
+    # The calibrated floor first (the extractive scorer's): passages this far from the question
+    # do not answer it, and a model asked anyway tends to answer from its own knowledge.
+    with state.timed("evidence"):
+        evidence = extract(question, hits, embedder) if hits else None
+    if evidence is not None:
+        state.extra["evidence_score"] = round(evidence.best_score, 4)
+    if evidence is None or evidence.abstained:
+        result = abstention(state, hits, reason="no passage is close enough to the question")
+        return (yield from _maybe_own_knowledge(state, question, result))
+    retrieved = list(hits)  # what the evidence's passage numbers index
+    hits = _evidence_first(retrieved, evidence, small=model.context_window <= SMALL_WINDOW)
+
+    reply_tokens = min(eff.max_tokens or DEFAULT_REPLY_TOKENS, max(64, model.context_window // 3))
+    rendered = [
+        prompts.render_passages([prompts.Passage(i, h.text, source_label(h))])
+        for i, h in enumerate(hits, 1)
+    ]
+    frame = prompts.answer_messages(
+        question,
+        [],
+        output_language=eff.output_language,
+        custom_instructions=eff.custom_instructions,
+    )
+    fitted = fit(
+        window=model.context_window,
+        reply_tokens=reply_tokens,
+        fixed=[m.content for m in frame],
+        passages=rendered,
+        memory=as_messages(state.memory),
+        count=model.count_tokens,
+    )
+    kept = [hits[i] for i in fitted.passages]
+    state.passages = kept
+    state.extra["dropped_passages"] = [
+        {"chunk_id": hits[i].chunk_id, "file_name": hits[i].file_name}
+        for i in fitted.dropped_passages
+    ]
+    state.extra["dropped_memory_messages"] = fitted.dropped_memory_messages
+    messages = prompts.answer_messages(
+        question,
+        [prompts.Passage(i, h.text, source_label(h)) for i, h in enumerate(kept, 1)],
+        history=fitted.memory,
+        output_language=eff.output_language,
+        custom_instructions=eff.custom_instructions,
+    )
+    markers = MarkerFilter(len(kept))
+    with state.timed("generation"):
+        for piece in _call(state, messages, max_tokens=reply_tokens):
+            shown = markers.feed(piece)
+            if shown:
+                state.text += shown
+                yield TokenEvent(text=shown)
+        tail = markers.finish()
+        if tail:
+            state.text += tail
+            yield TokenEvent(text=tail)
+    if state.usage["prompt"] == 0:  # the server reported no usage: estimate it
+        state.usage["prompt"] = sum(estimate_tokens(m.content) for m in messages)
+        state.usage["completion"] = estimate_tokens(state.text)
+    with state.timed("citation_check"):
+        checked = check_answer(state.text, kept, embedder=embedder, quotes=markers.quotes)
+    stats = checked.stats
+    metadata = {
+        "sentences": [s.model_dump(mode="json") for s in checked.sentences],
+        "citations": {
+            "markers": stats.markers_total,
+            "repaired": markers.repaired,
+            "removed_unknown": markers.removed_unknown,
+            "added": stats.added,
+            "unsupported_sentences": stats.unsupported_sentences,
+            "precision": stats.citation_precision,
+        },
+    }
+    if not checked.references and _NOT_FOUND.search(checked.text):
+        # The model's own verdict: the passages do not answer the question.
+        result = abstention(state, hits, reason="the model found no answer in the passages")
+        result.metadata["model_reply"] = checked.text
+        return (yield from _maybe_own_knowledge(state, question, result))
+    if stats.supported_sentences == 0 and stats.unsupported_sentences > 0:
+        # Nothing the model wrote is borne out by the passages: say what the documents say
+        # instead (its reply is kept in the metadata), rather than an unchecked answer.
+        fallback = extracted(evidence, retrieved)
+        fallback.prompt_version = prompts.PROMPT_VERSION
+        fallback.metadata.update(
+            fallback="extractive",
+            fallback_reason="no sentence of the model's answer is supported by the passages",
+            model_reply=checked.text,
+            citations=metadata["citations"],
+        )
+        return fallback
+    return Result(
+        text=checked.text,
+        references=checked.references,
+        prompt_version=prompts.PROMPT_VERSION,
+        metadata=metadata,
+    )
+
+
+def _evidence_first(hits: Sequence[Hit], evidence: Extraction, *, small: bool) -> list[Hit]:
+    """The passages holding the best evidence first; a small model sees only a few (a 135M model
+    loses the thread among eight passages)."""
+    first = list(dict.fromkeys(e.passage for e in evidence.extracts))
+    order = first + [i for i in range(1, len(hits) + 1) if i not in first]
+    ranked = [hits[i - 1] for i in order]
+    return ranked[:SMALL_WINDOW_PASSAGES] if small else ranked
+
+
+def _maybe_own_knowledge(
+    state: TurnState, question: str, abstained: Result
+) -> Generator[AnswerEvent, None, Result]:
+    """The abstention, or (when the request allows it) a labelled answer from the model."""
+    abstained.prompt_version = prompts.PROMPT_VERSION
+    if not state.effective.allow_model_knowledge or state.model is None:
+        yield TokenEvent(text=abstained.text)
+        return abstained
+    state.text = OWN_KNOWLEDGE_LABEL + " "
+    yield TokenEvent(text=state.text)
+    messages = [ChatMessage("system", "Answer briefly."), ChatMessage("user", question)]
+    with state.timed("generation"):
+        for piece in _call(state, messages, max_tokens=state.effective.max_tokens or 256):
+            state.text += piece
+            yield TokenEvent(text=piece)
+    abstained.text = state.text.strip() + "\n\n" + abstained.text
+    abstained.metadata["from_model_knowledge"] = True
+    return abstained

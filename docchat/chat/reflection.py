@@ -1,0 +1,105 @@
+"""deep_reflection: draft → critique → targeted retrieval for each gap → final answer.
+
+Rounds are bounded (``reflection_rounds``, default 2), and so is the whole turn: model calls
+(``chat.max_model_calls``) and seconds (``chat.max_seconds``).  When a budget runs out the mode
+answers from what it has.  With a model, the critique names unsupported claims and writes search
+queries for the missing evidence; without one, the critique is the question's content words the
+draft does not cover, searched for together with the question.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from docchat.chat import generate
+from docchat.chat.extractive import terms
+from docchat.chat.modes import (
+    Events,
+    Result,
+    answer_from,
+    expansion_queries,
+    quietly,
+    retrieval_event,
+    retrieve,
+    standalone_queries,
+)
+from docchat.chat.types import ProgressEvent
+from docchat.llm import prompts
+from docchat.retrieval.hybrid import Hit
+
+if TYPE_CHECKING:
+    from docchat.chat.answer import ChatEngine, TurnState
+
+#: Queries searched per critique round.
+QUERIES_PER_ROUND = 3
+
+
+def deep_reflection(engine: ChatEngine, state: TurnState, question: str) -> Events:
+    """Answer, criticise the answer, search for what is missing, answer again."""
+    eff = state.effective
+    budget = engine.settings.chat
+    deadline = state.started + budget.max_seconds
+    steps = eff.reflection_rounds + 2
+    queries = yield from standalone_queries(state, question)
+    hits = retrieve(engine, state, queries, k=eff.num_results)
+    yield retrieval_event(state, hits)
+    yield ProgressEvent(status="drafting an answer", done=0, total=steps)
+    draft = yield from quietly(answer_from(engine, state, question, hits))
+    rounds: list[dict[str, Any]] = []
+    for number in range(1, eff.reflection_rounds + 1):
+        if time.perf_counter() > deadline or state.model_calls >= budget.max_model_calls - 1:
+            rounds.append({"round": number, "stopped": "budget spent"})
+            break
+        yield ProgressEvent(status=f"checking the draft (round {number})", done=number, total=steps)
+        with state.timed("critique"):
+            unsupported, gaps = _critique(state, question, draft, hits)
+        rounds.append({"round": number, "unsupported": unsupported, "queries": gaps})
+        if not gaps:
+            break
+        searched = [question, *gaps][: QUERIES_PER_ROUND + 1]
+        found = retrieve(engine, state, searched, k=eff.num_results)
+        added = _merge(hits, found)
+        rounds[-1]["new_passages"] = len(added)
+        if not added:
+            break
+        hits = [*hits, *added]
+        state.queries = list(dict.fromkeys([*state.queries, *gaps]))
+        if number < eff.reflection_rounds:
+            state.text = ""
+            draft = yield from quietly(answer_from(engine, state, question, hits))
+    state.extra["reflection"] = rounds
+    state.extra["draft"] = draft.text
+    yield ProgressEvent(status="writing the final answer", done=steps - 1, total=steps)
+    yield retrieval_event(state, hits)
+    state.text = ""
+    return (yield from answer_from(engine, state, question, hits))
+
+
+def _critique(
+    state: TurnState, question: str, draft: Result, hits: Sequence[Hit]
+) -> tuple[list[str], list[str]]:
+    if state.model is not None and not draft.abstained:
+        passages = [
+            prompts.Passage(i, h.text, generate.source_label(h)) for i, h in enumerate(hits, 1)
+        ]
+        reply = generate.complete(
+            state,
+            prompts.critique_messages(question, draft.text, passages),
+            max_tokens=generate.SHORT_REPLY_TOKENS * 2,
+        )
+        critique = prompts.parse_critique(reply)
+        return critique.unsupported[:5], critique.queries[:QUERIES_PER_ROUND]
+    if draft.abstained:
+        # Nothing answered it: search again with words the closest passages use.
+        return [], expansion_queries(question, hits, count=QUERIES_PER_ROUND)
+    cited = " ".join(c.quote or "" for c in draft.references)
+    missing = sorted(terms(question) - terms(cited))
+    return [], ([f"{question} {' '.join(missing)}"] if missing else [])
+
+
+def _merge(hits: Sequence[Hit], found: Sequence[Hit]) -> list[Hit]:
+    """The passages of ``found`` not already in ``hits``."""
+    seen = {h.chunk_id for h in hits}
+    return [h for h in found if h.chunk_id not in seen]

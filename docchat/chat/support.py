@@ -1,0 +1,301 @@
+"""Whether a passage's span supports a sentence, in words: content words, numbers, bounds and
+negation; and where a quoted phrase is in a passage, typos and all.
+
+No NLP dependency: a stop list, a few suffix rules, number words and regular expressions.  These
+are the word-level half of the check; ``citations`` adds MiniLM similarity and the thresholds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from difflib import SequenceMatcher
+
+from docchat.textsearch import STOPWORDS
+
+__all__ = ["QUOTE_MIN_RATIO", "Terms", "locate_quote"]
+
+# Typo'd quotes of 4-8 words (a wrong, missing or doubled letter, dropped punctuation, "EUR45")
+# score 0.97-0.98 against their place in the handbook passages, exact ones 1.00; the best window
+# of an unrelated handbook passage scores 0.13-0.56 (tests/chat/test_support.py).
+#: A quote is found in a passage when its best window matches at least this well (difflib ratio).
+QUOTE_MIN_RATIO = 0.8
+
+
+def _split(words: str) -> list[str]:
+    return words.split()
+
+
+_EXTRA_STOPWORDS = frozenset(
+    _split(
+        "about above after again all also am any because been before being below between both "
+        "each few further he her here hers him his just may might more most much must need needs "
+        "only other ours out over own per same she some such up very us via while within yes "
+        "according says say said stated states passage passages document documents source sources "
+        "policy handbook"
+    )
+)
+_NEGATIONS = frozenset(
+    _split("not no never none nobody nothing nowhere neither nor cannot without")
+)
+# Words a span can negate with, so "not reimbursed" still agrees with "alcohol excluded".
+_NEGATING = _NEGATIONS | frozenset(
+    _split(
+        "except excluded excluding exclude unless forbidden prohibited forfeited expire expires "
+        "denied refused rather instead"
+    )
+)
+# Not negations: "no more than 20 percent" is "at most 20 percent".
+_NOT_NEGATION = re.compile(
+    r"\b(?:no|not) (?:more|less|fewer|later|earlier|longer|sooner) than\b|\bnot only\b"
+)
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        _split(
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+            "fifteen sixteen seventeen eighteen nineteen twenty"
+        )
+    )
+}
+_NUMBER_WORDS |= {
+    w: 10 * i
+    for i, w in enumerate(_split("thirty forty fifty sixty seventy eighty ninety"), start=3)
+}
+_NUMBER_WORDS |= {"hundred": 100, "thousand": 1000, "dozen": 12, "twice": 2}
+# Words that count as a number only where a span states them: a sentence's "one" or "once" is
+# as often a pronoun or "as soon as" ("on day one" / "the first day" still agree).
+_SPAN_NUMBER_WORDS = {
+    "one": 1,
+    "once": 1,
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+}
+# A bound on a number: "over 500" and "under 500" disagree, "over" and "more than" do not.
+_ABOVE = r"over|above|more than|longer than|greater than|exceed(?:s|ed|ing)?|at least|minimum of"
+_BELOW = r"under|below|less than|fewer than|shorter than|at most|up to|maximum of|within"
+_BOUND = re.compile(
+    rf"\b(?:(?P<above>{_ABOVE})|(?P<below>{_BELOW}))\s+(?:[^\W\d_]{{1,4}}\s+)?(?P<n>\d+(?:[.,]\d+)*|[a-z]+)"
+)
+# Clauses, for the scope of a negation.
+_CLAUSE = re.compile(r"[,;:.!?()]|\b(?:but|while|whereas|although|though|however)\b")
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+\d[\w]*|\d+[^\W\d_]+|[^\W\d_]+", re.UNICODE)
+_COMPOUND = re.compile(r"\b(twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)[- ](\w+)\b")
+_CONTRACTED_NOT = re.compile(r"\w+n[\u2019']t\b|\bcannot\b")
+_ORDINAL = re.compile(r"(\d+)(?:st|nd|rd|th)")
+
+
+def _number_token(token: str, *, span: bool = False) -> str | None:
+    """A number's canonical spelling ("1,000" → "1000", "2.50" → "2.5", "six" → "6"); a code
+    ("e1047") as it is; None for other words.  ``span``: also the words only a span counts."""
+    if not any(c.isdigit() for c in token):
+        if token in _NUMBER_WORDS and token != "one":
+            return _str_number(_NUMBER_WORDS[token])
+        if span and token in _SPAN_NUMBER_WORDS:
+            return _str_number(_SPAN_NUMBER_WORDS[token])
+        return None
+    if (m := _ORDINAL.fullmatch(token)) is not None:
+        token = m.group(1)
+    if not token[0].isdigit() or not token[-1].isdigit():
+        return token  # a code: "e1047", "x100", "3h"
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", token):
+        token = token.replace(",", "")
+    try:
+        return _str_number(Decimal(token.replace(",", ".")))
+    except InvalidOperation:
+        return token
+
+
+def _str_number(value: Decimal | int) -> str:
+    text = format(Decimal(value).normalize(), "f")
+    return text
+
+
+def _tokens(text: str) -> list[str]:
+    lowered = _COMPOUND.sub(
+        lambda m: (
+            str(_NUMBER_WORDS[m.group(1)] + _NUMBER_WORDS[m.group(2)])
+            if _NUMBER_WORDS.get(m.group(2), 10) < 10
+            else m.group(0)
+        ),
+        text.lower(),
+    )
+    return _TOKEN.findall(lowered)
+
+
+def _stem(word: str) -> str:
+    # A few English suffix rules, enough for "reimbursed"/"reimburses", "days"/"day",
+    # "submitted"/"submit", "policies"/"policy"; not a real stemmer.
+    for suffix, replacement in (
+        ("sses", "ss"),
+        ("ies", "y"),
+        ("ied", "y"),
+        ("ing", ""),
+        ("ed", ""),
+        ("es", ""),
+        ("s", ""),
+    ):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "s" and word.endswith(("ss", "us", "is")):
+                break
+            word = word[: -len(suffix)] + replacement
+            break
+    if len(word) > 3 and word.endswith("e"):
+        word = word[:-1]
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
+        word = word[:-1]
+    return word
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What the check compares: content-word stems, numbers and codes, bounds, negation."""
+
+    content: frozenset[str]
+    numbers: frozenset[str]  # what a sentence asserts
+    mentions: frozenset[str]  # what a span states (also "one", "first", "once")
+    # The content words of each clause that negates: "not"/"never"/"n't" ("negated"), or also
+    # "except"/"unless"/"excluded" ("negating").
+    negated: tuple[frozenset[str], ...] = ()
+    negating: tuple[frozenset[str], ...] = ()
+    bounds: frozenset[tuple[str, str]] = frozenset()  # ("500", "above")
+
+    @classmethod
+    def of(cls, text: str) -> Terms:
+        """The terms of ``text``."""
+        tokens = _tokens(text)
+        lowered = _NOT_NEGATION.sub(" ", text.lower())
+        negated: list[frozenset[str]] = []
+        negating: list[frozenset[str]] = []
+        for clause in _CLAUSE.split(lowered):
+            words = _TOKEN.findall(clause)
+            strict = bool(_CONTRACTED_NOT.search(clause)) or any(t in _NEGATIONS for t in words)
+            if strict:
+                negated.append(_content(words))
+            if strict or any(t in _NEGATING for t in words):
+                negating.append(_content(words))
+        bounds = {
+            (number, "above" if m["above"] else "below")
+            for m in _BOUND.finditer(lowered)
+            if (number := _number_token(m["n"], span=True)) is not None
+        }
+        return cls(
+            _content(tokens),
+            frozenset(n for t in tokens if (n := _number_token(t)) is not None),
+            frozenset(n for t in tokens if (n := _number_token(t, span=True)) is not None),
+            tuple(negated),
+            tuple(negating),
+            frozenset(bounds),
+        )
+
+    @classmethod
+    def union(cls, parts: Sequence[Terms]) -> Terms:
+        """The terms of several spans read together."""
+        return cls(
+            frozenset().union(*(p.content for p in parts)),
+            frozenset().union(*(p.numbers for p in parts)),
+            frozenset().union(*(p.mentions for p in parts)),
+            tuple(c for p in parts for c in p.negated),
+            tuple(c for p in parts for c in p.negating),
+            frozenset().union(*(p.bounds for p in parts)),
+        )
+
+    def overlap(self, span: Terms) -> float:
+        """Share of these content words found in ``span``."""
+        return len(self.content & span.content) / len(self.content) if self.content else 0.0
+
+    def agrees(self, span: Terms) -> bool:
+        """Every number and code of the sentence is in the span, no bound is reversed, and
+        neither side negates what the other states without negating it too.
+
+        "14 days" is not supported by "30 days", nor "over 500 km" by "under 500 kilometres", nor
+        "Photos are not accepted" by "Photos are accepted if legible".  "Alcohol is not
+        reimbursed" may be supported by "alcohol excluded" (a negating word on the other side),
+        and a "do not use the lifts" clause does not count against a claim about fire drills
+        (a negation counts only in a clause that shares a word with the other side).
+        """
+        if not self.numbers <= span.mentions:
+            return False
+        for number, side in self.bounds:
+            stated = {s for n, s in span.bounds if n == number}
+            if stated and side not in stated:
+                return False  # "over 500" against "under 500"
+        return _negation_matches(self, span) and _negation_matches(span, self)
+
+
+def _negation_matches(one: Terms, other: Terms) -> bool:
+    """A negation of ``one`` about ``other``'s words is matched by a negating clause there."""
+    if not any(clause & other.content for clause in one.negated):
+        return True
+    return any(clause & one.content for clause in other.negating)
+
+
+def _content(tokens: Sequence[str]) -> frozenset[str]:
+    return frozenset(
+        _number_token(t) or _stem(t)
+        for t in tokens
+        if t not in STOPWORDS
+        and t not in _EXTRA_STOPWORDS
+        and t not in _NEGATIONS
+        and (len(t) > 1 or t.isdigit())
+    )
+
+
+def _normalised(text: str) -> tuple[str, list[int]]:
+    """Lower-cased letters and digits with single spaces between words, and each one's offset."""
+    chars: list[str] = []
+    offsets: list[int] = []
+    for i, c in enumerate(text):
+        if c.isalnum():
+            chars.append(c.lower())
+            offsets.append(i)
+        elif chars and chars[-1] != " ":
+            chars.append(" ")
+            offsets.append(i)
+    if chars and chars[-1] == " ":
+        chars.pop()
+        offsets.pop()
+    return "".join(chars), offsets
+
+
+def locate_quote(
+    quote: str, passage: str, *, min_ratio: float = QUOTE_MIN_RATIO
+) -> tuple[int, int] | None:
+    """Where ``quote`` is in ``passage`` (offsets into it), tolerating case, spacing, punctuation
+    and small typos; None when no window of the passage matches it at ``min_ratio``."""
+    want, _ = _normalised(quote)
+    have, offsets = _normalised(passage)
+    if not want or not have:
+        return None
+    found = have.find(want)
+    if found >= 0:
+        return offsets[found], offsets[found + len(want) - 1] + 1
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", have)]
+    size = len(want.split())
+    best, best_ratio = (0, 0), 0.0
+    matcher = SequenceMatcher(autojunk=False)
+    matcher.set_seq2(want)
+    for i in range(len(words)):
+        for length in range(max(1, size - 2), size + 3):
+            j = i + length - 1
+            if j >= len(words):
+                break
+            matcher.set_seq1(have[words[i][0] : words[j][1]])
+            if matcher.real_quick_ratio() <= best_ratio or matcher.quick_ratio() <= best_ratio:
+                continue
+            ratio = matcher.ratio()
+            if ratio > best_ratio:
+                best, best_ratio = (words[i][0], words[j][1]), ratio
+    if best_ratio < min_ratio:
+        return None
+    return offsets[best[0]], offsets[best[1] - 1] + 1

@@ -1,0 +1,152 @@
+"""Ingest, then embed: the one job behind ``docchat ingest``, ``docchat.ingest()`` and an upload.
+
+The CLI and the library run it inline, with callbacks (``Workspace.ingest``); an upload runs it as
+a background task (``Workspace.start_ingest``, ``ingest_task``) reporting to the task's progress:
+while files are read ``processed``/``total`` count files and ``current`` names the file; while
+vectors are computed they count chunks and ``current`` is ``embedding``; at the end they count
+files again.  A task stops between two files or two batches of vectors when it is cancelled.
+Embedding stops at its next batch when the workspace closes (``stop``), and the next start-up
+resumes it (``embed_task``), for chunks without vectors are found again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from docchat.documents.ingest import IngestProgress, ProgressCallback, UploadedFile
+from docchat.documents.registry import DEFAULT_COLLECTION
+from docchat.tasks import Progress, TaskFunction
+
+if TYPE_CHECKING:
+    from docchat.retrieval.vectors import EmbedProgress
+    from docchat.workspace import Workspace
+
+#: ``current`` of a task while it computes vectors.
+EMBEDDING = "embedding"
+
+
+def ingest_then_embed(
+    workspace: Workspace,
+    *,
+    paths: Iterable[str | Path] = (),
+    uploads: Sequence[UploadedFile] = (),
+    collection: str = DEFAULT_COLLECTION,
+    owner: str | None = None,
+    prune: bool = False,
+    embed: bool = True,
+    progress: ProgressCallback | None = None,
+    embed_progress: EmbedProgress | None = None,
+    stop: threading.Event | None = None,
+) -> IngestProgress:
+    """Ingest ``paths`` (files and folders) or ``uploads`` (received files, deleted as they are
+    read) into ``collection``, then, with ``embed``, compute the vectors new chunks lack.
+
+    Returns the totals, ``embedded`` included.  ``progress`` is called around each file;
+    ``embed_progress`` with ``(0, chunks to embed)`` as embedding starts, then after each batch.
+    Either may raise (``Cancelled``, say) to stop the job there.
+    """
+    ingestor = workspace.ingestor
+    if uploads:
+        paths = list(paths)
+        if paths:
+            raise ValueError("ingest paths or uploads, not both at once")
+        state = ingestor.ingest_uploads(
+            uploads, collection=collection, owner=owner, progress=progress
+        )
+    else:
+        state = ingestor.ingest_paths(
+            paths, collection=collection, owner=owner, prune=prune, progress=progress
+        )
+    if embed:
+        state.embedded = embed_new_chunks(workspace, progress=embed_progress, stop=stop)
+    return state
+
+
+def embed_new_chunks(
+    workspace: Workspace,
+    *,
+    progress: EmbedProgress | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Compute the vectors chunks lack; returns how many.  ``progress`` is called with
+    ``(0, chunks to embed)`` first, then after each batch."""
+    if progress:
+        progress(0, workspace.chunks_without_vectors())
+    return workspace.embed_pending(progress=progress, stop=stop)
+
+
+def ingest_task(
+    workspace: Workspace,
+    uploads: Sequence[UploadedFile],
+    *,
+    collection: str,
+    owner: str | None,
+    stop: threading.Event | None = None,
+) -> TaskFunction:
+    """The task that ingests ``uploads`` (deleting them as it goes) then embeds; its result
+    counts documents and chunks.  If it never runs, ``discard(uploads)`` is the caller's."""
+
+    def job(progress: Progress) -> dict[str, Any]:
+        report = _TaskReport(progress)
+        state = ingest_then_embed(
+            workspace,
+            uploads=uploads,
+            collection=collection,
+            owner=owner,
+            progress=report.file,
+            embed_progress=report.embedding,
+            stop=stop,
+        )
+        # Finished: the counts go back to files, as they started.
+        progress.current = None
+        progress.update(processed=state.files_done, total=state.files_total, force=True)
+        return {
+            "documents": state.document_ids,
+            "added": state.added,
+            "updated": state.updated,
+            "unchanged": state.unchanged,
+            "failed": len(state.failures),
+            "embedded": state.embedded,
+        }
+
+    return job
+
+
+def embed_task(workspace: Workspace, *, stop: threading.Event | None = None) -> TaskFunction:
+    """The task that embeds chunks left without vectors (start-up, a change of model)."""
+
+    def job(progress: Progress) -> dict[str, Any]:
+        embedded = embed_new_chunks(workspace, progress=_TaskReport(progress).embedding, stop=stop)
+        progress.current = None
+        return {"embedded": embedded}
+
+    return job
+
+
+class _TaskReport:
+    """The job's callbacks, written to a task's progress; a cancelled task stops at the next."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.reported_failures = 0
+
+    def file(self, state: IngestProgress) -> None:
+        progress = self.progress
+        for failure in state.failures[self.reported_failures :]:
+            progress.update(error={"file": failure.name, "reason": failure.reason})
+        self.reported_failures = len(state.failures)
+        progress.update(
+            processed=state.files_done,
+            total=state.files_total,
+            current=state.current,
+            force=state.current is None,  # the files are done
+        )
+        progress.check_cancelled()
+
+    def embedding(self, done: int, total: int) -> None:
+        # From here ``processed``/``total`` count chunks, not files.
+        self.progress.update(processed=done, total=total, current=EMBEDDING, force=done == 0)
+        self.progress.check_cancelled()

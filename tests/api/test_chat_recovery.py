@@ -1,0 +1,110 @@
+"""A server killed while it streams an answer loses no stored message, and after a restart the
+turn shows as interrupted (its task, named in the question's metadata)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from llm.chat_server import create_app as chat_server
+from retrieval.openai_server import free_port, serve
+
+from docchat.config import Settings
+from docchat.retrieval.embedders import MiniLMEmbedder
+from docchat.workspace import Workspace
+
+StartServer = Callable[..., httpx.Client]
+HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
+
+
+@pytest.fixture
+def slow_model() -> Iterator[str]:
+    """An OpenAI-compatible server that streams a chunk every 20 ms for 10 s."""
+    with serve(chat_server()) as url:
+        yield f"{url}/fault/slow/v1"
+
+
+@pytest.mark.slow
+def test_a_server_killed_mid_stream_loses_nothing(
+    api_settings: Settings,
+    embedder: MiniLMEmbedder,
+    slow_model: str,
+    start_server: StartServer,
+) -> None:
+    workspace = Workspace(api_settings, embedder=embedder)
+    try:
+        workspace.ingest([HANDBOOK])
+        sid = workspace.sessions.create(title="t").id
+        workspace.sessions.append(sid, "user", "an earlier question")
+    finally:
+        workspace.close()
+    port = free_port()
+    models = {"slow": {"provider": "openai", "base_url": slow_model, "model": "m"}}
+    env = {
+        **os.environ,
+        "DOCCHAT_DATA_DIR": str(api_settings.data_dir),
+        "DOCCHAT_DATABASE_URL": api_settings.effective_database_url.get_secret_value(),
+        "DOCCHAT_LLM__MODELS": json.dumps(models),
+    }
+    command = [sys.executable, "-c", "from docchat.cli import app; app()", "serve"]
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, "docchat serve exited"
+            try:
+                httpx.get(f"{url}/healthz", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        tokens = 0
+        with httpx.stream(
+            "POST",
+            f"{url}/api/sessions/{sid}/chat/stream",
+            json={"question": "How long is CCTV footage kept?", "model": "slow"},
+            timeout=60,
+        ) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                if line == "event: token":
+                    tokens += 1
+                if tokens >= 3:  # mid-answer
+                    os.kill(process.pid, signal.SIGKILL)
+                    break
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+    client = start_server(api_settings)
+    messages = client.get(f"/api/sessions/{sid}/messages").json()["items"]
+    assert [m["content"] for m in messages] == [
+        "an earlier question",
+        "How long is CCTV footage kept?",
+    ]
+    turn_id = messages[-1]["metadata"]["turn_id"]
+    task = client.get(f"/api/tasks/{turn_id}").json()
+    assert task["kind"] == "chat"
+    assert task["status"] == "interrupted"
+    assert task["finished_at"] is not None
+    # The session goes on.
+    answer = client.post(
+        f"/api/sessions/{sid}/chat", json={"question": "How long is CCTV footage kept?"}
+    )
+    assert answer.status_code == 200 and "28 days" in answer.json()["answer"]

@@ -1,0 +1,50 @@
+"""Passages for later modes: a hit's neighbours and a whole document, in reading order."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from docchat.errors import InvalidInput
+from docchat.workspace import Workspace
+
+HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
+
+
+@pytest.fixture
+def runbook(workspace: Workspace) -> Workspace:
+    workspace.ingest([HANDBOOK / "error-codes.md", HANDBOOK / "server-runbook.md"])
+    return workspace
+
+
+def test_neighbours_are_the_passages_around_a_hit(runbook: Workspace) -> None:
+    (hit,) = runbook.search("Alert E1052", k=1, mode="fulltext")
+    around = runbook.retriever.neighbours(hit, before=1, after=1)
+    assert len(around) == 3
+    assert [p.rank for p in around] == [1, 2, 3]
+    assert around[1].chunk_id == hit.chunk_id
+    assert around[1].scores == hit.scores
+    assert around[1].score == hit.score
+    assert all(p.document_id == hit.document_id for p in around)
+    assert all(a.char_end <= b.char_start for a, b in itertools.pairwise(around))
+    text = runbook.registry.text(hit.document_id, owner=None)
+    assert all(text[p.char_start : p.char_end] == p.text for p in around)
+    assert runbook.retriever.neighbours(hit, before=0, after=0)[0].chunk_id == hit.chunk_id
+    with pytest.raises(InvalidInput):
+        runbook.retriever.neighbours(hit, before=-1)
+
+
+def test_a_document_reads_whole_in_order(runbook: Workspace) -> None:
+    retriever = runbook.retriever
+    docs = retriever.documents(retriever.scope())
+    assert {d.file_name for d in docs} == {"error-codes.md", "server-runbook.md"}
+    doc = next(d for d in docs if d.file_name == "error-codes.md")
+    passages = retriever.document_passages(doc)
+    assert len(passages) > 3
+    text = runbook.registry.text(doc.id, owner=None)
+    assert all(text[p.char_start : p.char_end] == p.text for p in passages)
+    assert all(a.char_start < b.char_start for a, b in itertools.pairwise(passages))
+    assert any("Alert E1047" in p.text for p in passages)
+    assert {p.document_id for p in passages} == {doc.id}

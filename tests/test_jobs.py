@@ -1,0 +1,177 @@
+"""Ingest, then embed: uploads consumed, progress reported, cancel honoured."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from docchat.config import Settings
+from docchat.documents.ingest import IngestProgress, UploadedFile
+from docchat.errors import InvalidInput
+from docchat.jobs import EMBEDDING
+from docchat.retrieval.embedders import MiniLMEmbedder, Vectors
+from docchat.tasks import Progress
+from docchat.workspace import Workspace
+
+NOTES = b"# Garden\n\nWater the tomatoes every morning; prune the apple trees in late winter.\n"
+BALCONY = b"Tomatoes on the balcony need water every evening in summer.\n"
+
+
+def spool(workspace: Workspace, files: Sequence[tuple[str, bytes]]) -> list[UploadedFile]:
+    """Files as the upload route hands them over: spooled in the workspace's upload folder."""
+    workspace.upload_dir.mkdir(parents=True, exist_ok=True)
+    spooled = []
+    for i, (name, content) in enumerate(files):
+        path = workspace.upload_dir / f"upload-{i}"
+        path.write_bytes(content)
+        spooled.append(UploadedFile(path=path, file_name=name, size=len(content)))
+    return spooled
+
+
+class GatedEmbedder:
+    """MiniLM, but each ``embed`` call waits until the test lets it through."""
+
+    def __init__(self, inner: MiniLMEmbedder) -> None:
+        self.inner = inner
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.entered.set()
+        assert self.gate.wait(30), "the test never opened the gate"
+        return self.inner.embed(texts)
+
+
+@pytest.fixture
+def gated(settings: Settings, minilm: MiniLMEmbedder) -> Iterator[tuple[Workspace, GatedEmbedder]]:
+    """A workspace whose embedder waits for the test."""
+    embedder = GatedEmbedder(minilm)
+    ws = Workspace(settings, embedder=embedder)
+    yield ws, embedder
+    embedder.gate.set()
+    ws.close()
+
+
+def test_an_upload_task_ingests_embeds_and_consumes_its_files(workspace: Workspace) -> None:
+    files = spool(workspace, [("notes.md", NOTES), ("dup.md", BALCONY), ("./dup.md", b"Again.\n")])
+    task = workspace.start_ingest(files, collection="garden")
+    assert task.kind == "ingest" and task.total == 3
+    done = workspace.wait_for_task(task.id)
+    assert done.status == "succeeded", done
+    assert done.result == {
+        "documents": done.result["documents"],
+        "added": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "failed": 1,
+        "embedded": done.result["embedded"],
+    }
+    assert done.result["embedded"] > 0 and len(done.result["documents"]) == 2
+    assert [e["file"] for e in done.errors] == ["dup.md"]
+    assert (done.processed, done.total, done.current) == (3, 3, None)
+    assert {d.file_name: d.status for d in workspace.documents()} == {
+        "notes.md": "indexed",
+        "dup.md": "indexed",
+    }
+    assert [c.name for c in workspace.collections()] == ["garden"]
+    assert not any(f.path.exists() for f in files)
+
+
+def test_an_upload_that_cannot_be_queued_deletes_its_files(workspace: Workspace) -> None:
+    files = spool(workspace, [("notes.md", NOTES)])
+    with pytest.raises(InvalidInput):
+        workspace.start_ingest(files, collection="  ")
+    assert not files[0].path.exists()
+    assert workspace.tasks() == []
+
+
+def test_a_queued_upload_cancelled_never_runs_and_its_files_go(workspace: Workspace) -> None:
+    release = threading.Event()
+
+    def blocker(started: threading.Event) -> Callable[[Progress], None]:
+        def block(_progress: Progress) -> None:
+            started.set()
+            release.wait(30)
+
+        return block
+
+    # Both workers busy, so the upload waits its turn.
+    busy = []
+    for _ in range(2):
+        started = threading.Event()
+        busy.append(workspace.task_runner.submit("other", blocker(started), owner=None))
+        assert started.wait(30)
+    files = spool(workspace, [("notes.md", NOTES)])
+    task = workspace.start_ingest(files)
+    assert workspace.task(task.id).status == "queued"
+    cancelled = workspace.cancel_task(task.id)
+    assert cancelled.status == "cancelled" and cancelled.finished_at is not None
+    release.set()
+    for other in busy:
+        assert workspace.wait_for_task(other.id).status == "succeeded"
+    # Its turn came, and it was skipped: the files are gone, nothing was indexed.
+    workspace.task_runner.shutdown()
+    assert not files[0].path.exists()
+    assert workspace.documents() == []
+    assert workspace.task(task.id).status == "cancelled"
+
+
+def test_a_running_upload_cancelled_stops_at_its_next_step(
+    gated: tuple[Workspace, GatedEmbedder],
+) -> None:
+    workspace, embedder = gated
+    files = spool(workspace, [("notes.md", NOTES), ("balcony.md", BALCONY)])
+    task = workspace.start_ingest(files)
+    assert embedder.entered.wait(30)  # the files are in; the first batch of vectors is waiting
+    running = workspace.task(task.id)
+    assert running.status == "running" and running.current == EMBEDDING
+    assert workspace.cancel_task(task.id).status == "running"
+    embedder.gate.set()
+    done = workspace.wait_for_task(task.id)
+    assert done.status == "cancelled" and done.finished_at is not None
+    assert done.result is None
+    # What it had done stays done: both documents are searchable by full text.
+    assert {d.file_name for d in workspace.documents()} == {"notes.md", "balcony.md"}
+    assert workspace.search("balcony", mode="fulltext")[0].file_name == "balcony.md"
+    assert not any(f.path.exists() for f in files)
+
+
+def test_ingest_paths_reports_files_then_embedding(workspace: Workspace, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "notes.md").write_bytes(NOTES)
+    (folder / "balcony.md").write_bytes(BALCONY)
+    files: list[tuple[str | None, int]] = []
+    batches: list[tuple[int, int]] = []
+
+    def on_file(state: IngestProgress) -> None:
+        assert not batches, "embedding starts once the files are done"
+        files.append((Path(state.current).name if state.current else None, state.files_done))
+
+    result = workspace.ingest(
+        [folder, tmp_path / "missing.md"],
+        progress=on_file,
+        embed_progress=lambda done, total: batches.append((done, total)),
+    )
+    assert (result.added, len(result.failures), result.embedded) == (2, 1, 2)
+    assert workspace.chunks_without_vectors() == 0
+    # Before and after each file (named while it is read), then once more at the end.
+    assert files == [
+        ("balcony.md", 0),
+        ("balcony.md", 1),
+        ("notes.md", 1),
+        ("notes.md", 2),
+        (None, 2),
+    ]
+    assert batches == [(0, 2), (2, 2)]
