@@ -201,12 +201,21 @@ class TaskRunner:
     ) -> TaskInfo:
         """Queue ``fn``; returns the new task.  ``on_skipped`` is called instead of ``fn`` if the
         task is cancelled before it starts (to delete what ``fn`` would have consumed, say)."""
+        row = self._insert(kind, owner=owner, status="queued", total=total)
+        info = _info(row)
+        with self._lock:
+            self._queued.add(row.id)
+        self._pool.submit(self._run, row.id, fn, total, on_skipped)
+        return info
+
+    def _insert(self, kind: str, *, owner: str | None, status: str, total: int) -> TaskRow:
+        """A new task row of this runner, committed."""
         now = utcnow()
         row = TaskRow(
             id=str(uuid.uuid4()),
             owner=owner,
             kind=kind,
-            status="queued",
+            status=status,
             total=total,
             processed=0,
             current=None,
@@ -219,11 +228,7 @@ class TaskRunner:
         )
         with self.db.write() as s:
             s.add(row)
-        info = _info(row)
-        with self._lock:
-            self._queued.add(row.id)
-        self._pool.submit(self._run, row.id, fn, total, on_skipped)
-        return info
+        return row
 
     @contextmanager
     def track(self, kind: str, *, owner: str | None, total: int = 0) -> Iterator[Progress]:
@@ -231,24 +236,7 @@ class TaskRunner:
         it can be cancelled and, if this process dies, ends ``interrupted`` like any other.  Set
         ``result`` on the yielded progress to record one; an exception fails the task (and goes
         on), ``Cancelled`` cancels it."""
-        now = utcnow()
-        row = TaskRow(
-            id=str(uuid.uuid4()),
-            owner=owner,
-            kind=kind,
-            status="running",
-            total=total,
-            processed=0,
-            current=None,
-            errors=[],
-            result=None,
-            created_at=now,
-            updated_at=now,
-            finished_at=None,
-            runner=self.lease.id,
-        )
-        with self.db.write() as s:
-            s.add(row)
+        row = self._insert(kind, owner=owner, status="running", total=total)
         progress = Progress(self.db, row.id)
         progress.total = total
         with self._lock:
