@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from docchat import __version__
 from docchat.api.errors import EXCEPTION_HANDLERS, UnexpectedErrors, error_response
 from docchat.api.guard import InputCheck, SiteGuard
-from docchat.api.routes import chat, documents, health, openai, search, sessions, tasks
+from docchat.api.routes import chat, docs, documents, health, openai, search, sessions, tasks
 from docchat.api.schemas import error_responses
 from docchat.api.uploads import UPLOAD_DIR, sweep_stale
 from docchat.config import Settings
@@ -147,13 +147,14 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
         ],
         # Any request may meet the Host check (api/guard.py).
         responses=error_responses(400),
-        docs_url="/docs",
+        # /docs is our own page (routes/docs.py): FastAPI's loads Swagger UI from a CDN.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
     routers = [
-        module.router for module in (health, sessions, chat, documents, tasks, search, openai)
+        module.router for module in (health, sessions, chat, documents, tasks, search, openai, docs)
     ]
     for router in routers:
         app.include_router(router)

@@ -1,0 +1,120 @@
+"""Fixtures for tests that drive a real Chromium against a real docchat server.
+
+- ``chromium_path``: Debian's Chromium (``apt-get install chromium``).  When it is missing every
+  browser test skips with one loud line saying so; CI installs it and fails on such skips.
+  Playwright's own browser downloads are never used (``playwright install`` is never run).
+- ``browser``: that Chromium, headless, launched once per run through Playwright.
+- ``live_server``: a ``LiveServer`` (``url``, ``settings``, ``app``): uvicorn serving
+  ``create_app(settings)`` in a thread on a free port of 127.0.0.1, on a fresh temporary data dir
+  with the default SQLite database and the real MiniLM embedder (shared by the run).  The app's
+  workspace is ``live_server.workspace`` once it has started, to ingest documents through.
+- ``page``: a new page in its own browser context whose requests to any host but this machine
+  are aborted and listed in ``foreign_requests``, so a test can assert that nothing left it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from api.conftest import live_server as serve  # the API tests' uvicorn-in-a-thread helper
+from fastapi import FastAPI
+from playwright.sync_api import Browser, Page, Route, sync_playwright
+
+from docchat.api.app import create_app
+from docchat.config import Settings
+from docchat.retrieval.embedders import MiniLMEmbedder
+from docchat.workspace import Workspace
+
+#: Flags for a quiet, offline Chromium in a container: no sandbox (we run as root), no GPU, and
+#: none of the background requests (updates, sync, field trials) a fresh profile would send.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A running docchat server: its base URL (no trailing slash), settings and app."""
+
+    url: str
+    settings: Settings
+    app: FastAPI
+
+    @property
+    def workspace(self) -> Workspace:
+        """The server's workspace (opened by the app's lifespan)."""
+        workspace: Workspace = self.app.state.workspace
+        return workspace
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The Chromium executable, or a skip that says loudly why browser tests did not run."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip(
+        "BROWSER TESTS SKIPPED: no Chromium on PATH; install it with apt-get install chromium"
+    )
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    """Headless Chromium, launched once for the run."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def foreign_requests() -> list[str]:
+    """URLs the ``page`` tried to fetch from other hosts (each was aborted)."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, foreign_requests: list[str]) -> Iterator[Page]:
+    """A fresh page that may reach this machine only."""
+    context = browser.new_context()
+
+    def guard(route: Route) -> None:
+        url = route.request.url
+        parts = urlsplit(url)
+        if parts.scheme in ("data", "blob") or parts.hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            foreign_requests.append(url)
+            route.abort()
+
+    context.route("**/*", guard)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, minilm: MiniLMEmbedder) -> Iterator[LiveServer]:
+    """A fresh docchat server on SQLite in a temporary data dir (see the module docstring)."""
+    settings = Settings(data_dir=tmp_path / "live-server")
+    app = create_app(settings, workspace=partial(Workspace, embedder=minilm))
+    with serve(app) as client:
+        yield LiveServer(url=str(client.base_url).rstrip("/"), settings=settings, app=app)
