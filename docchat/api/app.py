@@ -24,6 +24,8 @@ from docchat.api.routes import chat, docs, documents, health, openai, search, se
 from docchat.api.schemas import error_responses
 from docchat.api.uploads import UPLOAD_DIR, sweep_stale
 from docchat.config import Settings
+from docchat.web import views as web
+from docchat.web.security import SecurityHeaders
 from docchat.workspace import Workspace, WorkspaceFactory
 
 #: Path prefixes the JSON body limit leaves alone.  The upload route streams its files to disk and
@@ -131,6 +133,7 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
         # before its body is read; the JSON check buffers only what the size limit let in.
         middleware=[
             Middleware(UnexpectedErrors),
+            Middleware(SecurityHeaders),
             Middleware(
                 SiteGuard,
                 bind_host=settings.server.host,
@@ -158,6 +161,9 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
     ]
     for router in routers:
         app.include_router(router)
+    # The web app: its page at / (docchat/web/views.py) and its files.
+    app.include_router(web.router)
+    app.mount(web.STATIC_PATH, web.static_files(), name="static")
     # What a 405 lists in Allow: the methods of every route at a path (api/errors.py).
     app.state.route_methods = [
         (route.path_regex, route.methods)

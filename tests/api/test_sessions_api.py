@@ -33,10 +33,10 @@ def test_health(client: httpx.Client) -> None:
     assert response.json() == {"status": "ok"}
 
 
-def test_front_page_leads_to_the_api_docs(client: httpx.Client) -> None:
+def test_front_page_is_the_web_app(client: httpx.Client) -> None:
     response = client.get("/", follow_redirects=False)
-    assert response.status_code == 307
-    assert response.headers["location"] == "/docs"
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
     assert client.get("/docs").status_code == 200
 
 

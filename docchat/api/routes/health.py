@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Response
-from fastapi.responses import RedirectResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from docchat.api.deps import StoreDep
@@ -36,9 +35,3 @@ def health(store: StoreDep, response: Response) -> Health:
         response.status_code = 503
         return Health(status="unavailable")
     return Health(status="ok")
-
-
-@router.get("/", include_in_schema=False)
-def root() -> RedirectResponse:
-    """Until the web UI arrives, the API documentation is the front page."""
-    return RedirectResponse("/docs")

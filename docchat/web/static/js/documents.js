@@ -1,0 +1,208 @@
+// The documents view: upload (picker, folder, drag and drop) with a progress bar per file,
+// indexing progress from each upload's task, and the library with status and delete.
+import { api, enc, get, uploadFiles, watchTask } from "./api.js";
+import { $, clear, formatBytes, formatDate, h, toast } from "./dom.js";
+import { loadLibrary, on, state } from "./state.js";
+
+/** Uploads at once: each file is its own request, so each gets its own progress and task. */
+const PARALLEL = 3;
+const queue = [];
+let running = 0;
+
+function collectionName() {
+  return $("#upload-collection").value.trim() || "default";
+}
+
+/** Queue ``files`` ([{file, name}], name being the relative path) for upload. */
+function enqueue(files) {
+  const collection = collectionName();
+  for (const entry of files) {
+    const row = uploadRow(entry.name, entry.file.size);
+    $("#upload-list").prepend(row.el);
+    queue.push({ ...entry, collection, row });
+  }
+  pump();
+}
+
+function pump() {
+  while (running < PARALLEL && queue.length) {
+    const job = queue.shift();
+    running += 1;
+    runUpload(job).finally(() => {
+      running -= 1;
+      pump();
+    });
+  }
+}
+
+function uploadRow(name, size) {
+  const bar = h("progress", { max: "100", value: "0", "aria-label": `Progress of ${name}` });
+  const status = h("span", { class: "upload-status" }, "Waiting…");
+  const reason = h("p", { class: "upload-error", hidden: true });
+  const el = h("li", { class: "upload-item" },
+    h("div", { class: "upload-line" },
+      h("span", { class: "upload-name" }, name), h("span", { class: "hint" }, formatBytes(size))),
+    bar, status, reason);
+  return {
+    el,
+    set(text, value, kind) {
+      status.textContent = text;
+      if (value == null) bar.removeAttribute("value");
+      else bar.value = value;
+      el.dataset.state = kind || "active";
+    },
+    fail(message) {
+      reason.hidden = false;
+      reason.textContent = message;
+      el.dataset.state = "failed";
+      status.textContent = "Failed";
+      bar.value = 100;
+    },
+  };
+}
+
+async function runUpload({ file, name, collection, row }) {
+  row.set("Uploading…", 0, "uploading");
+  let accepted;
+  try {
+    accepted = await uploadFiles([{ file, name }], collection, (loaded, total) => {
+      row.set(`Uploading… ${Math.round((loaded / total) * 100)} %`, (loaded / total) * 50, "uploading");
+    });
+  } catch (err) {
+    row.fail(err.message);
+    return;
+  }
+  row.set("Indexing…", 50, "indexing");
+  let task;
+  try {
+    task = await watchTask(accepted.task_id, (t) => {
+      const share = t.total ? t.processed / t.total : 0;
+      const what = t.current === "embedding" ? "Embedding passages" : "Indexing";
+      const count = t.total ? ` ${t.processed} of ${t.total}` : "";
+      row.set(`${what}…${count}`, 50 + share * 50, "indexing");
+    });
+  } catch (err) {
+    row.fail(err.message);
+    return;
+  }
+  const errors = Array.isArray(task.errors) ? task.errors : [];
+  if (task.status === "succeeded" && !errors.length) row.set("Indexed", 100, "done");
+  else if (errors.length) {
+    row.fail(errors.map((e) => (e && e.reason) ? `${e.file ? `${e.file}: ` : ""}${e.reason}` : String(e)).join("; "));
+  } else row.fail(`Indexing ${task.status}`);
+  refreshLibrary();
+}
+
+// ---------------------------------------------------------------- drag and drop of folders
+
+function readEntries(reader) {
+  return new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+}
+
+async function walk(entry, out) {
+  if (entry.isFile) {
+    const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+    out.push({ file, name: entry.fullPath.replace(/^\//, "") });
+  } else if (entry.isDirectory) {
+    const reader = entry.createReader();
+    for (;;) {
+      const batch = await readEntries(reader);
+      if (!batch.length) break;
+      for (const child of batch) await walk(child, out);
+    }
+  }
+}
+
+async function dropped(e) {
+  e.preventDefault();
+  $("#drop-zone").classList.remove("dragging");
+  const items = [...(e.dataTransfer.items || [])];
+  const entries = items.map((i) => (i.webkitGetAsEntry ? i.webkitGetAsEntry() : null));
+  const files = [];
+  if (entries.length && entries.every(Boolean)) {
+    for (const entry of entries) await walk(entry, files);
+  } else {
+    for (const file of e.dataTransfer.files) files.push({ file, name: file.name });
+  }
+  if (files.length) enqueue(files);
+}
+
+// ---------------------------------------------------------------- the library
+
+function statusCell(doc) {
+  const label = { indexed: "Indexed", indexing: "Indexing…", failed: "Failed" }[doc.status] || doc.status;
+  return h("td", { class: `status status-${doc.status}` }, label,
+    doc.error ? h("span", { class: "doc-error" }, doc.error) : null);
+}
+
+async function removeDocument(doc) {
+  if (!confirm(`Delete “${doc.file_name}” from ${doc.collection}? Chats keep their text.`)) return;
+  try {
+    await api("DELETE", `/api/documents/${enc(doc.id)}`);
+  } catch (err) {
+    toast(err.message);
+    return;
+  }
+  refreshLibrary();
+}
+
+function renderLibrary() {
+  const filter = $("#library-collection").value;
+  const rows = $("#document-rows");
+  clear(rows);
+  const docs = state.documents.filter((d) => !filter || d.collection === filter);
+  for (const doc of docs) {
+    rows.append(h("tr", { dataset: { id: doc.id } },
+      h("th", { scope: "row", class: "doc-name" },
+        h("a", { href: `/api/documents/${enc(doc.id)}/file`, download: "" }, doc.file_name),
+        h("span", { class: "hint" }, ` ${formatDate(doc.indexed_at || doc.created_at)}`)),
+      h("td", {}, doc.collection),
+      statusCell(doc),
+      h("td", { class: "num" }, doc.page_count ?? ""),
+      h("td", { class: "num" }, formatBytes(doc.size)),
+      h("td", {}, h("button", {
+        type: "button", class: "danger small", "aria-label": `Delete ${doc.file_name}`,
+        onclick: () => removeDocument(doc),
+      }, "Delete"))));
+  }
+  $("#no-documents").hidden = docs.length > 0;
+
+  const select = $("#library-collection");
+  const names = state.collections.map((c) => c.name);
+  clear(select).append(h("option", { value: "" }, "All"),
+    names.map((n) => h("option", { value: n }, n)));
+  select.value = names.includes(filter) ? filter : "";
+  clear($("#collection-names")).append(names.map((n) => h("option", { value: n })));
+}
+
+export async function refreshLibrary() {
+  try {
+    await loadLibrary();
+  } catch (err) {
+    toast(err.message);
+  }
+}
+
+export function initDocuments() {
+  const picker = $("#file-input");
+  picker.addEventListener("change", () => {
+    enqueue([...picker.files].map((file) => ({ file, name: file.name })));
+    picker.value = "";
+  });
+  const folder = $("#folder-input");
+  folder.addEventListener("change", () => {
+    enqueue([...folder.files].map((file) => ({ file, name: file.webkitRelativePath || file.name })));
+    folder.value = "";
+  });
+  const zone = $("#drop-zone");
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (e) => {
+    dropped(e).catch((err) => toast(err.message));
+  });
+  $("#library-collection").addEventListener("change", renderLibrary);
+  on("library", renderLibrary);
+}
