@@ -83,6 +83,8 @@ class TurnState:
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
     queries: list[str] = field(default_factory=list)
+    #: A follow-up's standalone rewrite, when the turn made one.
+    rewrite: str | None = None
     passages: list[Hit] = field(default_factory=list)
     text: str = ""
     usage: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
@@ -101,6 +103,11 @@ class TurnState:
     def timed(self, stage: str) -> _Timer:
         """A context manager adding the block's milliseconds to ``timings[stage]``."""
         return _Timer(self.timings, stage)
+
+    @property
+    def rephrasings(self) -> list[str]:
+        """Other phrasings of the question that evidence may answer (the follow-up's rewrite)."""
+        return [self.rewrite] if self.rewrite else []
 
     @property
     def model_name(self) -> str:

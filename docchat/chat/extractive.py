@@ -38,11 +38,18 @@ NEXT_RATIO = 0.6
 SENTENCE_WEIGHT, PASSAGE_WEIGHT, OVERLAP_WEIGHT = 0.5, 0.3, 0.2
 #: Added when the question names a code, model number or year that the sentence names too.
 IDENTIFIER_BONUS = 0.15
-#: Abstain when the best sentence scores below this.  Set by bench/calibrate_abstention.py on 30
-#: answerable and 12 unanswerable questions about the test handbook that no test asks
-#: (bench/data/calibration-qa.jsonl): there it abstains on 12/12 unanswerable and 4/30 answerable
-#: questions (unanswerable best sentences score 0.09-0.44, most answerable ones 0.45-0.90).
-ABSTAIN_BELOW = 0.445
+#: Sentences embedded per answer: the best by the cheap signals (their passage's similarity, the
+#: share of the question's words they hold), each with the sentence after it.  Embedding is most of
+#: the answerer's cost (3-4 ms a sentence on 2 cores); the top passages hold ~60 sentences.
+EMBED_AT_MOST = 12
+#: Abstain when the best sentence scores below this.  Set by bench/calibrate_abstention.py on 41
+#: answerable and 22 unanswerable questions about the test handbook that no test asks
+#: (bench/data/calibration-qa.jsonl; half the unanswerable ones name a topic the handbook covers
+#: but not the fact asked): the floor with the best balanced accuracy there abstains on 15/22
+#: unanswerable and 4/41 answerable questions.  A bi-encoder cannot tell "the X200's quick
+#: programme takes 30 minutes" from an answer to "how much water does it use"; a generative
+#: model's own verdict (``docchat.chat.generate``) is the second check.
+ABSTAIN_BELOW = 0.392
 
 ANSWERER_NAME = "extractive"
 
@@ -95,44 +102,49 @@ def extract(
     hits: Sequence[Hit],
     embedder: Embedder,
     *,
+    rephrasings: Sequence[str] = (),
     max_sentences: int = MAX_SENTENCES,
     abstain_below: float = ABSTAIN_BELOW,
 ) -> Extraction:
-    """The sentences of ``hits`` that best answer ``question``."""
+    """The sentences of ``hits`` that best answer ``question``.
+
+    ``rephrasings`` are other wordings of the same question (a follow-up's standalone rewrite:
+    "Through which portal?" means "... receipts ... portal"); a sentence scores its best against
+    any of them.
+    """
     candidates: list[tuple[int, Sentence]] = []
     for number, hit in enumerate(hits[:MAX_PASSAGES], 1):
         candidates.extend((number, s) for s in split_sentences(hit.text) if not _heading(s))
     if not candidates:
         return Extraction([], 0.0, True)
 
-    vectors = embedder.embed([question] + [s.text for _, s in candidates])
-    similarities = np.clip(vectors[1:] @ vectors[0], 0.0, 1.0)
-    wanted, codes = terms(question), identifiers(question)
+    asked = list(dict.fromkeys([question, *rephrasings]))
+    codes = identifiers(question)
     sentence_terms = [terms(s.text) for _, s in candidates]
-    # Rarer words count more: inverse document frequency over the candidate sentences.
-    idf = {
-        t: math.log(1 + len(candidates) / (1 + sum(t in st for st in sentence_terms)))
-        for t in wanted
-    }
-    total = sum(idf.values()) or 1.0
+    overlaps = np.max([_overlaps(terms(q), sentence_terms) for q in asked], axis=0)
+    cheap: list[float] = []  # the score without the sentence's own similarity
+    named: list[bool] = []
+    for (number, sentence), overlap in zip(candidates, overlaps, strict=True):
+        dense = hits[number - 1].scores.dense
+        cheap.append(PASSAGE_WEIGHT * max(0.0, dense or 0.0) + OVERLAP_WEIGHT * float(overlap))
+        named.append(codes <= identifiers(sentence.text))
+    # A sentence that misses the question's code cannot answer it: shortlisted last.
+    rank = [c if n else c - 1.0 for c, n in zip(cheap, named, strict=True)]
+    chosen = _shortlist(candidates, rank)
+    vectors = embedder.embed(asked + [candidates[i][1].text for i in chosen])
+    similarities = np.clip(vectors[len(asked) :] @ vectors[: len(asked)].T, 0.0, 1.0).max(axis=1)
     scored = []
-    for (number, sentence), similarity, found in zip(
-        candidates, similarities, sentence_terms, strict=True
-    ):
-        hit = hits[number - 1]
-        passage = hit.scores.dense if hit.scores.dense is not None else float(similarity)
-        overlap = sum(idf[t] for t in wanted & found) / total
-        score = (
-            SENTENCE_WEIGHT * float(similarity)
-            + PASSAGE_WEIGHT * max(0.0, passage)
-            + OVERLAP_WEIGHT * overlap
-        )
+    for i, similarity in zip(chosen, similarities, strict=True):
+        number, sentence = candidates[i]
+        score = cheap[i] + SENTENCE_WEIGHT * float(similarity)
+        if hits[number - 1].scores.dense is None:
+            # Not found by the vector search: the sentence's own similarity stands in.
+            score += PASSAGE_WEIGHT * float(similarity)
         if codes:
             # A code, model number or year names one thing: the sentence must name it too.
             # "What does F99 mean?" is not answered by a sentence about F23, however alike.
-            named = codes <= identifiers(sentence.text)
-            score = score + IDENTIFIER_BONUS if named else min(score, abstain_below - 0.01)
-        scored.append(Extract(number, sentence, score, float(similarity), overlap))
+            score = score + IDENTIFIER_BONUS if named[i] else min(score, abstain_below - 0.01)
+        scored.append(Extract(number, sentence, score, float(similarity), float(overlaps[i])))
     scored.sort(key=lambda e: -e.score)
     best = scored[0]
     if best.score < abstain_below:
@@ -151,6 +163,27 @@ def extract(
     first_seen = {e.passage: i for i, e in reversed(list(enumerate(picked)))}
     picked.sort(key=lambda e: (first_seen[e.passage], e.sentence.start))
     return Extraction(picked, best.score, False)
+
+
+def _overlaps(wanted: set[str], sentence_terms: Sequence[set[str]]) -> list[float]:
+    """Each sentence's share of ``wanted``; rarer words (over these sentences) count more."""
+    idf = {
+        t: math.log(1 + len(sentence_terms) / (1 + sum(t in st for st in sentence_terms)))
+        for t in wanted
+    }
+    total = sum(idf.values()) or 1.0
+    return [sum(idf[t] for t in wanted & found) / total for found in sentence_terms]
+
+
+def _shortlist(candidates: Sequence[tuple[int, Sentence]], cheap: Sequence[float]) -> list[int]:
+    """Indexes of the sentences worth embedding: the ``EMBED_AT_MOST`` best by their cheap score,
+    each with the sentence after it in its passage (it often completes the answer)."""
+    best = sorted(range(len(candidates)), key=lambda i: -cheap[i])[:EMBED_AT_MOST]
+    chosen = set(best)
+    for i in best:
+        if i + 1 < len(candidates) and candidates[i + 1][0] == candidates[i][0]:
+            chosen.add(i + 1)
+    return sorted(chosen)
 
 
 def _heading(sentence: Sentence) -> bool:

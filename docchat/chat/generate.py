@@ -130,7 +130,9 @@ def grounded_answer(
     # The calibrated floor first (the extractive scorer's): passages this far from the question
     # do not answer it, and a model asked anyway tends to answer from its own knowledge.
     with state.timed("evidence"):
-        evidence = extract(question, hits, embedder) if hits else None
+        evidence = (
+            extract(question, hits, embedder, rephrasings=state.rephrasings) if hits else None
+        )
     if evidence is not None:
         state.extra["evidence_score"] = round(evidence.best_score, 4)
     if evidence is None or evidence.abstained:

@@ -112,8 +112,8 @@ def standalone_queries(state: TurnState, question: str) -> Generator[AnswerEvent
             else:
                 rewrite = standalone_query(question, state.memory)
     queries = [question] if not rewrite or rewrite == question else [question, rewrite]
-    if rewrite:
-        state.extra["rewritten_query"] = rewrite
+    if rewrite and rewrite != question:
+        state.extra["rewritten_query"] = state.rewrite = rewrite
     state.queries = queries
     state.check()
     return queries
@@ -205,7 +205,11 @@ def extractive_answer(
 ) -> Events:
     """The passages' best sentences, each cited with its exact span; or an abstention."""
     with state.timed("answer"):
-        found = extract(question, hits, engine.embedder()) if hits else Extraction([], 0.0, True)
+        found = (
+            extract(question, hits, engine.embedder(), rephrasings=state.rephrasings)
+            if hits
+            else Extraction([], 0.0, True)
+        )
     state.extra["evidence_score"] = round(found.best_score, 4)
     state.check()
     if found.abstained:

@@ -116,7 +116,11 @@ def _read_by_index(
             pool.extend(found)
             yield ProgressEvent(status=f"reading {document.file_name}", done=done, total=total)
     # Scores of separate searches are not comparable; the extractive scorer ranks them all.
-    found_best = extract(queries[0], pool, engine.embedder()) if pool else None
+    found_best = (
+        extract(queries[0], pool, engine.embedder(), rephrasings=state.rephrasings)
+        if pool
+        else None
+    )
     relevant = (
         {pool[e.passage - 1].document_id for e in found_best.extracts} if found_best else set()
     )
@@ -209,7 +213,7 @@ def _map_group(
     score = evidence.score
     if score is None:
         # A reply the model did not shape as asked: let the calibrated evidence scorer decide.
-        found = extract(question, group, engine.embedder())
+        found = extract(question, group, engine.embedder(), rephrasings=state.rephrasings)
         score = 0 if found.abstained else RELEVANT_SCORE
     if score < RELEVANT_SCORE:
         return score, []
