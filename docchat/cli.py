@@ -60,7 +60,7 @@ EvalMode = Literal[
     "all", "hybrid", "fulltext", "dense", "basic", "extensive", "full_reading", "deep_reflection"
 ]
 ChatMode = Literal["basic", "extensive", "full_reading", "deep_reflection"]
-ExportFormat = Literal["json", "markdown"]
+ExportFormat = Literal["json", "markdown", "docx", "pdf"]
 
 app = typer.Typer(
     name="docchat",
@@ -1440,8 +1440,8 @@ def sessions_export(
         typer.Option(
             "--format",
             "-f",
-            help="json: the classic session file (what `load_from_disk` reads); markdown: a "
-            "transcript with references.",
+            help="json: the classic session file (what `load_from_disk` reads); markdown, docx "
+            "(Word) or pdf: a transcript with references and their quoted spans.",
         ),
     ] = "json",
     output: Annotated[
@@ -1455,16 +1455,21 @@ def sessions_export(
         ),
     ] = None,
 ) -> None:
-    """Export a session with all its messages, as JSON or Markdown, to stdout or a file."""
+    """Export a session with all its messages, as JSON, Markdown, Word or PDF, to stdout or a
+    file."""
+    binary = export_format in ("docx", "pdf")
+    if binary and output is None and sys.stdout.isatty():
+        _fail(f"a {export_format} file is binary: write it with --output FILE or redirect stdout")
     with _workspace() as workspace:
-        text = workspace.sessions.export(session_id, export_format)
-    if not text.endswith("\n"):
-        text += "\n"
+        data = workspace.sessions.export_file(session_id, export_format)
+    if not binary and not data.endswith(b"\n"):
+        data += b"\n"
     if output is None:
-        typer.echo(text, nl=False)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        output.write_bytes(data)
     except OSError as exc:
         _fail(f"cannot write {output}: {exc.strerror or type(exc).__name__}")
     err_console.print(f"Wrote session {escape(session_id)} to {escape(str(output))}")

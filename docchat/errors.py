@@ -4,6 +4,8 @@
     ├── NotFound
     │   ├── SessionNotFound
     │   ├── DocumentNotFound
+    │   ├── PageNotFound
+    │   ├── OriginalNotStored
     │   └── TaskNotFound
     ├── InvalidInput
     │   ├── InvalidJSON
@@ -63,6 +65,28 @@ class DocumentNotFound(NotFound):
 
     def __init__(self, document_id: str) -> None:
         super().__init__(f"document {shown_id(document_id)!r} does not exist")
+        self.document_id = document_id
+
+
+class PageNotFound(NotFound):
+    """Raised when a document has no such page to show: past its last page, or not a PDF."""
+
+    code = "page_not_found"
+
+    def __init__(self, document_id: str, page: int, *, reason: str | None = None) -> None:
+        super().__init__(reason or f"document {shown_id(document_id)!r} has no page {page}")
+        self.document_id = document_id
+        self.page = page
+
+
+class OriginalNotStored(NotFound):
+    """Raised when a document's original file is not kept (it failed to index, or the file was
+    removed from the data dir by hand)."""
+
+    code = "original_not_stored"
+
+    def __init__(self, document_id: str) -> None:
+        super().__init__(f"the original file of document {shown_id(document_id)!r} is not stored")
         self.document_id = document_id
 
 

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docchat import jobs
 from docchat.chat.answer import AnyFlag, ChatEngine, StopFlag
@@ -39,6 +39,13 @@ from docchat.documents.registry import (
     Registry,
     check_collection_name,
 )
+from docchat.documents.sources import (
+    DEFAULT_CONTEXT_CHARS,
+    OriginalFile,
+    Passage,
+    original_file,
+    read_passage,
+)
 from docchat.documents.storage import ContentStore
 from docchat.leases import Lease
 from docchat.llm.models import ModelCatalog, ModelInfo
@@ -50,6 +57,9 @@ from docchat.retrieval.vectors import EmbedProgress, VectorIndex
 from docchat.sessions.store import SessionStore
 from docchat.sessions.types import ChatSession
 from docchat.tasks import Progress, TaskInfo, TaskRunner
+
+if TYPE_CHECKING:
+    from docchat.documents.pages import PageHighlights, PageImage
 
 
 class Workspace:
@@ -196,6 +206,58 @@ class Workspace:
     def collections(self, *, owner: str | None = None) -> list[Collection]:
         """The collections, by name, with their document counts."""
         return self.registry.collections(owner=owner)
+
+    # -- sources: what citations point at ---------------------------------------------------
+
+    def passage(
+        self,
+        document_id: str,
+        start: int,
+        end: int,
+        *,
+        owner: str | None = None,
+        context: int = DEFAULT_CONTEXT_CHARS,
+    ) -> Passage:
+        """The document's text [start:end] (a citation's offsets) with up to ``context``
+        characters each side, its page and section.  InvalidInput for a bad range."""
+        return read_passage(self.registry, document_id, start, end, owner=owner, context=context)
+
+    def original_file(self, document_id: str, *, owner: str | None = None) -> OriginalFile:
+        """Where the document's original file is kept, its media type and name;
+        OriginalNotStored when it is not kept."""
+        return original_file(self.registry, document_id, owner=owner)
+
+    def page_highlights(
+        self,
+        document_id: str,
+        page: int,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        owner: str | None = None,
+    ) -> PageHighlights:
+        """Boxes over [start, end) of the text on page ``page`` of a PDF, in points;
+        PageNotFound for a document that is not a PDF or a page it lacks."""
+        from docchat.documents.pages import page_highlights  # PDFium, loaded on first use
+
+        return page_highlights(self.registry, document_id, page, start=start, end=end, owner=owner)
+
+    def page_image(
+        self,
+        document_id: str,
+        page: int,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        scale: float = 1.5,
+        owner: str | None = None,
+    ) -> PageImage:
+        """Page ``page`` of a PDF as a PNG with [start, end) of the text highlighted."""
+        from docchat.documents.pages import page_image
+
+        return page_image(
+            self.registry, document_id, page, start=start, end=end, scale=scale, owner=owner
+        )
 
     def chunks_without_vectors(self) -> int:
         """How many chunks dense search cannot find yet (``embed_pending`` computes them)."""

@@ -27,7 +27,7 @@ from typer.testing import CliRunner, Result
 from docchat import cli
 from docchat.cli import app
 from docchat.options import ChatMode
-from docchat.sessions.store import ExportFormat
+from docchat.sessions.store import ExportFileFormat
 
 runner = CliRunner()
 
@@ -107,7 +107,7 @@ def _models(**models: str) -> str:
 def test_the_choices_match_the_library() -> None:
     # Spelled out in cli.py so that --help loads neither.
     assert get_args(cli.ChatMode) == get_args(ChatMode)
-    assert get_args(cli.ExportFormat) == get_args(ExportFormat)
+    assert get_args(cli.ExportFormat) == get_args(ExportFileFormat)
 
 
 # -- ask ----------------------------------------------------------------------------------------

@@ -84,6 +84,25 @@ class VisibleDocument(BaseModel):
     sha256: str
 
 
+class StoredContent(BaseModel):
+    """Where a document's content is kept: its format, pages and the hash its file is stored by."""
+
+    document: DocumentInfo
+    sha256: str
+    mime_type: str
+    page_count: int | None
+    text_length: int
+
+
+class ChunkPlace(BaseModel):
+    """The page and section of a chunk, and where it sits in the document's text."""
+
+    page: int | None
+    section: str | None
+    char_start: int
+    char_end: int
+
+
 def check_collection_name(name: str) -> str:
     """A collection name, trimmed; InvalidInput when empty, too long or containing controls."""
     if not isinstance(name, str) or not name.strip():
@@ -386,6 +405,58 @@ class Registry:
         if content is None:
             raise InvalidInput(f"document {document_id!r} has no indexed text ({info.status})")
         return content.text
+
+    def stored(self, document_id: str, *, owner: str | None) -> StoredContent | None:
+        """The document's stored content, or None when it has none (failed, or not yet indexed);
+        DocumentNotFound when unknown or another owner's."""
+        info = self.get(document_id, owner=owner)
+        if not info.sha256:
+            return None
+        query = select(
+            ContentRow.mime_type, ContentRow.page_count, func.length(ContentRow.text)
+        ).where(ContentRow.sha256 == info.sha256)
+        with self.db.read() as s:
+            row = s.execute(query).first()
+        if row is None:
+            return None
+        mime_type, page_count, length = row
+        return StoredContent(
+            document=info,
+            sha256=info.sha256,
+            mime_type=mime_type,
+            page_count=page_count,
+            text_length=length,
+        )
+
+    def chunk_at(self, sha256: str, offset: int) -> ChunkPlace | None:
+        """The chunk of content ``sha256`` holding text offset ``offset``: the last one starting at
+        or before it (chunks overlap; between two units, the one before), else the first."""
+        columns = (ChunkRow.page, ChunkRow.section, ChunkRow.char_start, ChunkRow.char_end)
+        before = (
+            select(*columns)
+            .where(ChunkRow.sha256 == sha256, ChunkRow.char_start <= offset)
+            .order_by(ChunkRow.char_start.desc(), ChunkRow.ordinal.desc())
+            .limit(1)
+        )
+        first = (
+            select(*columns).where(ChunkRow.sha256 == sha256).order_by(ChunkRow.ordinal).limit(1)
+        )
+        with self.db.read() as s:
+            row = s.execute(before).first() or s.execute(first).first()
+        if row is None:
+            return None
+        page, section, start, end = row
+        return ChunkPlace(page=page, section=section, char_start=start, char_end=end)
+
+    def page_span(self, sha256: str, page: int) -> tuple[int, int] | None:
+        """Where page ``page`` of content ``sha256`` lies in its text (its chunks' extent), or
+        None when no chunk is on it (a blank page)."""
+        query = select(func.min(ChunkRow.char_start), func.max(ChunkRow.char_end)).where(
+            ChunkRow.sha256 == sha256, ChunkRow.page == page
+        )
+        with self.db.read() as s:
+            start, end = s.execute(query).one()
+        return None if start is None else (int(start), int(end))
 
     def list(
         self,

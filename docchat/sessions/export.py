@@ -3,7 +3,8 @@
 The classic file holds ``messages``, ``settings``, ``created_at`` and ``updated_at`` (ISO 8601
 strings); docchat adds ``session_id``, ``title`` and ``owner``. Files are written atomically
 (temporary file, fsync, rename), so a crash leaves either the old file or the new one, never a
-truncated one.
+truncated one.  Word and PDF transcripts (``export_docx``, ``export_pdf``) list references as the
+Markdown one does, through ``reference_views``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +137,8 @@ def read_classic(path: Path) -> ClassicSession:
 
 
 def to_markdown(session: ChatSession) -> str:
-    """A readable Markdown transcript, references listed under each answer."""
+    """A readable Markdown transcript; under each answer its references, each with the quoted
+    span that supports it as a blockquote."""
     if session.messages is None:
         raise ValueError("session must be loaded with include_messages=True")
     lines = [
@@ -149,22 +153,65 @@ def to_markdown(session: ChatSession) -> str:
     ]
     for m in session.messages:
         lines += [f"## {m.role.capitalize()} · {m.created_at.isoformat()}", "", m.content, ""]
-        for i, ref in enumerate(m.references or [], 1):
-            lines.append(f"{i}. {_describe_reference(ref)}")
+        for ref in reference_views(m.references):
+            lines.append(f"{ref.number}. {ref.label}")
+            if ref.quote:
+                lines += [f"   > {line}".rstrip() for line in ref.quote.splitlines()]
         if m.references:
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _describe_reference(ref: Any) -> str:
-    if not isinstance(ref, dict):
-        return json.dumps(ref, ensure_ascii=False)
+@dataclass(frozen=True, slots=True)
+class ReferenceView:
+    """A stored reference as a transcript shows it (Markdown, Word, PDF)."""
+
+    number: int  # its [n] in the answer, or its place in the list
+    label: str  # "handbook.pdf, p. 4, Leave > Accrual", or a web page's title and address
+    quote: str | None  # the supporting span's text (else the passage's snippet)
+
+
+def reference_views(references: list[Any] | None) -> list[ReferenceView]:
+    """The references of a message as transcripts list them.
+
+    References are free-form for classic callers (``add_message_to_session``); the engine writes
+    ``docchat.chat.types.Citation`` dicts.  Anything that is not a dict is shown as JSON.
+    """
+    views = []
+    for i, ref in enumerate(references or [], 1):
+        if not isinstance(ref, dict):
+            views.append(ReferenceView(i, json.dumps(ref, ensure_ascii=False), None))
+            continue
+        n = ref.get("n")
+        number = n if isinstance(n, int) and not isinstance(n, bool) else i
+        quote = next((ref[k] for k in ("quote", "snippet", "text") if _text(ref.get(k))), None)
+        views.append(ReferenceView(number, _label(ref), quote))
+    return views
+
+
+# What XML 1.0 (and so a .docx) cannot hold, and what a PDF line cannot show: C0 controls other
+# than tab and newline, lone surrogates, and the two non-characters U+FFFE and U+FFFF.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def printable(text: str) -> str:
+    """``text`` without the characters a Word or PDF transcript cannot hold (carriage returns
+    become line breaks)."""
+    return _UNPRINTABLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _label(ref: dict[str, Any]) -> str:
+    if ref.get("kind") == "web" or (ref.get("url") and not ref.get("document_id")):
+        title, url = ref.get("title"), ref.get("url")
+        return " ".join(str(x) for x in (title, f"<{url}>" if url else None) if x) or "web page"
     name = ref.get("document") or ref.get("file_name") or ref.get("source") or "source"
     parts = [str(name)]
     if ref.get("page") is not None:
         parts.append(f"p. {ref['page']}")
     if ref.get("section"):
         parts.append(str(ref["section"]))
-    text = ", ".join(parts)
-    snippet = ref.get("snippet") or ref.get("text")
-    return f"{text}: “{snippet}”" if snippet else text
+    return ", ".join(parts)
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())

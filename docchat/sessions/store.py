@@ -57,6 +57,8 @@ from docchat.validation import check_int, check_json, check_text
 log = logging.getLogger(__name__)
 
 ExportFormat = Literal["json", "markdown"]
+#: Formats ``export_file`` writes: the text ones, a Word document and a PDF.
+ExportFileFormat = Literal["json", "markdown", "docx", "pdf"]
 # In the order SessionStore._read_messages unpacks them.  The last three come as the driver returns
 # them (NullType has no result processor): _read_messages decodes them itself, without the wrapper
 # calls SQLAlchemy's result processors make per value (3 ms of a 5,000-message read).
@@ -609,6 +611,25 @@ class SessionStore:
         if format == "markdown":
             return to_markdown(session)
         return json.dumps(to_classic(session), ensure_ascii=False, indent=2)
+
+    def export_file(
+        self, session_id: str, format: ExportFileFormat = "json", *, owner: str | None = None
+    ) -> bytes:
+        """The whole session as a file: classic JSON or Markdown (UTF-8), a Word document
+        (``docx``) or a PDF; each answer's references come with their quoted spans."""
+        if format in ("json", "markdown"):
+            return self.export(session_id, format, owner=owner).encode("utf-8")
+        if format not in ("docx", "pdf"):
+            raise InvalidInput("format must be 'json', 'markdown', 'docx' or 'pdf'", field="format")
+        session = self.get(session_id, owner=owner, include_messages=True)
+        # Imported here: python-docx and fpdf2 load only when someone exports to them.
+        if format == "docx":
+            from docchat.sessions.export_docx import to_docx
+
+            return to_docx(session)
+        from docchat.sessions.export_pdf import to_pdf
+
+        return to_pdf(session)
 
     def save_to_disk(
         self, session_id: str, directory: str | Path, *, owner: str | None = None

@@ -1,4 +1,5 @@
-"""Documents and collections: upload (indexed by a background task), list, get, delete."""
+"""Documents and collections: upload (indexed by a background task), list, get, delete; and what
+citations point at: passages of the text, the original file, PDF pages with a span highlighted."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import FileResponse
 
 from docchat.api.deps import DocumentId, OwnerDep, WorkspaceDep
+from docchat.api.downloads import file_headers
 from docchat.api.schemas import (
     Collection,
     CollectionList,
@@ -17,7 +20,10 @@ from docchat.api.schemas import (
     error_responses,
 )
 from docchat.api.uploads import receive_upload
+from docchat.documents.pages import PageHighlights
+from docchat.documents.parsers import FORMATS
 from docchat.documents.registry import DEFAULT_COLLECTION, DocumentView
+from docchat.documents.sources import DEFAULT_CONTEXT_CHARS, MAX_CONTEXT_CHARS, Passage
 from docchat.validation import INT64_MAX
 
 #: The one path that takes a large body; the app exempts it from the JSON body limit.
@@ -148,3 +154,129 @@ def list_collections(workspace: WorkspaceDep, owner: OwnerDep) -> CollectionList
     """The collections, by name."""
     items = [Collection(**c.model_dump()) for c in workspace.collections(owner=owner)]
     return CollectionList(items=items)
+
+
+# -- what citations point at: passages, original files, PDF pages ---------------------------------
+
+#: Query parameters naming a span of a document's text, as citations give them.
+SpanStart = Annotated[
+    int, Query(ge=0, le=INT64_MAX, description="Start offset in the document's text.")
+]
+SpanEnd = Annotated[int, Query(ge=0, le=INT64_MAX, description="End offset (exclusive).")]
+OptionalStart = Annotated[
+    int | None,
+    Query(ge=0, le=INT64_MAX, description="Start of the span to highlight (with `end`)."),
+]
+OptionalEnd = Annotated[
+    int | None, Query(ge=0, le=INT64_MAX, description="End of the span to highlight (exclusive).")
+]
+PageNumber = Annotated[int, Path(ge=1, le=INT64_MAX, description="1-based page number.")]
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.get(
+    "/documents/{document_id}/passage",
+    operation_id="get_passage",
+    summary="Get a passage of a document's text, with context",
+    responses=error_responses(404, 422),
+)
+def get_passage(
+    document_id: DocumentId,
+    workspace: WorkspaceDep,
+    owner: OwnerDep,
+    start: SpanStart,
+    end: SpanEnd,
+    context: Annotated[
+        int,
+        Query(ge=0, le=MAX_CONTEXT_CHARS, description="Characters of context on each side."),
+    ] = DEFAULT_CONTEXT_CHARS,
+) -> Passage:
+    """The document's text `[start:end]` (a citation's `char_start`/`char_end` or
+    `span_start`/`span_end`), the text around it cut at whitespace, and its page and section.
+    At most 20,000 characters; `end` may not pass the end of the text."""
+    return workspace.passage(document_id, start, end, owner=owner, context=context)
+
+
+@router.get(
+    "/documents/{document_id}/file",
+    response_class=FileResponse,
+    operation_id="download_document",
+    summary="Download a document's original file",
+    responses={
+        200: {
+            "description": "The original file.",
+            "content": {fmt.mime_type: _BINARY for fmt in FORMATS},
+        },
+        **error_responses(404, 422),
+    },
+)
+def download_document(
+    document_id: DocumentId,
+    workspace: WorkspaceDep,
+    owner: OwnerDep,
+    inline: Annotated[
+        bool,
+        Query(description="Ask to show it in the browser: honoured for PDF and plain text only."),
+    ] = False,
+) -> FileResponse:
+    """The file as it was uploaded or ingested, as an attachment; with `inline=true` a PDF or
+    plain text file is shown in the browser instead.  Other types (HTML above all) are always
+    attachments, so no stored page runs on this origin."""
+    original = workspace.original_file(document_id, owner=owner)
+    media_type = original.media_type
+    if original.charset:
+        media_type += f"; charset={original.charset}"
+    return FileResponse(
+        original.path,
+        media_type=media_type,
+        headers=file_headers(original.media_type, original.file_name, inline=inline),
+    )
+
+
+@router.get(
+    "/documents/{document_id}/pages/{page}/image",
+    response_class=Response,
+    operation_id="get_page_image",
+    summary="Render a PDF page as PNG, a span highlighted",
+    responses={
+        200: {"description": "The page as a PNG image.", "content": {"image/png": _BINARY}},
+        **error_responses(404, 422),
+    },
+)
+def get_page_image(
+    document_id: DocumentId,
+    page: PageNumber,
+    workspace: WorkspaceDep,
+    owner: OwnerDep,
+    start: OptionalStart = None,
+    end: OptionalEnd = None,
+    scale: Annotated[
+        float, Query(ge=0.5, le=3.0, description="Pixels per point (72 per inch).")
+    ] = 1.5,
+) -> Response:
+    """Page `page` of a PDF with the characters of `[start, end)` of the document's text that lie
+    on it under a translucent highlight.  404 for a document that is not a PDF or a page past its
+    last.  A very large page is drawn at a smaller scale than asked (at most 16 million pixels)."""
+    image = workspace.page_image(document_id, page, start=start, end=end, scale=scale, owner=owner)
+    return Response(
+        image.png, media_type="image/png", headers={"X-Content-Type-Options": "nosniff"}
+    )
+
+
+@router.get(
+    "/documents/{document_id}/pages/{page}/highlights",
+    operation_id="get_page_highlights",
+    summary="Where a span of the text lies on a PDF page",
+    responses=error_responses(404, 422),
+)
+def get_page_highlights(
+    document_id: DocumentId,
+    page: PageNumber,
+    workspace: WorkspaceDep,
+    owner: OwnerDep,
+    start: OptionalStart = None,
+    end: OptionalEnd = None,
+) -> PageHighlights:
+    """The page's size in points and boxes (points from its top-left corner) over the characters
+    of `[start, end)` on it, for a client that draws its own highlights."""
+    return workspace.page_highlights(document_id, page, start=start, end=end, owner=owner)

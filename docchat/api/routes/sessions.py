@@ -16,7 +16,7 @@ from docchat.api.schemas import (
     SettingsUpdate,
     error_responses,
 )
-from docchat.sessions.store import ExportFormat
+from docchat.sessions.store import ExportFileFormat
 from docchat.sessions.types import ChatSession, Message, SessionPage
 from docchat.validation import INT64_MAX, INT64_MIN
 
@@ -26,6 +26,8 @@ router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 _EXPORTS: dict[str, tuple[str, str]] = {
     "json": ("json", "application/json"),
     "markdown": ("md", "text/markdown"),
+    "docx": ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    "pdf": ("pdf", "application/pdf"),
 }
 
 
@@ -174,11 +176,11 @@ def clear_session(session_id: SessionId, store: StoreDep, owner: OwnerDep) -> Cl
     "/{session_id}/export",
     response_class=Response,
     operation_id="export_session",
-    summary="Download a session as JSON or Markdown",
+    summary="Download a session as JSON, Markdown, Word or PDF",
     responses={
         200: {
             "description": "The session as a file attachment.",
-            "content": {"application/json": {}, "text/markdown": {}},
+            "content": {media_type: {} for _, media_type in _EXPORTS.values()},
         },
         **error_responses(404, 422),
     },
@@ -188,12 +190,17 @@ def export_session(
     store: StoreDep,
     owner: OwnerDep,
     export_format: Annotated[
-        ExportFormat, Query(alias="format", description="`json` (classic file) or `markdown`.")
+        ExportFileFormat,
+        Query(
+            alias="format",
+            description="`json` (classic file), `markdown`, `docx` (Word) or `pdf`.",
+        ),
     ] = "json",
 ) -> Response:
-    """The whole session as a `<id>.json` or `<id>.md` attachment."""
-    text = store.export(session_id, export_format, owner=owner)
+    """The whole session as a `<id>.json`, `.md`, `.docx` or `.pdf` attachment; Markdown, Word
+    and PDF list each answer's references with the quoted span that supports it."""
+    data = store.export_file(session_id, export_format, owner=owner)
     suffix, media_type = _EXPORTS[export_format]
     # The store only finds ids of [A-Za-z0-9_-], so the id is safe inside the header as is.
     disposition = f'attachment; filename="{session_id}.{suffix}"'
-    return Response(text, media_type=media_type, headers={"Content-Disposition": disposition})
+    return Response(data, media_type=media_type, headers={"Content-Disposition": disposition})

@@ -5,7 +5,8 @@ per page) this parser reads about 1,100 pages/s, where pypdf's ``extract_text`` 
 on the same machine (2 cores); PDFium also repairs damaged files the way a browser does.  It reads
 no images, so a scanned PDF without an OCR text layer is refused rather than indexed as empty.
 
-PDFium is not thread-safe, so one lock serialises every call into it."""
+PDFium is not thread-safe, so one lock, ``PDFIUM_LOCK``, serialises every call into it (page
+rendering in ``docchat.documents.pages`` takes it too)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from docchat.documents.parsers import PDF, Piece, build_document, check_size
 from docchat.documents.types import ParsedDocument
 from docchat.errors import CorruptDocument
 
-_PDFIUM_LOCK = threading.Lock()
+#: Held around every call into PDFium, in this process.
+PDFIUM_LOCK = threading.Lock()
 _LOCKED_OUT = (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY)
 # PDFium marks a hyphen it judged to be a line-end word break with \x02; joining the halves makes
 # the word findable again.
@@ -31,7 +33,7 @@ def parse_pdf(path: Path, limits: DocumentSettings, *, name: str | None = None) 
     """Read each page's text layer; refuse encrypted, damaged and text-less (scanned) PDFs."""
     name = name or path.name
     check_size(path, limits, name=name)
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         try:
             pdf = pdfium.PdfDocument(path)
         except pdfium.PdfiumError as exc:
