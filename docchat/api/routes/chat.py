@@ -129,12 +129,29 @@ async def chat_stream(
             cancel=cancel,
         )
     )
-    first = await anyio.to_thread.run_sync(pump.next)  # raises what the turn raised at once
+    first = await first_event(pump, request)  # raises what the turn raised at once
     return StreamingResponse(
         sse_stream(first, pump, request, encode=_encode),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+#: How often a turn that has not produced its first event looks for a client that left.
+FIRST_EVENT_POLL_S = 0.25
+
+
+async def first_event(pump: Pump, request: Request) -> AnswerEvent | None:
+    """The turn's first event, or None when the client left before it came (the turn is told
+    to stop).  A follow-up's rewrite or a long mode's first step can take minutes with a slow
+    model, and until the response starts nothing else notices a client that went away."""
+    while True:
+        try:
+            return await anyio.to_thread.run_sync(partial(pump.next, timeout=FIRST_EVENT_POLL_S))
+        except queue.Empty:
+            if await request.is_disconnected():
+                pump.cancel.set()
+                return None
 
 
 async def sse_stream(
@@ -154,7 +171,10 @@ async def sse_stream(
             if await request.is_disconnected():
                 break
             try:
-                event = await anyio.to_thread.run_sync(pump.next)
+                # Abandoned on cancel: when the client leaves, Starlette cancels this generator,
+                # and a long mode's step (a model call reading a document) may not yield its
+                # next event for minutes; the `finally` below must set `cancel` now, not then.
+                event = await anyio.to_thread.run_sync(pump.next, abandon_on_cancel=True)
             except DocchatError as exc:
                 yield _error(exc.code, exc.message)
                 break
@@ -202,9 +222,10 @@ class Pump:
         finally:
             self._queue.put(self._END)
 
-    def next(self) -> AnswerEvent | None:
-        """The next event; None at the end; raises what the turn raised."""
-        item = self._queue.get()
+    def next(self, timeout: float | None = None) -> AnswerEvent | None:
+        """The next event; None at the end; raises what the turn raised, or ``queue.Empty``
+        when ``timeout`` seconds pass without one."""
+        item = self._queue.get(timeout=timeout)
         if item is self._END:
             return None
         if isinstance(item, BaseException):
