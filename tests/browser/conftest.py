@@ -1,7 +1,8 @@
 """Fixtures for tests that drive a real Chromium against a real docchat server.
 
 - ``chromium_path``: Debian's Chromium (``apt-get install chromium``).  When it is missing every
-  browser test skips with one loud line saying so; CI installs it and fails on such skips.
+  browser test skips with one loud line saying so; with ``DOCCHAT_REQUIRE_BROWSER=1`` (as
+  ``.ci/run`` sets, after installing Chromium) each fails instead.
   Playwright's own browser downloads are never used (``playwright install`` is never run).
 - ``browser``: that Chromium, headless, launched once per run through Playwright.
 - ``live_server``: a ``LiveServer`` (``url``, ``settings``, ``app``): uvicorn serving
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,9 +68,10 @@ def chromium_path() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.skip(
-        "BROWSER TESTS SKIPPED: no Chromium on PATH; install it with apt-get install chromium"
-    )
+    message = "BROWSER TESTS SKIPPED: no Chromium on PATH; install it with apt-get install chromium"
+    if os.environ.get("DOCCHAT_REQUIRE_BROWSER") == "1":
+        pytest.fail(message.replace("SKIPPED", "REQUIRED (DOCCHAT_REQUIRE_BROWSER=1)"))
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

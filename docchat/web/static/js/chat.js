@@ -158,8 +158,9 @@ function markUnsupported(body, sentences) {
   let marked = 0;
   for (const sentence of sentences) {
     if (!sentence || sentence.supported !== false || !sentence.text) continue;
+    marked += 1;
     const found = findText(body, sentence.text);
-    if (!found) continue;
+    if (!found) continue;  // rendered differently (a link, say): still counted in the note
     const pieces = [];
     wrapRange(body, found[0], found[1], () => {
       const span = h("span", { class: "unsupported", title: "Not supported by the passage it cites" });
@@ -169,13 +170,12 @@ function markUnsupported(body, sentences) {
     const last = pieces[pieces.length - 1];
     if (last) {
       last.after(h("span", { class: "unsupported-flag" }, " (not supported by its source)"));
-      marked += 1;
     }
   }
   if (marked) {
     body.append(h("p", { class: "unsupported-note" },
-      `${marked === 1 ? "One sentence is" : `${marked} sentences are`} not supported by the ` +
-      "passages it cites: check before relying on it."));
+      `${marked === 1 ? "One sentence is" : `${marked} sentences are`} not supported by the passages: ` +
+      "check before relying on it."));
   }
 }
 
@@ -419,6 +419,10 @@ export function initChat() {
       $("#composer").requestSubmit();
     }
   });
+  // A download leaves the page as it is: close the menu it came from.
+  for (const link of document.querySelectorAll("#export-menu a")) {
+    link.addEventListener("click", () => { $("#export-menu").open = false; });
+  }
   $("#stop").addEventListener("click", () => {
     stop();
     input.focus();

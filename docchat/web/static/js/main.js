@@ -41,6 +41,10 @@ function start() {
   initDocuments();
   $("#sidebar-toggle").addEventListener("click", () =>
     setSidebar(!document.body.classList.contains("sidebar-open")));
+  // On a narrow screen the sidebar covers the chat: following any of its links closes it.
+  $("#sidebar").addEventListener("click", (e) => {
+    if (e.target.closest("a")) setSidebar(false);
+  });
   window.addEventListener("hashchange", () => route().catch((err) => toast(err.message)));
   Promise.all([refreshSessions(), loadModels(), refreshLibrary(), route()])
     .catch((err) => toast(err.message))

@@ -75,20 +75,24 @@ export function wrapRange(root, start, end, make) {
 
 const squash = (s) => s.replace(/\s+/g, " ");
 
+const MARKER = /\s*\[\d+\]/g;
+
 /**
- * Find ``needle`` in ``root``'s text, ignoring differences in whitespace and Markdown emphasis
- * characters; returns [start, end) offsets or null.
+ * Find ``needle`` in ``root``'s text, ignoring whitespace, Markdown emphasis characters and
+ * citation markers (the check stores sentences without them); returns [start, end) or null.
  */
 export function findText(root, needle) {
   const haystack = textNodes(root).map((t) => t.node.data).join("");
+  const skip = new Uint8Array(haystack.length);
+  for (const m of haystack.matchAll(MARKER)) skip.fill(1, m.index, m.index + m[0].length);
   // Compare on a normalised copy, keeping a map back to the original offsets.
   const keep = (c) => !/[\s*_`]/.test(c);
   const map = [];
   let norm = "";
   for (let i = 0; i < haystack.length; i++) {
-    if (keep(haystack[i])) { norm += haystack[i]; map.push(i); }
+    if (!skip[i] && keep(haystack[i])) { norm += haystack[i]; map.push(i); }
   }
-  const target = [...squash(needle)].filter(keep).join("");
+  const target = [...squash(needle.replace(MARKER, ""))].filter(keep).join("");
   if (!target) return null;
   const at = norm.indexOf(target);
   if (at < 0) return null;

@@ -1,0 +1,569 @@
+"""The web app at / in a real Chromium against a real server: upload, ask, cite, preview, settings,
+search, export, follow-ups, stopping a long answer, a phone-sized screen, keyboard only, and
+hostile text that must never run.
+
+One server serves the module (``app_server``): its documents are uploaded once (``library``).
+Two scripted models stand in for model servers (``scripted_model.py``): ``hostile`` answers with
+script and an unsupported claim, ``slow`` writes a word every 0.2 s.  Every page may reach this
+machine only, and each test asserts that it asked for nothing else.  Screenshots of the main
+screens go to ``test-artifacts/`` at the repository root.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+
+import docx
+import httpx
+import pypdf
+import pytest
+from api.conftest import live_server as serve
+from documents.conftest import pdf_bytes
+from playwright.sync_api import Locator, Page, expect
+
+from docchat.api.app import create_app
+from docchat.config import LLMSettings, ModelSettings, Settings
+from docchat.retrieval.embedders import MiniLMEmbedder
+from docchat.workspace import Workspace
+
+from .scripted_model import REPLIES, run_scripted_model
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+#: First-load JavaScript budget of the app.
+JS_BUDGET_BYTES = 300 * 1024
+TIMEOUT_MS = 60_000
+
+PDF_NAME = "safety-manual.pdf"
+PDF_PAGES = [
+    ["Safety manual of the Leiden plant.", "Fire doors close automatically when the alarm sounds."],
+    [
+        "Emergency power.",
+        "The emergency generator is tested every second Tuesday at 07:30.",
+        "The test lasts twenty minutes and is logged by the facilities team.",
+    ],
+]
+DOCX_NAME = "travel-rules.docx"
+DOCX_TEXT = (
+    "Train travel in second class is reimbursed for trips under 600 kilometres.",
+    "Flights need written approval from the finance director before booking.",
+)
+# Script in a document's text, in a file name and in a model's reply: none of it may run.
+HOSTILE_NAME = "<img src=x onerror=window.__pwned='name'>.md"
+HOSTILE_TEXT = (
+    "# Zebra audit\n\n"
+    "The zebra audit happens every March <img src=x onerror=\"window.__pwned='doc'\"> "
+    "in the north wing.\n\n"
+    "<script>window.__pwned='doc-script'</script>\n\n"
+    "The zebra audit report goes to the board of directors.\n"
+)
+REPLIES["hostile"] = (
+    "The zebra audit report goes to the board of directors [1].\n\n"
+    "<script>window.__pwned='model'</script>\n\n"
+    "<img src=x onerror=\"window.__pwned='model-img'\"> "
+    "See [details](javascript:window.__pwned='link').\n\n"
+    "The zebra audit is performed by seven astronauts on the moon [1]."
+)
+
+
+def shoot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=False)
+
+
+def docx_bytes() -> bytes:
+    document = docx.Document()
+    document.add_heading("Travel", level=1)
+    for paragraph in DOCX_TEXT:
+        document.add_paragraph(paragraph)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def app_server(
+    tmp_path_factory: pytest.TempPathFactory, minilm: MiniLMEmbedder
+) -> Iterator[httpx.Client]:
+    """docchat on SQLite in a temporary data dir, with the scripted models configured."""
+    with run_scripted_model() as model_url:
+        scripted = {
+            name: ModelSettings(
+                provider="openai",
+                base_url=model_url,
+                model=name,
+                context_window=8192,
+                max_retries=0,
+            )
+            for name in ("hostile", "slow")
+        }
+        settings = Settings(
+            data_dir=tmp_path_factory.mktemp("web-app"), llm=LLMSettings(models=scripted)
+        )
+        app = create_app(settings, workspace=partial(Workspace, embedder=minilm))
+        with serve(app) as client:
+            yield client
+
+
+@pytest.fixture(scope="module")
+def url(app_server: httpx.Client) -> str:
+    return str(app_server.base_url).rstrip("/") + "/"
+
+
+@pytest.fixture(scope="module")
+def library(app_server: httpx.Client) -> dict[str, str]:
+    """The test documents, uploaded through the API unless the upload test already did; their
+    ids by file name."""
+    wanted = {
+        PDF_NAME: (pdf_bytes(PDF_PAGES), "manuals"),
+        DOCX_NAME: (docx_bytes(), "manuals"),
+        HOSTILE_NAME: (HOSTILE_TEXT.encode(), "misc"),
+    }
+    present = {d["file_name"] for d in app_server.get("/api/documents").json()["items"]}
+    for name, (data, collection) in wanted.items():
+        if name in present:
+            continue
+        accepted = app_server.post(
+            "/api/documents", data={"collection": collection}, files={"files": (name, data)}
+        )
+        assert accepted.status_code == 202, accepted.text
+        wait_for_task(app_server, accepted.json()["task_id"])
+    docs = app_server.get("/api/documents").json()["items"]
+    return {d["file_name"]: d["id"] for d in docs}
+
+
+def wait_for_task(client: httpx.Client, task_id: str) -> dict[str, object]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        task: dict[str, object] = client.get(f"/api/tasks/{task_id}").json()
+        if task["status"] not in ("queued", "running"):
+            assert task["status"] == "succeeded", task
+            return task
+        time.sleep(0.2)
+    raise AssertionError(f"task {task_id} did not finish")
+
+
+@pytest.fixture
+def app(page: Page, url: str, foreign_requests: list[str]) -> Iterator[Page]:
+    """The app loaded and started; afterwards, no request left this machine and no script
+    from a document, file name or model ran."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.wait_for_selector("body.ready")
+    yield page
+    assert foreign_requests == []
+    assert page.evaluate("window.__pwned") is None
+    assert errors == []
+
+
+def ask(page: Page, question: str) -> Locator:
+    """Type and send a question; the finished answer."""
+    before = page.locator("#messages > li.message.assistant:not(.streaming)").count()
+    page.fill("#composer-input", question)
+    page.press("#composer-input", "Enter")
+    answer = page.locator("#messages > li.message.assistant:not(.streaming)").nth(before)
+    expect(answer).to_be_visible()
+    return answer
+
+
+def new_chat(page: Page) -> None:
+    page.click("#new-chat")
+    expect(page.locator("#chat-title")).to_have_text("New chat")
+
+
+def highlighted_pixels(image: Locator) -> int:
+    """Pixels of the page image in the highlight's yellow (docchat.documents.pages)."""
+    expect(image).to_have_js_property("complete", True)
+    return int(
+        image.evaluate(
+            """img => {
+              const c = document.createElement('canvas');
+              c.width = img.naturalWidth; c.height = img.naturalHeight;
+              const g = c.getContext('2d');
+              g.drawImage(img, 0, 0);
+              const d = g.getImageData(0, 0, c.width, c.height).data;
+              let n = 0;
+              for (let i = 0; i < d.length; i += 4) {
+                if (d[i] > 230 && d[i + 1] > 200 && d[i + 1] < 245 && d[i + 2] < 190) n++;
+              }
+              return n;
+            }"""
+        )
+    )
+
+
+def assert_fits(page: Page, width: int) -> None:
+    """Nothing on the page is wider than the screen (no sideways scrolling)."""
+    wider = page.evaluate(
+        """width => [...document.querySelectorAll('body *')]
+             .filter(el => el.getBoundingClientRect().right > width + 0.5)
+             .map(el => `${el.tagName}#${el.id}.${el.className}`)""",
+        width,
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, wider
+
+
+# ------------------------------------------------------------------------------------------ tests
+
+
+def test_page_headers_and_first_load_weight(app: Page, app_server: httpx.Client) -> None:
+    response = app_server.get("/")
+    policy = response.headers["content-security-policy"]
+    for directive in (
+        "script-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "style-src 'self'",
+    ):
+        assert directive in policy
+    assert "unsafe-inline" not in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "same-origin"
+    assert app_server.get("/static/js/main.js").headers["x-content-type-options"] == "nosniff"
+
+    scripts = app.evaluate(
+        """performance.getEntriesByType('resource')
+             .filter(e => /\\.m?js(\\?|$)/.test(e.name))
+             .map(e => [e.name, e.decodedBodySize])"""
+    )
+    total = sum(size for _, size in scripts)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "js-weight.txt").write_text(
+        "\n".join(f"{size:>8} {name}" for name, size in scripts) + f"\n{total:>8} total bytes\n"
+    )
+    assert any(name.endswith("/main.js") for name, _ in scripts)
+    assert 0 < total <= JS_BUDGET_BYTES, scripts
+
+
+def test_upload_pdf_and_docx_with_progress(app: Page, tmp_path: Path) -> None:
+    pdf = tmp_path / PDF_NAME
+    pdf.write_bytes(pdf_bytes(PDF_PAGES))
+    word = tmp_path / DOCX_NAME
+    word.write_bytes(docx_bytes())
+    app.click("#nav-documents")
+    app.fill("#upload-collection", "manuals")
+    app.set_input_files("#file-input", [str(pdf), str(word)])
+    items = app.locator("#upload-list > li")
+    expect(items).to_have_count(2)
+    expect(items.locator("progress")).to_have_count(2)
+    for item in (items.nth(0), items.nth(1)):
+        expect(item).to_have_attribute("data-state", "done")
+        expect(item.locator(".upload-status")).to_have_text("Indexed")
+    rows = app.locator("#document-rows > tr")
+    pdf_row = rows.filter(has_text=PDF_NAME)
+    expect(pdf_row).to_contain_text("Indexed")
+    expect(pdf_row.locator("td").nth(2)).to_have_text("2")  # pages
+    expect(rows.filter(has_text=DOCX_NAME)).to_contain_text("manuals")
+    shoot(app, "documents.png")
+
+
+def test_a_failed_file_shows_its_reason(app: Page, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\nthis is not really a PDF")
+    app.click("#nav-documents")
+    app.fill("#upload-collection", "scratch")
+    app.set_input_files("#file-input", str(broken))
+    item = app.locator("#upload-list > li").filter(has_text="broken.pdf")
+    expect(item).to_have_attribute("data-state", "failed")
+    expect(item.locator(".upload-error")).not_to_be_empty()
+    row = app.locator("#document-rows > tr").filter(has_text="broken.pdf")
+    expect(row).to_contain_text("Failed")
+    app.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete broken.pdf").click()
+    expect(row).to_have_count(0)
+
+
+@pytest.mark.usefixtures("library")
+def test_ask_stream_cite_preview_and_follow_up(app: Page) -> None:
+    tokens: list[str] = []
+    app.on(
+        "response",
+        lambda r: tokens.append(r.url) if r.url.endswith("/chat/stream") else None,
+    )
+    answer = ask(app, "When is the emergency generator tested?")
+    assert tokens, "the answer did not come from the streaming endpoint"
+    expect(answer.locator(".answer-body")).to_contain_text("every second Tuesday")
+    cite = answer.locator(".answer-body button.cite").first
+    expect(cite).to_have_text("[1]")
+    expect(app.locator("#chat-title")).to_have_text("When is the emergency generator tested?")
+    shoot(app, "chat-answer.png")
+
+    cite.click()
+    preview = app.locator("#preview")
+    expect(preview).to_be_visible()
+    expect(preview.locator(".source-file")).to_have_text(PDF_NAME)
+    expect(preview.locator(".source-place")).to_contain_text("page 2")
+    expect(preview.locator("mark.cited-span")).to_contain_text(
+        "The emergency generator is tested every second Tuesday"
+    )
+    image = preview.locator("img.page-image")
+    expect(image).to_be_visible()
+    assert highlighted_pixels(image) > 500, "no highlight drawn on the page image"
+    shoot(app, "source-preview-pdf.png")
+    app.click("#preview-close")
+    expect(preview).to_be_hidden()
+
+    details = answer.locator("details.answer-details")
+    details.locator("summary").click()
+    expect(details).to_contain_text("extractive")
+    expect(details).to_contain_text("Basic")
+
+    follow_up = ask(app, "And how is train travel reimbursed?")
+    expect(follow_up.locator(".answer-body")).to_contain_text("second class")
+    follow_up.locator("button.cite").first.click()
+    expect(app.locator("#preview .source-file")).to_have_text(DOCX_NAME)
+    expect(app.locator("#preview mark.cited-span")).to_contain_text("Train travel in second class")
+    expect(app.locator("#preview img.page-image")).to_have_count(0)
+    expect(app.locator("#messages > li.message.user")).to_have_count(2)
+
+
+@pytest.mark.usefixtures("library")
+def test_abstention_looks_different_and_shows_closest_passages(app: Page) -> None:
+    answer = ask(app, "What colour are the bicycles in the Jakarta office?")
+    expect(answer).to_have_class("message assistant abstained")
+    expect(answer.locator(".who")).to_have_text("No answer found in your documents")
+    closest = answer.locator(".closest li")
+    assert closest.count() >= 1
+    closest.first.locator("button").click()
+    expect(app.locator("#preview mark.cited-span")).not_to_be_empty()
+    shoot(app, "abstained.png")
+
+
+def test_settings_persist_across_reload(
+    app: Page, library: dict[str, str], app_server: httpx.Client
+) -> None:
+    ask(app, "Who logs the generator test?")
+    session_id = app.url.rsplit("/", 1)[-1]
+    app.click("#settings-toggle")
+    model_options = app.locator("#set-model option")
+    expect(model_options.filter(has_text="hostile")).to_have_count(1)
+    app.select_option("#set-model", "hostile")
+    app.select_option("#set-mode", "extensive")
+    app.fill("#set-num-results", "5")
+    app.fill("#set-keywords", "generator, Tuesday")
+    app.fill("#set-language", "Dutch")
+    app.fill("#set-instructions", "Answer in one sentence.")
+    app.uncheck("#set-memory")
+    app.check("#set-web")
+    app.locator("#set-collections label").filter(has_text="manuals").locator("input").check()
+    app.locator("#set-documents label").filter(has_text=PDF_NAME).locator("input").check()
+    shoot(app, "settings.png")
+    app.click("#settings-save")
+    expect(app.locator("#settings-status")).to_have_text("Saved.")
+
+    app.reload()
+    app.wait_for_selector("body.ready")
+    app.click("#settings-toggle")
+    expect(app.locator("#set-model")).to_have_value("hostile")
+    expect(app.locator("#set-mode")).to_have_value("extensive")
+    expect(app.locator("#set-num-results")).to_have_value("5")
+    expect(app.locator("#set-keywords")).to_have_value("generator, Tuesday")
+    expect(app.locator("#set-language")).to_have_value("Dutch")
+    expect(app.locator("#set-instructions")).to_have_value("Answer in one sentence.")
+    expect(app.locator("#set-memory")).not_to_be_checked()
+    expect(app.locator("#set-web")).to_be_checked()
+    expect(app.locator("#set-rerank")).not_to_be_checked()
+    ticked = app.locator("#settings-panel .checklist input:checked")
+    expect(ticked).to_have_count(2)
+
+    stored = app_server.get(f"/api/sessions/{session_id}").json()["settings"]
+    assert stored["model"] == "hostile"
+    assert stored["mode"] == "extensive"
+    options = stored["options"]
+    assert options["num_results"] == 5
+    assert options["manual_keywords"] == ["generator", "Tuesday"]
+    assert options["use_memory"] is False
+    assert options["enable_web_search"] is True
+    assert options["source_filters"] == {
+        "collections": ["manuals"],
+        "documents": [library[PDF_NAME]],
+        "file_globs": [],
+    }
+
+
+@pytest.mark.usefixtures("library")
+def test_search_across_chats_opens_the_message(app: Page) -> None:
+    ask(app, "How long does the generator test last?")
+    new_chat(app)
+    app.fill("#chat-search-input", "twenty minutes")
+    hits = app.locator("#search-results .hit-link")
+    expect(hits.first).to_be_visible()
+    expect(hits.first.locator("mark").first).to_be_visible()
+    hits.first.click()
+    expect(app.locator("#chat-title")).to_have_text("How long does the generator test last?")
+    expect(app.locator("#messages li.found")).to_contain_text("twenty minutes")
+
+
+@pytest.mark.usefixtures("library")
+def test_rename_and_delete_a_chat(app: Page) -> None:
+    ask(app, "Do fire doors close by themselves?")
+    app.click("#rename-chat")
+    app.fill("#rename-input", "Fire doors")
+    app.press("#rename-input", "Enter")
+    expect(app.locator("#chat-title")).to_have_text("Fire doors")
+    current = app.locator("#session-list a[aria-current=page]")
+    expect(current.locator(".session-title")).to_have_text("Fire doors")
+    expect(app.locator("#session-list li").first).to_contain_text("Fire doors")  # most recent
+    app.once("dialog", lambda dialog: dialog.accept())
+    app.click("#delete-chat")
+    expect(app.locator("#chat-title")).to_have_text("New chat")
+    expect(app.locator("#session-list").filter(has_text="Fire doors")).to_have_count(0)
+
+
+@pytest.mark.usefixtures("library")
+def test_export_each_format(app: Page, tmp_path: Path) -> None:
+    ask(app, "When is the emergency generator tested?")
+    files = {}
+    for fmt in ("markdown", "json", "docx", "pdf"):
+        app.click("#export-menu summary")
+        with app.expect_download() as info:
+            app.click(f"#export-{fmt}")
+        path = tmp_path / info.value.suggested_filename
+        info.value.save_as(path)
+        files[fmt] = path
+    assert "When is the emergency generator tested?" in files["markdown"].read_text()
+    exported = json.loads(files["json"].read_text())
+    assert "When is the emergency generator tested?" in json.dumps(exported)
+    text = "\n".join(p.text for p in docx.Document(str(files["docx"])).paragraphs)
+    assert "emergency generator" in text
+    assert "every second Tuesday" in text
+    pdf_text = "\n".join(p.extract_text() or "" for p in pypdf.PdfReader(files["pdf"]).pages)
+    assert "emergency generator" in " ".join(pdf_text.split())
+
+
+@pytest.mark.usefixtures("library")
+def test_stop_a_long_mode(app: Page, app_server: httpx.Client) -> None:
+    ask(app, "Where is the Leiden plant?")
+    session_id = app.url.rsplit("/", 1)[-1]
+    app.click("#settings-toggle")
+    app.select_option("#set-model", "slow")
+    app.select_option("#set-mode", "full_reading")
+    app.click("#settings-save")
+    expect(app.locator("#settings-status")).to_have_text("Saved.")
+    app.fill("#composer-input", "Summarise every safety rule.")
+    app.press("#composer-input", "Enter")
+    status = app.locator("#status-line")
+    expect(status).to_contain_text("reading")
+    expect(app.locator("#stop")).to_be_visible()
+    shoot(app, "long-mode-status.png")
+    app.keyboard.press("Escape")
+    expect(status).to_have_text("Stopped.")
+    expect(app.locator("#send")).to_be_visible()
+    expect(app.locator("#messages > li.message.assistant").last).to_contain_text("Stopped")
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        messages = app_server.get(f"/api/sessions/{session_id}/messages").json()["items"]
+        last = messages[-1]
+        if last["role"] == "assistant" and (last["metadata"] or {}).get("cancelled"):
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError(f"the stopped turn was not stored as cancelled: {messages[-1]}")
+    app.reload()
+    app.wait_for_selector("body.ready")
+    expect(app.locator("#messages > li.message.assistant.partial").last).to_contain_text("Stopped")
+
+
+@pytest.mark.usefixtures("library")
+def test_phone_sized_screen(app: Page) -> None:
+    app.set_viewport_size({"width": 360, "height": 740})
+    expect(app.locator("#sidebar")).to_be_hidden()
+    answer = ask(app, "When is the emergency generator tested?")
+    assert_fits(app, 360)
+    shoot(app, "mobile-chat.png")
+    answer.locator("button.cite").first.click()
+    preview = app.locator("#preview")
+    expect(preview).to_be_visible()
+    box = preview.bounding_box()
+    assert box is not None and box["width"] >= 350
+    shoot(app, "mobile-preview.png")
+    app.click("#preview-close")
+    app.click("#sidebar-toggle")
+    expect(app.locator("#sidebar")).to_be_visible()
+    expect(app.locator("#session-list li").first).to_be_visible()
+    shoot(app, "mobile-sidebar.png")
+    app.locator("#session-list a").first.click()
+    expect(app.locator("#sidebar")).to_be_hidden()
+    app.click("#nav-documents")
+    expect(app.locator("#document-rows > tr").first).to_be_visible()
+    assert_fits(app, 360)
+    shoot(app, "mobile-documents.png")
+
+
+@pytest.mark.usefixtures("library")
+def test_keyboard_only(app: Page) -> None:
+    focused: Callable[[], str] = lambda: app.evaluate("document.activeElement.id")  # noqa: E731
+    for _ in range(60):
+        app.keyboard.press("Tab")
+        if focused() == "composer-input":
+            break
+    else:
+        raise AssertionError("Tab never reached the question box")
+    outline = app.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "the focused control shows no focus ring"
+    app.keyboard.type("When is the emergency")
+    app.keyboard.press("Shift+Enter")
+    app.keyboard.type("generator tested?")
+    assert app.input_value("#composer-input") == "When is the emergency\ngenerator tested?"
+    app.keyboard.press("Enter")
+    answer = app.locator("#messages > li.message.assistant:not(.streaming)").first
+    expect(answer).to_be_visible()
+    cite = answer.locator("button.cite").first
+    for _ in range(80):
+        app.keyboard.press("Tab")
+        if cite.evaluate("el => el === document.activeElement"):
+            break
+    else:
+        raise AssertionError("Tab never reached the citation")
+    app.keyboard.press("Enter")
+    expect(app.locator("#preview")).to_be_visible()
+    app.keyboard.press("Escape")
+    expect(app.locator("#preview")).to_be_hidden()
+    assert cite.evaluate("el => el === document.activeElement"), "focus did not return"
+    for control in app.locator(
+        "button:visible, input:visible, select:visible, textarea:visible"
+    ).all():
+        name = control.evaluate(
+            "el => el.labels?.[0]?.textContent || el.getAttribute('aria-label') || el.textContent"
+        )
+        assert name and name.strip(), control.evaluate("el => el.outerHTML")
+
+
+@pytest.mark.usefixtures("library")
+def test_script_in_documents_names_and_model_output_never_runs(app: Page) -> None:
+    answer = ask(app, "When does the zebra audit happen?")
+    expect(answer.locator(".answer-body")).to_contain_text("zebra audit")
+    cite = answer.locator("button.cite").first
+    cite.click()
+    preview = app.locator("#preview")
+    expect(preview.locator(".source-file")).to_have_text(HOSTILE_NAME)
+    expect(preview.locator(".passage")).to_contain_text("onerror")  # shown as text
+    app.click("#preview-close")
+
+    app.click("#settings-toggle")
+    app.select_option("#set-model", "hostile")
+    app.click("#settings-save")
+    expect(app.locator("#settings-status")).to_have_text("Saved.")
+    reply = ask(app, "Who performs the zebra audit?")
+    expect(reply.locator(".answer-body")).to_contain_text("board of directors")
+    expect(reply.locator(".unsupported").filter(has_text="astronauts")).to_have_count(1)
+    expect(reply.locator(".unsupported-flag").first).to_be_visible()
+    shoot(app, "unsupported-and-hostile.png")
+
+    app.click("#nav-documents")
+    expect(app.locator("#document-rows").get_by_text(HOSTILE_NAME)).to_be_visible()
+    app.wait_for_timeout(300)  # give any injected handler the chance to run
+    injected = app.evaluate(
+        """document.querySelectorAll(
+             'script:not([src]), [onerror], [onload], a[href^="javascript:"], #messages img'
+           ).length"""
+    )
+    assert injected == 0
