@@ -552,6 +552,7 @@ def test_script_in_documents_names_and_model_output_never_runs(app: Page) -> Non
     app.select_option("#set-model", "hostile")
     app.click("#settings-save")
     expect(app.locator("#settings-status")).to_have_text("Saved.")
+    app.click("#settings-toggle")
     reply = ask(app, "Who performs the zebra audit?")
     expect(reply.locator(".answer-body")).to_contain_text("board of directors")
     expect(reply.locator(".unsupported").filter(has_text="astronauts")).to_have_count(1)
