@@ -186,7 +186,35 @@ class MiniLMEmbedder:
             out[rows] = self._embed_batch(session, [encodings[i] for i in rows])
         return out
 
+    def embed_with_tokens(self, texts: Sequence[str]) -> tuple[Vectors, list[Vectors]]:
+        """``embed(texts)`` and, from the same forward pass, each text's token vectors: one unit
+        row per word-piece, [CLS] and [SEP] left out (what late-interaction reranking compares)."""
+        _reject_single_string(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        tokens: list[Vectors] = [out[:0]] * len(texts)
+        if not texts:
+            return out, tokens
+        session, tokenizer = self._loaded()
+        encodings = tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids), reverse=True)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            hidden, mask = self._forward(session, [encodings[i] for i in rows])
+            out[rows] = _mean_pool(hidden, mask)
+            for row, i in enumerate(rows):
+                n = len(encodings[i].ids)
+                states = hidden[row, 1 : max(1, n - 1)]
+                norms = np.linalg.norm(states, axis=1, keepdims=True)
+                norms[norms == 0] = 1
+                tokens[i] = states / norms
+        return out, tokens
+
     def _embed_batch(self, session: _OrtSession, encodings: list[Encoding]) -> Vectors:
+        hidden, mask = self._forward(session, encodings)
+        return _mean_pool(hidden, mask)
+
+    def _forward(self, session: _OrtSession, encodings: list[Encoding]) -> tuple[Vectors, Vectors]:
+        """The network's last hidden states (batch, tokens, 384) and the attention mask."""
         width = max(len(e.ids) for e in encodings)
         input_ids = np.zeros((len(encodings), width), dtype=np.int64)
         attention_mask = np.zeros_like(input_ids)
@@ -204,14 +232,9 @@ class MiniLMEmbedder:
         (hidden,) = session.run(
             ["last_hidden_state"], {k: v for k, v in feed.items() if k in self._input_names}
         )
-        # Mean over real tokens only.  Every operand is float32: under numpy 2 a float64 operand
-        # would silently promote the whole computation (and the result) to float64.
-        mask = attention_mask.astype(np.float32)
-        summed: Vectors = np.einsum("btd,bt->bd", hidden.astype(np.float32, copy=False), mask)
-        pooled: Vectors = summed / mask.sum(axis=1, keepdims=True)
-        norms: Vectors = np.linalg.norm(pooled, axis=1, keepdims=True)
-        norms[norms == 0] = 1  # unreachable for real text; keeps a zero row zero, not NaN
-        return pooled / norms
+        # Every operand float32: under numpy 2 a float64 operand would silently promote the
+        # whole computation (and the result) to float64.
+        return hidden.astype(np.float32, copy=False), attention_mask.astype(np.float32)
 
     def _loaded(self) -> tuple[_OrtSession, Tokenizer]:
         session, tokenizer = self._session, self._tokenizer
@@ -258,6 +281,15 @@ class MiniLMEmbedder:
         except Exception as exc:  # onnxruntime raises its own unexported exception types
             raise ProviderError(f"the MiniLM ONNX model at {path} could not be loaded") from exc
         return session
+
+
+def _mean_pool(hidden: Vectors, mask: Vectors) -> Vectors:
+    """Mean over real tokens only, L2-normalised."""
+    summed: Vectors = np.einsum("btd,bt->bd", hidden, mask)
+    pooled: Vectors = summed / mask.sum(axis=1, keepdims=True)
+    norms: Vectors = np.linalg.norm(pooled, axis=1, keepdims=True)
+    norms[norms == 0] = 1  # unreachable for real text; keeps a zero row zero, not NaN
+    return pooled / norms
 
 
 def _load_tokenizer() -> Tokenizer:
