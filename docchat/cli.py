@@ -797,6 +797,16 @@ def eval_command(
         list[str] | None,
         typer.Option("--collection", "-c", help="Search only this collection (repeatable)."),
     ] = None,
+    rerank: Annotated[
+        bool | None,
+        typer.Option(
+            "--rerank/--no-rerank",
+            help="Retrieval: also run hybrid search reranked (hybrid+rerank). Default: when a "
+            "reranker is configured (the offline one is, with the MiniLM embedder) and all modes "
+            "are evaluated.",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[
         bool,
         typer.Option(
@@ -820,24 +830,29 @@ def eval_command(
     if model:
         _fail("--model needs --answers: retrieval evaluation asks no model", code=2)
     from docchat.options import SourceFilters
-    from docchat.retrieval.evaluate import SEARCH_MODES, evaluate, load_qa
+    from docchat.retrieval.evaluate import RERANKED, SEARCH_MODES, EvalRun, evaluate, load_qa
     from docchat.retrieval.hybrid import SearchMode
 
     if mode != "all" and mode not in SEARCH_MODES:
         _fail(f"--mode {mode} is a chat mode: add --answers to evaluate answers", code=2)
     with _reported():
         questions = load_qa(qa_file)
-    modes: tuple[SearchMode, ...] = SEARCH_MODES if mode == "all" else (mode,)
+    modes: tuple[EvalRun, ...] = SEARCH_MODES if mode == "all" else (mode,)
     filters = SourceFilters(collections=collection or [])
     k = 10 if k is None else k
     with _workspace() as workspace, _progress(transient=True) as progress:
+        has_reranker = workspace.retriever.reranker is not None
+        if rerank and not has_reranker:
+            _fail("--rerank: no reranker is configured (see DOCCHAT_RETRIEVAL__RERANK_URL)")
+        if rerank or (rerank is None and mode == "all" and has_reranker):
+            modes = (*modes, RERANKED)
         _warn_missing_vectors(workspace, modes)
         task = progress.add_task("searches", total=len(questions) * len(modes), detail="")
 
         def search_within(
-            query: str, *, k: int | None = None, mode: SearchMode = "hybrid"
+            query: str, *, k: int | None = None, mode: SearchMode = "hybrid", rerank: bool = False
         ) -> list[Hit]:
-            return workspace.search(query, k=k, mode=mode, filters=filters)
+            return workspace.search(query, k=k, mode=mode, filters=filters, rerank=rerank)
 
         def on_search(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)

@@ -153,6 +153,20 @@ class RetrievalSettings(BaseModel):
     rerank_model: str | None = None
     rerank_api_key: SecretStr | None = Field(None, description="Bearer token for the reranker.")
     enable_reranking: bool = Field(False, description="Rerank by default when a reranker is set.")
+    late_interaction: bool = Field(
+        True,
+        description="Keep each chunk's token vectors (1 bit a dimension, ~7.7 KB a chunk) as it "
+        "is embedded, and rerank offline with them when no rerank_url is set (MiniLM only).",
+    )
+    rerank_candidates: int = Field(
+        30, ge=1, le=200, description="Fused passages the reranker scores (at least the k asked)."
+    )
+    rerank_weight: float = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="The offline reranker's share of the final score; the rest is the fused score.",
+    )
 
 
 #: The offline extractive answerer's name: built in, needs no entry, never a configured name.

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from docchat import jobs
 from docchat.chat.answer import AnyFlag, ChatEngine, StopFlag
@@ -52,8 +52,9 @@ from docchat.llm.models import ModelCatalog, ModelInfo
 from docchat.options import ChatMode, ChatOptions, SourceFilters
 from docchat.retrieval.embedders import Embedder, make_embedder
 from docchat.retrieval.hybrid import Hit, Retriever, SearchMode
+from docchat.retrieval.late_interaction import LateInteractionReranker, TokenEmbedder
 from docchat.retrieval.rerank import RemoteReranker, make_reranker
-from docchat.retrieval.vectors import EmbedProgress, VectorIndex
+from docchat.retrieval.vectors import EmbedProgress, VectorIndex, embedding_text
 from docchat.sessions.store import SessionStore
 from docchat.sessions.types import ChatSession
 from docchat.tasks import Progress, TaskInfo, TaskRunner
@@ -77,16 +78,19 @@ class Workspace:
         self.sessions = SessionStore(self.db, settings)
         self.registry = Registry(self.db, ContentStore(settings.data_dir))
         self.ingestor = Ingestor(self.registry, settings)
-        self.vectors = VectorIndex(self.db, self.registry)
         self._embedder = embedder
         self._lazy_lock = threading.RLock()
+        late = self._late_interaction(settings, embedder)
+        self.vectors = VectorIndex(
+            self.db, self.registry, tokens=late.store if late is not None else None
+        )
         self.retriever = Retriever(
             self.db,
             self.registry,
             self.vectors,
             settings.retrieval,
             embedder=self.embedder,
-            reranker=make_reranker(settings.retrieval),
+            reranker=make_reranker(settings.retrieval) or late,
         )
         self._lease: Lease | None = None
         self._task_runner: TaskRunner | None = None
@@ -95,6 +99,21 @@ class Workspace:
         self._stopping = threading.Event()
         self._models: ModelCatalog | None = None
         self._engine: ChatEngine | None = None
+
+    def _late_interaction(
+        self, settings: Settings, embedder: Embedder | None
+    ) -> LateInteractionReranker | None:
+        """The offline reranker, when the embedder can hand out token vectors."""
+        r = settings.retrieval
+        able = isinstance(embedder, TokenEmbedder) if embedder else r.embedder == "minilm"
+        if not (r.late_interaction and able):
+            return None
+        return LateInteractionReranker(
+            self.db,
+            lambda: cast(TokenEmbedder, self.embedder()),
+            weight=r.rerank_weight,
+            text_of=embedding_text,
+        )
 
     def embedder(self) -> Embedder:
         """The configured embedder, loaded on first use."""

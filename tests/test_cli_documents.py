@@ -272,9 +272,16 @@ def test_search_table_and_errors(corpus: tuple[Path, Path]) -> None:
     assert empty.exit_code == 1
     assert "error: query must be a non-empty string" in empty.output
     assert "Traceback" not in empty.output
-    rerank = run(data, "search", "fog", "--rerank")
-    assert rerank.exit_code == 1
-    assert "no reranker is configured" in rerank.output
+    rerank = run(data, "search", "fog horn", "--rerank")
+    assert rerank.exit_code == 0, rerank.output
+    assert "rerank" in rerank.stdout  # the offline reranker's score is shown
+    without = runner.invoke(
+        app,
+        ["search", "fog", "--rerank"],
+        env={**_env(data), "DOCCHAT_RETRIEVAL__LATE_INTERACTION": "false"},
+    )
+    assert without.exit_code == 1
+    assert "no reranker is configured" in without.output
     bad_mode = run(data, "search", "fog", "--mode", "bm25")
     assert bad_mode.exit_code == 2
 

@@ -103,6 +103,20 @@ class ChunkVectorRow(Base):
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class ChunkTokensRow(Base):
+    """A chunk's token vectors under one model, one sign bit per dimension (the offline
+    reranker's late interaction; see docchat.retrieval.late_interaction)."""
+
+    __tablename__ = "chunk_token_vectors"
+
+    chunk_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(200))
+    count: Mapped[int] = mapped_column(Integer)  # tokens stored
+    bits: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class IndexStateRow(Base):
     """Small named values about the index: the embedding model in use, a change counter."""
 

@@ -274,6 +274,9 @@ class MiniLMEmbedder:
         options.inter_op_num_threads = 1  # BERT is one chain of operators: nothing to overlap
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: its warnings are not for docchat's users
+        # Its worker threads otherwise spin for a while after each run, and NumPy work right
+        # after an embedding (the vector scan, the reranker's MaxSim) ran 50x slower beside them.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session: _OrtSession = ort.InferenceSession(
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]

@@ -27,6 +27,7 @@ from docchat.options import SourceFilters
 from docchat.retrieval.embedders import Embedder
 from docchat.retrieval.fulltext import fulltext_search
 from docchat.retrieval.fusion import Candidates, Fused, Ranked, Scores, fuse
+from docchat.retrieval.late_interaction import LateInteractionReranker
 from docchat.retrieval.passages import (
     Hit,
     Scope,
@@ -71,7 +72,7 @@ class Retriever:
         settings: RetrievalSettings,
         *,
         embedder: Callable[[], Embedder],
-        reranker: Reranker | None = None,
+        reranker: Reranker | LateInteractionReranker | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -136,7 +137,7 @@ class Retriever:
             return []
         wanted = max(self.settings.candidates, k)
         fused = self.fuse(self._candidates(queries, scope, wanted, mode, manual_keywords))
-        head = fused[: max(k * 3, 20)] if use_rerank else fused[:k]
+        head = fused[: max(k, self.settings.rerank_candidates)] if use_rerank else fused[:k]
         hits = self.hydrate(head, query=queries[0], scope=scope)
         if use_rerank:
             hits = self.rerank(queries[0], hits)
@@ -249,7 +250,11 @@ class Retriever:
             raise _no_reranker()
         if not hits:
             return hits
-        for h, score in zip(hits, self.reranker.rerank(query, [h.text for h in hits]), strict=True):
+        if isinstance(self.reranker, LateInteractionReranker):
+            scores = self.reranker.score(query, hits, [h.scores.fused or 0.0 for h in hits])
+        else:
+            scores = self.reranker.rerank(query, [h.text for h in hits])
+        for h, score in zip(hits, scores, strict=True):
             h.scores.rerank = score
             h.score = score
         return sorted(hits, key=lambda h: -(h.scores.rerank or 0.0))
@@ -340,7 +345,9 @@ def _check_mode(mode: str) -> None:
 
 def _no_reranker() -> InvalidInput:
     return InvalidInput(
-        "reranking was asked for but no reranker is configured (set DOCCHAT_RETRIEVAL__RERANK_URL)",
+        "reranking was asked for but no reranker is configured (set "
+        "DOCCHAT_RETRIEVAL__RERANK_URL, or DOCCHAT_RETRIEVAL__LATE_INTERACTION=true with the "
+        "MiniLM embedder)",
         field="enable_reranking",
     )
 

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 from docchat.db import Database
-from docchat.documents.models import ChunkRow, ChunkVectorRow, IndexStateRow
+from docchat.documents.models import ChunkRow, ChunkTokensRow, ChunkVectorRow, IndexStateRow
 from docchat.documents.registry import (
     VECTORS_VERSION,
     Registry,
@@ -31,6 +31,7 @@ from docchat.documents.registry import (
     chunk_has_vector,
 )
 from docchat.retrieval.embedders import Embedder
+from docchat.retrieval.late_interaction import TokenEmbedder, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,13 @@ def embedding_text(section: str | None, body: str) -> str:
 class VectorIndex:
     """Vectors of one database, for one embedding model at a time."""
 
-    def __init__(self, db: Database, registry: Registry) -> None:
+    def __init__(
+        self, db: Database, registry: Registry, *, tokens: TokenStore | None = None
+    ) -> None:
         self.db = db
         self.registry = registry
+        #: Where token vectors go as chunks are embedded (None: not kept).
+        self.tokens = tokens
         self._postgres = db.engine.dialect.name == "postgresql"
         self._matrix: _Matrix | None = None
         self._reload = threading.Lock()
@@ -91,6 +96,7 @@ class VectorIndex:
                     dropped = s.execute(
                         delete(ChunkVectorRow).where(ChunkVectorRow.model != name)
                     ).rowcount  # type: ignore[attr-defined]
+                    s.execute(delete(ChunkTokensRow).where(ChunkTokensRow.model != name))
                     if row is None:
                         s.add(IndexStateRow(name=EMBEDDING_MODEL, value=wanted))
                     else:
@@ -169,8 +175,15 @@ class VectorIndex:
             if not rows:
                 break
             last_id = rows[-1].id
-            vectors = embedder.embed([embedding_text(r.section, r.text) for r in rows])
-            self._store(embedder.name, [r.id for r in rows], vectors)
+            texts = [embedding_text(r.section, r.text) for r in rows]
+            ids = [r.id for r in rows]
+            if self.tokens is not None and isinstance(embedder, TokenEmbedder):
+                # The token vectors come out of the same forward pass: keeping them is free.
+                vectors, tokens = embedder.embed_with_tokens(texts)
+                self.tokens.store(embedder.name, ids, tokens)
+            else:
+                vectors = embedder.embed(texts)
+            self._store(embedder.name, ids, vectors)
             self.registry.mark_indexed({r.sha256 for r in rows})
             done += len(rows)
             if progress:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from docchat.config import RetrievalSettings
+from docchat.config import RetrievalSettings, Settings
 from docchat.errors import InvalidInput
 from docchat.retrieval.embedders import MiniLMEmbedder, Vectors
 from docchat.retrieval.fusion import Candidates
@@ -191,9 +191,17 @@ def test_reranking_through_a_remote_endpoint(handbook: Workspace, server_url: st
     assert hits[0].score == hits[0].scores.rerank
 
 
-def test_reranking_without_a_reranker_is_an_error(handbook: Workspace) -> None:
-    with pytest.raises(InvalidInput, match="no reranker"):
-        handbook.search("fire alarm", rerank=True)
+def test_reranking_without_a_reranker_is_an_error(
+    settings: Settings, minilm: MiniLMEmbedder
+) -> None:
+    retrieval = settings.retrieval.model_copy(update={"late_interaction": False})
+    plain = Workspace(settings.model_copy(update={"retrieval": retrieval}), embedder=minilm)
+    try:
+        assert plain.retriever.reranker is None  # no rerank_url, no offline reranker
+        with pytest.raises(InvalidInput, match="no reranker"):
+            plain.search("fire alarm", rerank=True)
+    finally:
+        plain.close()
 
 
 @pytest.mark.parametrize("query", ["", "   ", "x" * 5000], ids=["empty", "blank", "too-long"])
