@@ -228,6 +228,17 @@ def serve(
 
 
 @app.command()
+def mcp() -> None:
+    """Serve docchat's tools to an AI assistant over MCP on stdin/stdout (for a desktop client
+    to start; `serve` has them at /mcp over HTTP)."""
+    from docchat.mcp import build_server
+
+    with _workspace() as workspace:
+        # stdout carries the protocol: everything else this prints goes to stderr.
+        build_server(workspace).run("stdio")
+
+
+@app.command()
 def migrate() -> None:
     """Bring the database schema up to date and print its revision."""
     from sqlalchemy.exc import SQLAlchemyError

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docchat import __version__
+from docchat.api import mcp
 from docchat.api.errors import EXCEPTION_HANDLERS, UnexpectedErrors, error_response
 from docchat.api.guard import InputCheck, SiteGuard
 from docchat.api.routes import chat, docs, documents, health, openai, search, sessions, tasks
@@ -118,7 +119,10 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
             # a crash, say) are embedded in the background, the embedder loading only then.
             await anyio.to_thread.run_sync(opened.resume)
             await anyio.to_thread.run_sync(sweep_stale, settings.data_dir / UPLOAD_DIR)
-            yield
+            # The MCP tools at /mcp answer from this workspace; they stop before it closes.
+            async with mcp.running(opened) as mcp_app:
+                app.state.mcp = mcp_app
+                yield
         finally:
             # Embedding stops at its next batch; ingestion finishes its files.
             await anyio.to_thread.run_sync(opened.close)
@@ -161,6 +165,7 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
     ]
     for router in routers:
         app.include_router(router)
+    app.router.routes.append(mcp.route)  # MCP over streamable HTTP (api/mcp.py)
     # The web app: its page at / (docchat/web/views.py) and its files.
     app.include_router(web.router)
     app.mount(web.STATIC_PATH, web.static_files(), name="static")
