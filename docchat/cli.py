@@ -189,7 +189,7 @@ def _rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else 0.0
 
 
-def _warn_missing_vectors(workspace: Workspace, modes: Sequence[Mode]) -> None:
+def _warn_missing_vectors(workspace: Workspace, modes: Sequence[str]) -> None:
     """Say so when chunks lack vectors: dense search cannot find them yet."""
     if "hybrid" not in modes and "dense" not in modes:
         return

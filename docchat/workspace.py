@@ -82,7 +82,10 @@ class Workspace:
         self._lazy_lock = threading.RLock()
         late = self._late_interaction(settings, embedder)
         self.vectors = VectorIndex(
-            self.db, self.registry, tokens=late.store if late is not None else None
+            self.db,
+            self.registry,
+            tokens=late.store if late is not None else None,
+            cache_dir=settings.data_dir / "cache" / "vectors",
         )
         self.retriever = Retriever(
             self.db,

@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Literal, Protocol, cast
 
 from pydantic import (
     BaseModel,
@@ -313,7 +313,7 @@ def evaluate(
     total = len(questions) * len(modes)
     details: list[QuestionResult] = []
     for mode in modes:
-        base: SearchMode = "hybrid" if mode == RERANKED else mode
+        base: SearchMode = "hybrid" if mode == RERANKED else cast("SearchMode", mode)
         # Only a reranked run passes `rerank`: any searcher answers the plain modes.
         extra = {"rerank": True} if mode == RERANKED else {}
         search(questions[0].question, k=k, mode=base, **extra)  # warm-up: loads models

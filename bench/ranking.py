@@ -1,0 +1,318 @@
+"""Ranking: what the offline reranker buys at passage level, what it costs in time and storage.
+
+Run ``python bench/ranking.py`` (about 6 minutes on 2 cores) or ``--quick`` (a smoke run);
+``--json PATH`` also writes the numbers.
+
+1. **Quality** at passage level (a hit counts only if its text holds the evidence, the QA line's
+   ``contains``), hybrid search against hybrid + the late-interaction reranker
+   (``docchat.retrieval.late_interaction``), per question type, on two sets:
+   - ``bench/data/pyref-qa.jsonl``: 38 questions (20 worded like the text, 18 paraphrased) over
+     the Python language reference that every CPython carries (``pydoc_data.topics``: 79
+     documents, 465 KB, ~930 chunks): real technical prose written by others.
+   - ``tests/data/handbook-qa.jsonl``: the test suite's 30 questions over the 15-file handbook.
+   Both are ingested for real (parse, chunk, embed, token vectors kept).
+2. **Latency and storage** at 10k and 100k chunks on SQLite: ``Workspace.search(q, k=8)`` with
+   and without reranking (30 candidates), alternating, on the synthetic corpus and clustered
+   vectors of ``bench/retrieval.py``.  Each chunk gets 1-bit token vectors of its own token count
+   (random signs: the reranker's cost does not depend on their values).  Storage is the bytes the
+   token vectors take, per 100k chunks.
+
+The "Targets" table at the end says PASS or FAIL; the exit code is 0 either way (this is a report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before anything imports onnxruntime
+
+import numpy as np
+from _corpus import TOPICS, SyntheticCorpus, Writer, themes
+from _report import busy, dump_json, load, machine_facts, percentile, print_targets, table
+from retrieval import Index
+from rich.console import Console
+from sqlalchemy import func, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from docchat.config import Settings
+from docchat.documents.models import ChunkRow, ChunkTokensRow
+from docchat.retrieval.embedders import MiniLMEmbedder
+from docchat.retrieval.evaluate import RERANKED, EvaluationReport, evaluate, load_qa
+from docchat.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+PYREF_QA = ROOT / "bench" / "data" / "pyref-qa.jsonl"
+HANDBOOK = ROOT / "tests" / "data" / "handbook"
+HANDBOOK_QA = ROOT / "tests" / "data" / "handbook-qa.jsonl"
+K = 8
+console = Console(width=130)
+
+
+@dataclass(frozen=True)
+class Plan:
+    sizes: tuple[int, ...]
+    queries: int
+
+
+FULL = Plan(sizes=(10_000, 100_000), queries=60)
+QUICK = Plan(sizes=(2_000,), queries=20)
+
+
+def step(message: str) -> None:
+    console.print(f"[dim]… {message}[/dim]")
+
+
+def _settings(data_dir: Path) -> Settings:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir}/docchat.db")
+
+
+# -- 1. quality --------------------------------------------------------------------------------
+
+
+def write_pyref(folder: Path) -> int:
+    """The Python language reference topics as text files; returns how many."""
+    import pydoc_data.topics
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, body in pydoc_data.topics.topics.items():
+        (folder / f"{name}.txt").write_text(body, encoding="utf-8")
+    return len(pydoc_data.topics.topics)
+
+
+def quality(root: Path, embedder: MiniLMEmbedder) -> dict[str, Any]:
+    sets = []
+    corpus = root / "pyref"
+    write_pyref(corpus)
+    sets.append(("pyref", corpus, PYREF_QA))
+    sets.append(("handbook", HANDBOOK, HANDBOOK_QA))
+    out: dict[str, Any] = {}
+    for label, folder, qa in sets:
+        step(f"ingesting {label} (parse, chunk, embed, token vectors)")
+        ws = Workspace(_settings(root / f"q-{label}"), embedder=embedder)
+        try:
+            ws.ingest([folder])
+            with ws.db.read() as s:
+                chunks = s.scalar(select(func.count()).select_from(ChunkRow))
+
+            def search(
+                query: str, *, k: int | None = None, mode: Any = "hybrid", rerank: bool = False
+            ) -> Any:
+                return ws.search(query, k=k, mode=mode, rerank=rerank)  # noqa: B023 (used at once)
+
+            step(f"evaluating {label}")
+            report = evaluate(search, load_qa(qa), k=10, modes=("hybrid", RERANKED))
+        finally:
+            ws.close()
+        out[label] = {"chunks": chunks, "report": report}
+    return out
+
+
+def quality_rows(results: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for label, res in results.items():
+        report: EvaluationReport = res["report"]
+        for question_type in [None, *report.types]:
+            for run in ("hybrid", RERANKED):
+                m = report.metrics(run, question_type)
+                rows.append(
+                    [
+                        f"{label} ({res['chunks']} chunks)",
+                        question_type or "all",
+                        run,
+                        str(m.questions),
+                        f"{m.recall_at_1:.3f}",
+                        f"{m.recall_at_5:.3f}",
+                        f"{m.mrr_at_k:.3f}",
+                        f"{m.mean_latency_ms:.0f}",
+                    ]
+                )
+    return rows
+
+
+# -- 2. latency and storage --------------------------------------------------------------------
+
+
+def add_token_vectors(settings: Settings, model: str) -> int:
+    """Random 1-bit token vectors for every chunk that has none; returns the bytes stored."""
+    rng = np.random.default_rng(5)
+    ws = Workspace(settings)
+    try:
+        last = -1
+        while True:
+            with ws.db.read() as s:
+                rows = s.execute(
+                    select(ChunkRow.id, ChunkRow.token_count)
+                    .where(ChunkRow.id > last)
+                    .order_by(ChunkRow.id)
+                    .limit(5_000)
+                ).all()
+            if not rows:
+                break
+            last = rows[-1].id
+            values = [
+                {
+                    "chunk_id": r.id,
+                    "model": model,
+                    "count": r.token_count,
+                    "bits": rng.bytes(r.token_count * 48),
+                }
+                for r in rows
+            ]
+            with ws.db.write() as s:
+                s.execute(sqlite_insert(ChunkTokensRow).on_conflict_do_nothing(), values)
+        with ws.db.read() as s:
+            return int(s.scalar(select(func.sum(func.length(ChunkTokensRow.bits)))) or 0)
+    finally:
+        ws.close()
+
+
+def latency(root: Path, embedder: MiniLMEmbedder, plan: Plan) -> list[dict[str, Any]]:
+    all_themes = themes(240)
+    passages = SyntheticCorpus(all_themes, seed=9)
+    step(f"embedding {len(all_themes)} theme passages (the centres of the synthetic vectors)")
+    centres = embedder.embed([passages.passage(i, words=60) for i in range(len(all_themes))])
+    index = Index(_settings(root / "latency"), embedder, SyntheticCorpus(all_themes), centres)
+    out = []
+    for size in plan.sizes:
+        step(f"growing the index to {size:,} chunks")
+        index.grow(size, 40)
+        step("adding token vectors")
+        stored = add_token_vectors(index.settings, embedder.name)
+        writer = Writer(seed=13)
+        queries = [f.query for f in index.facts[: plan.queries // 3]]
+        while len(queries) < plan.queries:
+            queries.append(writer.topic_query(writer.rng.choice(TOPICS)))
+        ws = Workspace(index.settings, embedder=embedder)
+        try:
+            ws.search("warm up the vector matrix", k=K)
+            ws.search("warm up the reranker", k=K, rerank=True)
+            plain: list[float] = []
+            reranked: list[float] = []
+            step(f"timing {len(queries)} queries with and without reranking")
+            for i, q in enumerate(queries):
+                order = (False, True) if i % 2 else (True, False)
+                for rerank in order:
+                    t0 = time.perf_counter()
+                    ws.search(q, k=K, rerank=rerank)
+                    (reranked if rerank else plain).append((time.perf_counter() - t0) * 1000)
+        finally:
+            ws.close()
+        added = [r - p for r, p in zip(reranked, plain, strict=True)]
+        out.append(
+            {
+                "chunks": index.chunks,
+                "hybrid_p50": percentile(plain, 50),
+                "hybrid_p95": percentile(plain, 95),
+                "rerank_p50": percentile(reranked, 50),
+                "rerank_p95": percentile(reranked, 95),
+                "added_p50": percentile(added, 50),
+                "added_p95": percentile(added, 95),
+                "bytes_per_100k": stored / index.chunks * 100_000,
+            }
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run with small sizes")
+    parser.add_argument("--json", metavar="PATH", help="also write every number to this file")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    console.print(table("Machine", ["fact", "value"], machine_facts().items()))
+    if busy():
+        console.print(
+            "[bold yellow]Other jobs are keeping this machine busy: expect noisy timings.[/]"
+        )
+    root = Path(tempfile.mkdtemp(prefix="docchat-bench-ranking-"))
+    started = time.perf_counter()
+    try:
+        embedder = MiniLMEmbedder()
+        embedder.load()
+        found = quality(root, embedder)
+        console.print(
+            table(
+                "1. Passage-level retrieval, hybrid vs hybrid + offline reranker (k = 10)",
+                ["set", "type", "run", "n", "R@1", "R@5", "MRR@10", "ms"],
+                quality_rows(found),
+            )
+        )
+        timed = latency(root, embedder, plan)
+        console.print(
+            table(
+                "2. Search latency with and without reranking (ms, k = 8, 30 candidates)",
+                [
+                    "chunks",
+                    "hybrid p50",
+                    "hybrid p95",
+                    "+rerank p50",
+                    "+rerank p95",
+                    "added p50",
+                    "added p95",
+                    "token vectors / 100k chunks",
+                ],
+                [
+                    [
+                        f"{r['chunks']:,}",
+                        f"{r['hybrid_p50']:.0f}",
+                        f"{r['hybrid_p95']:.0f}",
+                        f"{r['rerank_p50']:.0f}",
+                        f"{r['rerank_p95']:.0f}",
+                        f"{r['added_p50']:.0f}",
+                        f"{r['added_p95']:.0f}",
+                        f"{r['bytes_per_100k'] / 1e6:,.0f} MB",
+                    ]
+                    for r in timed
+                ],
+            )
+        )
+        largest = timed[-1]
+        pyref = found["pyref"]["report"]
+        print_targets(
+            console,
+            [
+                {
+                    "target": f"hybrid + rerank p95 at {largest['chunks']:,} chunks",
+                    "measured": f"{largest['rerank_p95']:.0f} ms",
+                    "threshold": "≤ 120 ms",
+                    "ok": largest["rerank_p95"] <= 120,
+                },
+                {
+                    "target": "pyref MRR@10, reranked vs hybrid",
+                    "measured": f"{pyref.metrics(RERANKED).mrr_at_k:.3f} vs "
+                    f"{pyref.metrics('hybrid').mrr_at_k:.3f}",
+                    "threshold": "higher",
+                    "ok": pyref.metrics(RERANKED).mrr_at_k > pyref.metrics("hybrid").mrr_at_k,
+                },
+            ],
+        )
+        console.print(
+            f"Wall time: {time.perf_counter() - started:.0f} s; load average now {load()}"
+        )
+        if args.json:
+            dump_json(
+                args.json,
+                {
+                    "quality": {
+                        k: {"chunks": v["chunks"], "report": v["report"].model_dump()}
+                        for k, v in found.items()
+                    },
+                    "latency": timed,
+                },
+            )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
