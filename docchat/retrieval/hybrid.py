@@ -24,10 +24,10 @@ from docchat.documents.models import ChunkRow
 from docchat.documents.registry import Registry, VisibleDocument
 from docchat.errors import InvalidInput
 from docchat.options import SourceFilters
-from docchat.retrieval.embedders import Embedder
+from docchat.retrieval.embedders import Embedder, Vectors
 from docchat.retrieval.fulltext import fulltext_search
 from docchat.retrieval.fusion import Candidates, Fused, Ranked, Scores, fuse
-from docchat.retrieval.late_interaction import LateInteractionReranker
+from docchat.retrieval.late_interaction import LateInteractionReranker, TokenEmbedder
 from docchat.retrieval.passages import (
     Hit,
     Scope,
@@ -136,11 +136,18 @@ class Retriever:
         if scope.empty:
             return []
         wanted = max(self.settings.candidates, k)
-        fused = self.fuse(self._candidates(queries, scope, wanted, mode, manual_keywords))
+        # The late-interaction reranker needs the question's token vectors: the query embedding
+        # computes them anyway, so they are kept from there instead of a second forward pass.
+        tokens: dict[str, Vectors] | None = (
+            {} if use_rerank and isinstance(self.reranker, LateInteractionReranker) else None
+        )
+        fused = self.fuse(
+            self._candidates(queries, scope, wanted, mode, manual_keywords, tokens_out=tokens)
+        )
         head = fused[: max(k, self.settings.rerank_candidates)] if use_rerank else fused[:k]
         hits = self.hydrate(head, query=queries[0], scope=scope)
         if use_rerank:
-            hits = self.rerank(queries[0], hits)
+            hits = self.rerank(queries[0], hits, query_tokens=(tokens or {}).get(queries[0]))
         hits = hits[:k]
         single = len(set(queries)) == 1
         for rank, h in enumerate(hits, 1):
@@ -201,6 +208,8 @@ class Retriever:
         wanted: int,
         mode: SearchMode,
         manual_keywords: Sequence[str],
+        *,
+        tokens_out: dict[str, Vectors] | None = None,
     ) -> list[Candidates]:
         distinct = list(dict.fromkeys(queries))
         if scope.empty:
@@ -225,7 +234,11 @@ class Retriever:
         dense: list[Ranked] = [[] for _ in distinct]
         if mode in ("hybrid", "dense"):
             embedder = self._embedder()
-            vectors = embedder.embed(distinct)  # one batch for all queries
+            if tokens_out is not None and isinstance(embedder, TokenEmbedder):
+                vectors, tokens = embedder.embed_with_tokens(distinct)  # one batch for all
+                tokens_out.update(zip(distinct, tokens, strict=True))
+            else:
+                vectors = embedder.embed(distinct)  # one batch for all queries
             dense = [
                 self.vectors.search(v, model=embedder.name, k=wanted, shas=shas) for v in vectors
             ]
@@ -244,14 +257,17 @@ class Retriever:
             rrf_k=self.settings.rrf_k,
         )
 
-    def rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
+    def rerank(
+        self, query: str, hits: list[Hit], *, query_tokens: Vectors | None = None
+    ) -> list[Hit]:
         """``hits`` reordered by the reranker's score for ``query`` (recorded in their scores)."""
         if self.reranker is None:
             raise _no_reranker()
         if not hits:
             return hits
         if isinstance(self.reranker, LateInteractionReranker):
-            scores = self.reranker.score(query, hits, [h.scores.fused or 0.0 for h in hits])
+            fused = [h.scores.fused or 0.0 for h in hits]
+            scores = self.reranker.score(query, hits, fused, query_tokens=query_tokens)
         else:
             scores = self.reranker.rerank(query, [h.text for h in hits])
         for h, score in zip(hits, scores, strict=True):

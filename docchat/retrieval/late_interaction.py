@@ -156,13 +156,20 @@ class LateInteractionReranker:
         self._text_of = text_of or (lambda _section, body: body)
 
     def score(
-        self, query: str, candidates: Sequence[Candidate], fused: Sequence[float]
+        self,
+        query: str,
+        candidates: Sequence[Candidate],
+        fused: Sequence[float],
+        *,
+        query_tokens: Vectors | None = None,
     ) -> list[float]:
-        """The blended score of each candidate, in their order."""
+        """The blended score of each candidate, in their order (``query_tokens``: the query's
+        token vectors when the caller has them already)."""
         if not candidates:
             return []
         embedder = self._embedder()
-        _, (query_tokens,) = embedder.embed_with_tokens([query])
+        if query_tokens is None:
+            _, (query_tokens,) = embedder.embed_with_tokens([query])
         ids = [c.chunk_id for c in candidates]
         stored = self.store.load(embedder.name, ids, embedder.dimension)
         missing = [c for c in candidates if c.chunk_id not in stored]
