@@ -295,6 +295,11 @@ class ChatDefaults(BaseModel):
     mode: Literal["basic", "extensive", "full_reading", "deep_reflection"] = "basic"
     use_memory: bool = Field(True, description="Earlier turns inform the answer and the search.")
     memory_turns: int = Field(10, ge=0, le=100, description="Exchanges of memory read.")
+    neighbour_context: bool = Field(
+        False,
+        description="Widen each retrieved passage with the adjacent passages of its page and "
+        "section before answering.",
+    )
     max_tokens: int | None = Field(
         None, ge=1, le=32768, description="Longest answer; default: the model's max_output_tokens."
     )

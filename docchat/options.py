@@ -73,6 +73,11 @@ class ChatOptions(StoredSettings):
     custom_instructions: str | None = Field(None, max_length=10_000)
     output_language: str | None = Field(None, max_length=64)
     enable_reranking: bool | None = None
+    neighbour_context: bool | None = Field(
+        None,
+        description="Widen each passage with its neighbours of the same page and section, so "
+        "the answer sees the whole paragraph (citations stay exact).",
+    )
     use_memory: bool | None = Field(None, description="Feed earlier turns to the model.")
     memory_turns: int | None = Field(None, ge=0, le=100)
     temperature: float | None = Field(None, ge=0, le=2)

@@ -25,6 +25,7 @@ class Effective:
     custom_instructions: str | None
     output_language: str | None
     enable_reranking: bool
+    neighbour_context: bool
     use_memory: bool
     memory_turns: int
     temperature: float | None
@@ -80,6 +81,7 @@ def resolve(
         custom_instructions=pick("custom_instructions", None),
         output_language=pick("output_language", None),
         enable_reranking=pick("enable_reranking", settings.retrieval.enable_reranking),
+        neighbour_context=pick("neighbour_context", chat.neighbour_context),
         use_memory=pick("use_memory", chat.use_memory),
         memory_turns=pick("memory_turns", chat.memory_turns),
         temperature=pick("temperature", None),

@@ -144,6 +144,8 @@ def retrieve(engine: ChatEngine, state: TurnState, queries: Sequence[str], *, k:
             manual_keywords=eff.manual_keywords,
             rerank=eff.enable_reranking or None,
         )
+        if eff.neighbour_context:
+            hits = engine.retriever.widen(hits)
     state.check()
     return hits
 

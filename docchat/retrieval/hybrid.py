@@ -35,6 +35,7 @@ from docchat.retrieval.passages import (
     hydrate,
     neighbours,
     snippet,
+    widen,
 )
 from docchat.retrieval.rerank import Reranker
 from docchat.retrieval.vectors import VectorIndex
@@ -278,6 +279,10 @@ class Retriever:
     def hydrate(self, fused: Sequence[Fused], *, query: str, scope: Scope) -> list[Hit]:
         """Hits for fused chunk ids, in their order (passages.hydrate)."""
         return hydrate(self.db, fused, query=query, scope=scope)
+
+    def widen(self, hits: Sequence[Hit], *, window: int = 1) -> list[Hit]:
+        """``hits`` grown by the adjacent passages of their page and section (passages.widen)."""
+        return widen(self.db, hits, window=window)
 
     def neighbours(self, hit: Hit, *, before: int = 1, after: int = 1) -> list[Hit]:
         """The passages around ``hit`` in reading order (passages.neighbours)."""

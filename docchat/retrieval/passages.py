@@ -203,3 +203,63 @@ def _hit(
         score=score,
         scores=scores,
     )
+
+
+def widen(db: Database, hits: Sequence[Hit], *, window: int = 1) -> list[Hit]:
+    """``hits`` each grown by up to ``window`` adjacent passages of the same page and section,
+    so an answer sees the whole paragraph around what matched.
+
+    A widened hit keeps its identity (chunk id, scores, rank); its ``char_start``/``char_end``
+    and ``text`` span the merged passages, still an exact slice of the document's text, so
+    citation offsets into it stay exact.  A hit already inside an earlier one's widened span is
+    dropped (the earlier one holds its text).
+    """
+    if not 0 <= window <= MAX_NEIGHBOURS:
+        raise InvalidInput(f"window must be between 0 and {MAX_NEIGHBOURS}", field="window")
+    if window == 0 or not hits:
+        return list(hits)
+    with db.read() as s:
+        centres = {
+            r.id: (r.sha256, r.ordinal)
+            for r in s.execute(
+                select(ChunkRow.id, ChunkRow.sha256, ChunkRow.ordinal).where(
+                    ChunkRow.id.in_([h.chunk_id for h in hits])
+                )
+            )
+        }
+        around: dict[tuple[str, int], ChunkRow] = {}
+        for sha, ordinal in set(centres.values()):
+            for row in s.execute(
+                select(ChunkRow).where(
+                    ChunkRow.sha256 == sha,
+                    ChunkRow.ordinal.between(ordinal - window, ordinal + window),
+                )
+            ).scalars():
+                around[(row.sha256, row.ordinal)] = row
+    out: list[Hit] = []
+    covered: dict[str, list[tuple[int, int]]] = {}  # document id -> spans already given
+    for hit in hits:
+        centre = centres.get(hit.chunk_id)
+        if centre is None:  # deleted since the search
+            continue
+        sha, ordinal = centre
+        start, end, text = hit.char_start, hit.char_end, hit.text
+        for step in (-1, 1):
+            for n in range(1, window + 1):
+                c = around.get((sha, ordinal + step * n))
+                if c is None or c.page != hit.page or c.section != hit.section:
+                    break
+                if step < 0 and c.char_end >= start and c.char_start < start:
+                    text = c.text[: start - c.char_start] + text
+                    start = c.char_start
+                elif step > 0 and c.char_start <= end < c.char_end:
+                    text = text + c.text[end - c.char_start :]
+                    end = c.char_end
+                else:
+                    break  # not contiguous: a gap the chunks do not hold
+        spans = covered.setdefault(hit.document_id, [])
+        if any(a <= hit.char_start and hit.char_end <= b for a, b in spans):
+            continue
+        spans.append((start, end))
+        out.append(hit.model_copy(update={"char_start": start, "char_end": end, "text": text}))
+    return out

@@ -66,6 +66,30 @@ def test_every_citation_span_holds_its_evidence(handbook: Workspace) -> None:
             assert ref.char_start <= ref.span_start < ref.span_end <= ref.char_end
 
 
+def test_neighbour_context_keeps_citations_exact(workspace: Workspace, tmp_path: Path) -> None:
+    lines = [
+        f"Rack R{i:02d} in the cold aisle holds the backup server number {i}." for i in range(80)
+    ]
+    lines[41] = "The tape library sits in rack R41 and is emptied every Friday by the night shift."
+    (tmp_path / "datacentre.md").write_text("# Data centre\n\n" + " ".join(lines) + "\n")
+    workspace.ingest([tmp_path / "datacentre.md"])
+    options = ChatOptions(neighbour_context=True)
+    answer = workspace.ask("When is the tape library emptied?", options=options)
+    assert "Friday" in answer.answer
+    assert answer.metadata["options"]["neighbour_context"] is True
+    for ref in answer.references:
+        assert ref.document_id is not None and ref.span_start is not None
+        text = _document_text(workspace, ref.document_id)
+        assert text[ref.span_start : ref.span_end] == ref.quote
+        assert ref.char_start is not None and ref.char_end is not None
+        assert ref.char_start <= ref.span_start < ref.span_end <= ref.char_end
+    # The cited passage is the whole stretch around the match, not one chunk of it.
+    plain = workspace.ask("When is the tape library emptied?")
+    wide, narrow = answer.references[0], plain.references[0]
+    assert wide.span_start == narrow.span_start and wide.quote == narrow.quote
+    assert wide.char_end - wide.char_start > narrow.char_end - narrow.char_start  # type: ignore[operator]
+
+
 def test_unanswerable_questions_abstain(handbook: Workspace) -> None:
     answer = handbook.ask("What is the name of the CEO's cat?")
     assert answer.metadata["abstained"] is True

@@ -48,3 +48,33 @@ def test_a_document_reads_whole_in_order(runbook: Workspace) -> None:
     assert all(a.char_start < b.char_start for a, b in itertools.pairwise(passages))
     assert any("Alert E1047" in p.text for p in passages)
     assert {p.document_id for p in passages} == {doc.id}
+
+
+def test_widening_joins_the_adjacent_passages_of_a_section(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    sentences = [
+        f"Paragraph line {i} describes valve V{i:03d} and its weekly inspection routine."
+        for i in range(120)
+    ]
+    essay = tmp_path / "valves.md"
+    essay.write_text("# Valves\n\n" + " ".join(sentences) + "\n\n# Pumps\n\nPumps are oiled.\n")
+    workspace.ingest([essay])
+    (hit,) = workspace.search("valve V060 inspection", k=1, mode="fulltext")
+    text = workspace.registry.text(hit.document_id, owner=None)
+    around = workspace.retriever.neighbours(hit, before=1, after=1)
+    assert len(around) == 3, "the section must span several chunks for this test"
+
+    (wide,) = workspace.retriever.widen([hit], window=1)
+    assert wide.chunk_id == hit.chunk_id and wide.scores == hit.scores
+    assert wide.char_start == around[0].char_start and wide.char_end == around[2].char_end
+    assert text[wide.char_start : wide.char_end] == wide.text  # still an exact slice
+    assert hit.text in wide.text
+    assert "Pumps are oiled" not in wide.text  # never across a section
+
+    # A hit inside another's widened span adds nothing; an unchanged window gives the hits back.
+    (other,) = [p for p in around if p.chunk_id != hit.chunk_id][:1]
+    assert [h.chunk_id for h in workspace.retriever.widen([hit, other])] == [hit.chunk_id]
+    assert workspace.retriever.widen([hit], window=0) == [hit]
+    with pytest.raises(InvalidInput):
+        workspace.retriever.widen([hit], window=-1)
