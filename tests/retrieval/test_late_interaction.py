@@ -14,6 +14,7 @@ from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.retrieval.late_interaction import (
     maxsim,
     maxsim_many,
+    maxsim_packed,
     pack_tokens,
     unpack_tokens,
 )
@@ -135,3 +136,13 @@ def test_a_new_embedding_model_drops_old_tokens(
             assert s.scalar(select(func.count()).select_from(ChunkTokensRow)) == 0
     finally:
         ws.close()
+
+
+def test_scoring_packed_bits_equals_scoring_unpacked_signs() -> None:
+    rng = np.random.default_rng(11)
+    query = rng.standard_normal((7, 384)).astype(np.float32)
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    raw = [rng.standard_normal((n, 384)).astype(np.float32) for n in (40, 0, 3, 25)]
+    packed = [(len(t), pack_tokens(t)) for t in raw]
+    unpacked = [unpack_tokens(bits, n, 384) for n, bits in packed]
+    assert np.allclose(maxsim_packed(query, packed, 384), maxsim_many(query, unpacked), atol=1e-6)
