@@ -363,6 +363,51 @@ def ingest(
         _print_table(failures)
 
 
+@app.command()
+def reindex(
+    document_id: Annotated[
+        str,
+        typer.Argument(
+            help="Id of the document (see `docchat documents list`).", show_default=False
+        ),
+    ],
+) -> None:
+    """Parse a document's stored original again with the current settings (parser, chunk size),
+    replace its passages and compute their vectors.
+
+    Documents with the same bytes share the passages and are re-indexed with it. A failed
+    document can be re-indexed when its original is stored. Ctrl-C cancels.
+    """
+    with _workspace() as workspace, _progress() as progress:
+        task = workspace.reindex(document_id)
+        bar = progress.add_task("reindex", total=None, detail="parsing…")
+        try:
+            while task.finished_at is None:
+                task = workspace.wait_for_task(task.id, timeout=0.2)
+                embedding = task.current == "embedding"
+                progress.update(
+                    bar,
+                    total=task.total or None,
+                    completed=task.processed,
+                    detail="chunks embedded" if embedding else "parsing…",
+                )
+        except KeyboardInterrupt:
+            # The task runs in this process; close() would wait for it to finish.
+            workspace.cancel_task(task.id)
+            _fail("cancelled", code=130)
+        info = workspace.document(document_id)
+    if task.status != "succeeded":
+        reasons = "; ".join(str(e.get("message", e)) for e in task.errors if isinstance(e, dict))
+        _fail(f"re-indexing {info.file_name!r} {task.status}" + (f": {reasons}" if reasons else ""))
+    result = task.result
+    others = len(result["documents"]) - 1
+    shared = f" (and {others} more with the same bytes)" if others > 0 else ""
+    console.print(
+        f"Re-indexed {escape(info.file_name)} ({info.id}){shared}: "
+        f"{result['chunks']} chunks, {result['embedded']} embedded"
+    )
+
+
 # -- search -----------------------------------------------------------------------------------
 
 

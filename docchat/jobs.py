@@ -1,4 +1,5 @@
-"""Ingest, then embed: the one job behind ``docchat ingest``, ``docchat.ingest()`` and an upload.
+"""Ingest, then embed: the one job behind ``docchat ingest``, ``docchat.ingest()`` and an upload;
+and re-index (parse a stored original again), then embed, behind every face's re-index.
 
 The CLI and the library run it inline, with callbacks (``Workspace.ingest``); an upload runs it as
 a background task (``Workspace.start_ingest``, ``ingest_task``) reporting to the task's progress:
@@ -111,6 +112,58 @@ def ingest_task(
             "failed": len(state.failures),
             "embedded": state.embedded,
         }
+
+    return job
+
+
+def reindex_then_embed(
+    workspace: Workspace,
+    document_id: str,
+    *,
+    owner: str | None = None,
+    embed_progress: EmbedProgress | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Parse a document's stored original again with the current settings, replace its content's
+    chunks (shared by every document with the same bytes), then compute the vectors they lack.
+
+    Returns what changed: the documents re-indexed, the new chunk and page counts, and how many
+    chunks were embedded.  ``embed_progress`` as for ``ingest_then_embed``.
+    """
+    done = workspace.ingestor.reindex(document_id, owner=owner)
+    embedded = embed_new_chunks(workspace, progress=embed_progress, stop=stop)
+    return {
+        "documents": done.document_ids,
+        "chunks": done.chunk_count,
+        "pages": done.page_count,
+        "embedded": embedded,
+    }
+
+
+def reindex_task(
+    workspace: Workspace,
+    document_id: str,
+    *,
+    file_name: str,
+    owner: str | None,
+    stop: threading.Event | None = None,
+) -> TaskFunction:
+    """The task that re-indexes one document, then embeds; progress counts the one file while
+    it is parsed (``current`` names it), then chunks while vectors are computed."""
+
+    def job(progress: Progress) -> dict[str, Any]:
+        progress.update(processed=0, total=1, current=file_name, force=True)
+        progress.check_cancelled()
+        result = reindex_then_embed(
+            workspace,
+            document_id,
+            owner=owner,
+            embed_progress=_TaskReport(progress).embedding,
+            stop=stop,
+        )
+        progress.current = None
+        progress.update(processed=1, total=1, force=True)
+        return result
 
     return job
 

@@ -203,6 +203,23 @@ class Workspace:
             discard(files)
             raise
 
+    def reindex(self, document_id: str, *, owner: str | None = None) -> TaskInfo:
+        """Queue a task that parses the document's stored original again with the current
+        settings (parser, chunk size), replaces its content's chunks, then embeds them.
+
+        Content is shared by every document with the same bytes: all of them are re-indexed and
+        show ``indexing`` until their vectors exist.  A document that failed can be re-indexed
+        when its original is stored.  DocumentNotFound when unknown or another owner's;
+        Conflict when its original is not stored.  A parse that fails now fails the task and
+        changes nothing.  Cancelled while it embeds, the new chunks are searchable by full text
+        and the documents stay ``indexing`` until a later embedding run (the next start-up).
+        """
+        info, _ = self.ingestor.original(document_id, owner=owner)
+        job = jobs.reindex_task(
+            self, info.id, file_name=info.file_name, owner=owner, stop=self._stopping
+        )
+        return self.task_runner.submit("reindex", job, owner=owner, total=1)
+
     def document(self, document_id: str, *, owner: str | None = None) -> DocumentInfo:
         """One document; DocumentNotFound when unknown or another owner's."""
         return self.registry.get(document_id, owner=owner)

@@ -78,6 +78,7 @@ def test_every_command_option_and_argument_has_help() -> None:
         "serve",
         "migrate",
         "ingest",
+        "reindex",
         "search",
         "eval",
         "documents",

@@ -330,6 +330,38 @@ def test_documents_rm(tmp_path: Path) -> None:
     assert run(data, "documents", "rm").exit_code == 2
 
 
+def test_reindex_with_a_new_chunk_size(tmp_path: Path) -> None:
+    docs = write_corpus(tmp_path / "docs")
+    data = tmp_path / "data"
+    assert run(data, "ingest", "--no-embed", str(docs)).exit_code == 0
+    before = {
+        d["file_name"]: d for d in json_lines(run(data, "documents", "list", "--json").stdout)
+    }
+    rivers = before["rivers.txt"]
+
+    smaller = {
+        **_env(data),
+        "DOCCHAT_DOCUMENTS__CHUNK_TOKENS": "16",
+        "DOCCHAT_DOCUMENTS__CHUNK_OVERLAP": "4",
+    }
+    result = runner.invoke(app, ["reindex", rivers["id"]], env=smaller)
+    assert result.exit_code == 0, result.output
+    after = {d["file_name"]: d for d in json_lines(run(data, "documents", "list", "--json").stdout)}
+    chunks = after["rivers.txt"]["chunk_count"]
+    assert chunks > rivers["chunk_count"]
+    assert f"Re-indexed rivers.txt ({rivers['id']}): {chunks} chunks" in result.stdout
+    # It embeds every chunk left without a vector, the other documents' too.
+    assert {d["status"] for d in after.values() if d["file_name"] != "scan.pdf"} == {"indexed"}
+    assert after["bread.md"]["chunk_count"] == before["bread.md"]["chunk_count"]
+
+    failed = run(data, "reindex", before["scan.pdf"]["id"])
+    assert failed.exit_code == 1
+    assert "is not stored" in failed.output
+    unknown = run(data, "reindex", "no-such-id")
+    assert unknown.exit_code == 1
+    assert "error: document 'no-such-id' does not exist" in unknown.output
+
+
 # -- eval ---------------------------------------------------------------------------------------
 
 

@@ -22,9 +22,10 @@ from pathlib import Path
 from docchat.config import Settings
 from docchat.documents.chunking import chunk
 from docchat.documents.parsers import SUPPORTED_SUFFIXES, parse
-from docchat.documents.registry import DEFAULT_COLLECTION, Registry
+from docchat.documents.registry import DEFAULT_COLLECTION, DocumentInfo, Registry, Reindexed
 from docchat.documents.storage import hash_file
-from docchat.errors import DocchatError, InvalidInput
+from docchat.documents.types import Chunk, ParsedDocument
+from docchat.errors import Conflict, DocchatError, InvalidInput, TooLarge, shown_id
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +274,50 @@ class Ingestor:
         state.files_done = 1
         return state
 
+    def original(self, document_id: str, *, owner: str | None) -> tuple[DocumentInfo, Path]:
+        """The document and its stored original file, which re-indexing reads.
+
+        DocumentNotFound when unknown or another owner's; Conflict when the original is not
+        stored (a file that failed before it was copied in, or removed from the data dir).
+        """
+        info = self.registry.get(document_id, owner=owner)
+        path = self.files.path(info.sha256) if info.sha256 else None
+        if path is None or not path.is_file():
+            raise Conflict(
+                f"the original file of document {shown_id(document_id)!r} is not stored, so it "
+                "cannot be re-indexed; add the file again instead"
+            )
+        return info, path
+
+    def reindex(self, document_id: str, *, owner: str | None) -> Reindexed:
+        """Parse and chunk a document's stored original again with the current settings, and put
+        the result in place of its content: every document with the same bytes shares it, and
+        all of them become ``indexing`` until their chunks have vectors again.
+
+        A parse that fails now changes nothing and raises its error (CorruptDocument, TooLarge…).
+        """
+        info, path = self.original(document_id, owner=owner)
+        assert info.sha256 is not None  # ``original`` found the file by it
+        if info.size > self.limits.max_file_bytes:
+            raise TooLarge(
+                f"{info.file_name!r} is larger than the {self.limits.max_file_bytes:,}-byte limit",
+                field="file",
+            )
+        parsed, chunks = self._parse(path, info.file_name)
+        return self.registry.replace_content(
+            info.id, sha256=info.sha256, parsed=parsed, chunks=chunks
+        )
+
+    def _parse(self, path: Path, file_name: str) -> tuple[ParsedDocument, list[Chunk]]:
+        """Parse and chunk a file with the current settings; InvalidInput when it has no text."""
+        parsed = parse(path, self.limits, file_name=file_name)
+        chunks = chunk(
+            parsed, max_tokens=self.limits.chunk_tokens, overlap=self.limits.chunk_overlap
+        )
+        if not chunks:
+            raise InvalidInput(f"{file_name!r} contains no text to index")
+        return parsed, chunks
+
     def _ingest_one(
         self,
         path: Path,
@@ -293,18 +338,11 @@ class Ingestor:
                 state.unchanged += 1
                 state.document_ids.append(existing.id)
                 return
-            parsed = None
-            chunks = []
+            parsed: ParsedDocument | None = None
+            chunks: list[Chunk] = []
             stored_path = self.files.relative_path(sha)
             if not self.registry.has_content(sha):
-                parsed = parse(path, self.limits, file_name=file_name)
-                chunks = chunk(
-                    parsed,
-                    max_tokens=self.limits.chunk_tokens,
-                    overlap=self.limits.chunk_overlap,
-                )
-                if not chunks:
-                    raise InvalidInput(f"{file_name!r} contains no text to index")
+                parsed, chunks = self._parse(path, file_name)
                 stored_path = self.files.put(path, sha)
                 state.pages += parsed.page_count or 1
                 state.chunks += len(chunks)

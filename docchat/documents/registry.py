@@ -51,6 +51,9 @@ class DocumentView(BaseModel):
     status: str
     error: str | None
     page_count: int | None
+    chunk_count: int | None = Field(
+        description="Passages its content is cut into; null while it has none (failed)."
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
     indexed_at: dt.datetime | None
@@ -92,6 +95,15 @@ class StoredContent(BaseModel):
     mime_type: str
     page_count: int | None
     text_length: int
+
+
+class Reindexed(BaseModel):
+    """Content parsed again: the documents that use it (now ``indexing``) and its new chunks."""
+
+    sha256: str
+    document_ids: list[str]
+    chunk_count: int
+    page_count: int | None
 
 
 class ChunkPlace(BaseModel):
@@ -232,23 +244,7 @@ class Registry:
                 )
                 s.add(content)
                 s.flush()
-                if chunks:
-                    s.execute(
-                        insert(ChunkRow),
-                        [
-                            {
-                                "sha256": sha256,
-                                "ordinal": c.ordinal,
-                                "text": c.text,
-                                "page": c.page,
-                                "section": c.section,
-                                "char_start": c.char_start,
-                                "char_end": c.char_end,
-                                "token_count": c.token_count,
-                            }
-                            for c in chunks
-                        ],
-                    )
+                _insert_chunks(s, sha256, chunks)
             row, replaced_sha = self._upsert_document(
                 s,
                 collection_id=collection_id,
@@ -267,6 +263,68 @@ class Registry:
             garbage = self._collect_garbage(s, [replaced_sha] if replaced_sha else [])
         self._delete_files(garbage)
         return row
+
+    def replace_content(
+        self,
+        document_id: str,
+        *,
+        sha256: str,
+        parsed: ParsedDocument,
+        chunks: Sequence[Chunk],
+    ) -> Reindexed:
+        """Put freshly parsed content in place of content ``sha256``: its text, pages, title and
+        chunks, in one transaction, and mark every document using it ``indexing`` (its vectors
+        are to be computed again).
+
+        The old chunks' vectors and token vectors go with them (ON DELETE CASCADE).  The
+        document ``document_id`` may have had no content (it failed to parse before).
+        DocumentNotFound when it was deleted, or changed content, while this was parsed.
+        """
+        now = utcnow()
+        with self.db.write() as s:
+            row = s.get(DocumentRow, document_id)
+            if row is None or row.sha256 != sha256:
+                raise DocumentNotFound(document_id)
+            content = s.get(ContentRow, sha256)
+            if content is None:
+                content = ContentRow(
+                    sha256=sha256,
+                    size=row.size,
+                    stored_path=self.files.relative_path(sha256),
+                    created_at=now,
+                )
+                s.add(content)
+            else:
+                s.execute(delete(ChunkRow).where(ChunkRow.sha256 == sha256))
+            content.mime_type = parsed.mime_type
+            content.page_count = parsed.page_count
+            content.title = parsed.title
+            content.text = parsed.text
+            content.chunk_count = len(chunks)
+            s.flush()
+            _insert_chunks(s, sha256, chunks)
+            ids = list(
+                s.execute(
+                    update(DocumentRow)
+                    .where(DocumentRow.sha256 == sha256)
+                    .values(
+                        status="indexing",
+                        error=None,
+                        mime_type=parsed.mime_type,
+                        page_count=parsed.page_count,
+                        indexed_at=None,
+                        updated_at=now,
+                    )
+                    .returning(DocumentRow.id)
+                ).scalars()
+            )
+            bump_vectors_version(s)  # vectors went with the old chunks
+        return Reindexed(
+            sha256=sha256,
+            document_ids=ids,
+            chunk_count=len(chunks),
+            page_count=parsed.page_count,
+        )
 
     def store_failed(
         self,
@@ -469,8 +527,9 @@ class Registry:
     ) -> list[DocumentInfo]:
         """Documents, newest first, optionally of one collection."""
         query = (
-            select(DocumentRow, CollectionRow.name)
+            select(DocumentRow, CollectionRow.name, ContentRow.chunk_count)
             .join(CollectionRow, CollectionRow.id == DocumentRow.collection_id)
+            .outerjoin(ContentRow, ContentRow.sha256 == DocumentRow.sha256)
             .where(scope(DocumentRow.owner, owner))
             .order_by(DocumentRow.created_at.desc(), DocumentRow.id)
             .offset(offset)
@@ -482,7 +541,7 @@ class Registry:
         if limit is not None:
             query = query.limit(limit)
         with self.db.read() as s:
-            return [_info(row, name) for row, name in s.execute(query)]
+            return [_info(row, name, chunks) for row, name, chunks in s.execute(query)]
 
     def visible(
         self,
@@ -543,7 +602,29 @@ class Registry:
             )
 
 
-def _info(row: DocumentRow, collection: str) -> DocumentInfo:
+def _insert_chunks(s: Session, sha256: str, chunks: Sequence[Chunk]) -> None:
+    """Insert content ``sha256``'s chunks (the caller's transaction)."""
+    if not chunks:
+        return
+    s.execute(
+        insert(ChunkRow),
+        [
+            {
+                "sha256": sha256,
+                "ordinal": c.ordinal,
+                "text": c.text,
+                "page": c.page,
+                "section": c.section,
+                "char_start": c.char_start,
+                "char_end": c.char_end,
+                "token_count": c.token_count,
+            }
+            for c in chunks
+        ],
+    )
+
+
+def _info(row: DocumentRow, collection: str, chunk_count: int | None) -> DocumentInfo:
     return DocumentInfo(
         id=row.id,
         collection=collection,
@@ -555,6 +636,8 @@ def _info(row: DocumentRow, collection: str) -> DocumentInfo:
         status=row.status,
         error=row.error,
         page_count=row.page_count,
+        # A failed document may share a hash with content another document indexed: it has none.
+        chunk_count=None if row.status == "failed" else chunk_count,
         created_at=row.created_at,
         updated_at=row.updated_at,
         indexed_at=row.indexed_at,

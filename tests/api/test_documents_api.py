@@ -11,13 +11,13 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from fastapi import Header
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from docchat.api.deps import get_owner
 from docchat.api.uploads import UPLOAD_DIR
 from docchat.config import Settings
 from docchat.db import Database
-from docchat.documents.models import ContentRow, DocumentRow
+from docchat.documents.models import ChunkRow, ChunkVectorRow, ContentRow, DocumentRow
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 
@@ -395,6 +395,7 @@ def test_search_validation(client: httpx.Client, expect_error: ExpectError) -> N
 def test_unknown_ids_are_404(client: httpx.Client, expect_error: ExpectError) -> None:
     expect_error(client.get("/api/documents/no-such-id"), 404, "document_not_found")
     expect_error(client.delete("/api/documents/no-such-id"), 404, "document_not_found")
+    expect_error(client.post("/api/documents/no-such-id/reindex"), 404, "document_not_found")
     expect_error(client.get("/api/tasks/no-such-id"), 404, "task_not_found")
     expect_error(
         client.get("/api/tasks/00000000-0000-0000-0000-000000000000"), 404, "task_not_found"
@@ -432,6 +433,7 @@ def test_tasks_and_documents_belong_to_their_owner(
     assert client.get("/api/collections", headers=bob).json()["items"] == []
     expect_error(client.get(f"/api/documents/{document['id']}", headers=bob), 404)
     expect_error(client.delete(f"/api/documents/{document['id']}", headers=bob), 404)
+    expect_error(client.post(f"/api/documents/{document['id']}/reindex", headers=bob), 404)
     as_bob = client.post("/api/search", json={"query": "zucchini"}, headers=bob)
     assert as_bob.json() == {"hits": []}
     as_alice = client.post("/api/search", json={"query": "zucchini"}, headers=alice)
@@ -505,3 +507,69 @@ def test_startup_marks_documents_whose_vectors_exist(
         "b.txt": "indexed",
     }
     assert all(d["indexed_at"] is not None for d in documents)
+
+
+#: One section of about 450 word-pieces: three chunks at the default size, many more at 32.
+ORCHARD_MD = (
+    "# Orchard\n\n"
+    + " ".join(
+        f"Row {n} of the orchard holds pear trees that are pruned in February and picked in "
+        f"September by the volunteers of team {n % 4}."
+        for n in range(1, 21)
+    )
+).encode()
+
+
+def chunks_without_vectors(settings: Settings) -> int:
+    """Chunks that have no vector, read from the database."""
+    db = Database.from_settings(settings, migrate=False)
+    try:
+        with db.read() as s:
+            return s.execute(
+                select(func.count())
+                .select_from(ChunkRow)
+                .where(
+                    ~select(ChunkVectorRow.chunk_id)
+                    .where(ChunkVectorRow.chunk_id == ChunkRow.id)
+                    .exists()
+                )
+            ).scalar_one()
+    finally:
+        db.dispose()
+
+
+def test_reindex_after_a_change_of_chunk_size(
+    client: httpx.Client,
+    api_settings: Settings,
+    start_server: StartServer,
+    expect_error: ExpectError,
+) -> None:
+    ingest(client, [("orchard.md", ORCHARD_MD), ("scan.pdf", BROKEN_PDF)])
+    docs = {d["file_name"]: d for d in client.get("/api/documents").json()["items"]}
+    orchard, scan = docs["orchard.md"], docs["scan.pdf"]
+    assert isinstance(orchard["chunk_count"], int) and orchard["chunk_count"] > 0
+    assert scan["chunk_count"] is None
+    # The broken file was never stored, so there is nothing to parse again.
+    error = expect_error(client.post(f"/api/documents/{scan['id']}/reindex"), 409, "conflict")
+    assert scan["id"] in error["message"]
+
+    # The same data dir and database, served with a smaller chunk size.
+    smaller = start_server(
+        with_limits(api_settings, documents={"chunk_tokens": 32, "chunk_overlap": 8})
+    )
+    response = smaller.post(f"/api/documents/{orchard['id']}/reindex")
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["status_url"] == f"/api/tasks/{accepted['task_id']}"
+    assert response.headers["location"] == accepted["status_url"]
+    task = wait_for_task(smaller, accepted["task_id"])
+    assert (task["kind"], task["status"]) == ("reindex", "succeeded"), task
+    assert task["result"]["documents"] == [orchard["id"]]
+
+    after = smaller.get(f"/api/documents/{orchard['id']}").json()
+    assert after["status"] == "indexed" and after["indexed_at"] is not None
+    assert after["chunk_count"] == task["result"]["chunks"] > orchard["chunk_count"]
+    assert chunks_without_vectors(api_settings) == 0
+    for mode in ("hybrid", "dense", "fulltext"):
+        hits = search(smaller, "when are the pear trees pruned", mode=mode, num_results=3)
+        assert hits and hits[0]["document_id"] == orchard["id"], mode

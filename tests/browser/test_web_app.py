@@ -1,6 +1,6 @@
 """The web app at / in a real Chromium against a real server: upload, ask, cite, preview, settings,
-search, export, follow-ups, stopping a long answer, a phone-sized screen, keyboard only, and
-hostile text that must never run.
+search, export, follow-ups, stopping a long answer, a phone-sized screen, keyboard only, hostile
+text that must never run, and re-indexing a document from the library.
 
 One server serves the module (``app_server``): its documents are uploaded once (``library``).
 Two scripted models stand in for model servers (``scripted_model.py``): ``hostile`` answers with
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -24,7 +25,7 @@ import pypdf
 import pytest
 from api.conftest import live_server as serve
 from documents.conftest import pdf_bytes
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 from docchat.api.app import create_app
 from docchat.config import LLMSettings, ModelSettings, Settings
@@ -568,3 +569,35 @@ def test_script_in_documents_names_and_model_output_never_runs(app: Page) -> Non
            ).length"""
     )
     assert injected == 0
+
+
+@pytest.mark.usefixtures("library")
+def test_reindex_a_document_shows_its_progress(app: Page, app_server: httpx.Client) -> None:
+    app.click("#nav-documents")
+    row = app.locator("#document-rows > tr").filter(has_text=DOCX_NAME)
+    expect(row.locator("td").nth(1)).to_have_text("Indexed")
+    expect(row.locator("td").nth(3)).to_have_text(re.compile(r"^[1-9][0-9]*$"))  # chunks
+
+    # Hold the task's status polls, so the row is seen while the re-index runs.
+    held: list[Route] = []
+    holding = [True]
+
+    def hold(route: Route) -> None:
+        if holding[0]:
+            held.append(route)
+        else:
+            route.continue_()
+
+    app.route("**/api/tasks/*", hold)
+    row.get_by_role("button", name=f"Re-index {DOCX_NAME}").click()
+    expect(row.locator(".status-reindexing progress")).to_be_visible()
+    expect(row.locator(".reindex-status")).to_have_text(re.compile("Re-indexing"))
+    expect(row.get_by_role("button", name=f"Re-index {DOCX_NAME}")).to_be_disabled()
+    holding[0] = False
+    for route in held:
+        route.continue_()
+
+    expect(row.locator("td").nth(1)).to_have_text("Indexed")
+    expect(row.get_by_role("button", name=f"Re-index {DOCX_NAME}")).to_be_enabled()
+    tasks = app_server.get("/api/tasks").json()["items"]
+    assert [t["status"] for t in tasks if t["kind"] == "reindex"] == ["succeeded"]

@@ -1,5 +1,6 @@
-"""Documents and collections: upload (indexed by a background task), list, get, delete; and what
-citations point at: passages of the text, the original file, PDF pages with a span highlighted."""
+"""Documents and collections: upload (indexed by a background task), list, get, delete, re-index;
+and what citations point at: passages of the text, the original file, PDF pages with a span
+highlighted."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from docchat.api.schemas import (
     Collection,
     CollectionList,
     DocumentList,
+    TaskAccepted,
     UploadAccepted,
     error_responses,
 )
@@ -143,6 +145,29 @@ def get_document(document_id: DocumentId, workspace: WorkspaceDep, owner: OwnerD
 def delete_document(document_id: DocumentId, workspace: WorkspaceDep, owner: OwnerDep) -> None:
     """Delete the document; search stops finding it at once."""
     workspace.delete_document(document_id, owner=owner)
+
+
+@router.post(
+    "/documents/{document_id}/reindex",
+    status_code=202,
+    operation_id="reindex_document",
+    summary="Re-index a document from its stored original",
+    responses=error_responses(403, 404, 409, 415, 422),
+)
+def reindex_document(
+    document_id: DocumentId, response: Response, workspace: WorkspaceDep, owner: OwnerDep
+) -> TaskAccepted:
+    """Start a task that parses the stored original again with the current settings (parser,
+    chunk size), replaces its passages and computes their vectors; poll `status_url`.
+
+    Every document with the same bytes shares the passages, so all of them are re-indexed and show
+    `indexing` until done.  A `failed` document can be re-indexed when its original is stored;
+    409 when it is not.  A file that cannot be parsed now fails the task and changes nothing.
+    """
+    task = workspace.reindex(document_id, owner=owner)
+    status_url = f"/api/tasks/{task.id}"
+    response.headers["Location"] = status_url
+    return TaskAccepted(task_id=task.id, status_url=status_url)
 
 
 @router.get(

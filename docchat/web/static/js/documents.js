@@ -1,5 +1,6 @@
 // The documents view: upload (picker, folder, drag and drop) with a progress bar per file,
-// indexing progress from each upload's task, and the library with status and delete.
+// indexing progress from each upload's task, and the library with status, pages, chunks, delete
+// and re-index (with the task's progress in the document's row).
 import { api, enc, get, uploadFiles, watchTask } from "./api.js";
 import { $, clear, formatBytes, formatDate, h, toast } from "./dom.js";
 import { loadLibrary, on, state } from "./state.js";
@@ -129,10 +130,59 @@ async function dropped(e) {
 
 // ---------------------------------------------------------------- the library
 
+/** Re-indexes under way, by document id: {text, value}.  Kept here, not in the row, because the
+ * library is drawn again whenever it reloads (another upload finishing, say). */
+const reindexing = new Map();
+
 function statusCell(doc) {
+  const running = reindexing.get(doc.id);
+  if (running) {
+    const bar = h("progress", { max: "100", "aria-label": `Re-index progress of ${doc.file_name}` });
+    if (running.value != null) bar.value = running.value;
+    return h("td", { class: "status status-reindexing" },
+      h("span", { class: "reindex-status" }, running.text), bar);
+  }
   const label = { indexed: "Indexed", indexing: "Indexing…", failed: "Failed" }[doc.status] || doc.status;
   return h("td", { class: `status status-${doc.status}` }, label,
     doc.error ? h("span", { class: "doc-error" }, doc.error) : null);
+}
+
+/** Show a running re-index's state in the document's row, if the row is on screen. */
+function showReindex(id, text, value) {
+  reindexing.set(id, { text, value });
+  const row = [...$("#document-rows").children].find((tr) => tr.dataset.id === id);
+  if (!row) return; // filtered out: drawn as it is when it shows again
+  const cell = row.querySelector(".status-reindexing");
+  if (!cell) {
+    renderLibrary(); // the first update: the row gets its bar and a disabled button
+    return;
+  }
+  cell.querySelector(".reindex-status").textContent = text;
+  const bar = cell.querySelector("progress");
+  if (value == null) bar.removeAttribute("value");
+  else bar.value = value;
+}
+
+async function reindexDocument(doc) {
+  showReindex(doc.id, "Re-indexing…", null);
+  let task;
+  try {
+    const accepted = await api("POST", `/api/documents/${enc(doc.id)}/reindex`);
+    task = await watchTask(accepted.task_id, (t) => {
+      if (t.current === "embedding") {
+        const count = t.total ? ` ${t.processed} of ${t.total}` : "";
+        showReindex(doc.id, `Embedding passages…${count}`, t.total ? (t.processed / t.total) * 100 : null);
+      } else showReindex(doc.id, "Re-indexing…", null);
+    });
+  } catch (err) {
+    toast(err.message);
+  }
+  if (task && task.status !== "succeeded") {
+    const first = Array.isArray(task.errors) && task.errors[0];
+    toast(`Re-indexing ${doc.file_name} ${task.status}${first && first.message ? `: ${first.message}` : ""}`);
+  }
+  reindexing.delete(doc.id);
+  await refreshLibrary();
 }
 
 async function removeDocument(doc) {
@@ -159,11 +209,18 @@ function renderLibrary() {
       h("td", {}, doc.collection),
       statusCell(doc),
       h("td", { class: "num" }, doc.page_count ?? ""),
+      h("td", { class: "num" }, doc.chunk_count ?? ""),
       h("td", { class: "num" }, formatBytes(doc.size)),
-      h("td", {}, h("button", {
-        type: "button", class: "danger small", "aria-label": `Delete ${doc.file_name}`,
-        onclick: () => removeDocument(doc),
-      }, "Delete"))));
+      h("td", {}, h("div", { class: "doc-actions" },
+        h("button", {
+          type: "button", class: "small", "aria-label": `Re-index ${doc.file_name}`,
+          disabled: reindexing.has(doc.id),
+          onclick: () => reindexDocument(doc),
+        }, "Re-index"),
+        h("button", {
+          type: "button", class: "danger small", "aria-label": `Delete ${doc.file_name}`,
+          onclick: () => removeDocument(doc),
+        }, "Delete")))));
   }
   $("#no-documents").hidden = docs.length > 0;
 

@@ -1,0 +1,165 @@
+"""Re-indexing: a stored original parsed again with the current settings, its chunks replaced and
+embedded again, for every document that shares the content."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from docchat.config import Settings
+from docchat.documents.models import ChunkRow, ChunkTokensRow, ChunkVectorRow, ContentRow
+from docchat.errors import Conflict, DocumentNotFound
+from docchat.retrieval.embedders import MiniLMEmbedder
+from docchat.workspace import Workspace
+
+Reopen = Callable[[Settings], Workspace]
+
+#: One section of about 450 word-pieces: three chunks at the default 200, many more at 32.
+ORCHARD = "# Orchard\n\n" + " ".join(
+    f"Row {n} of the orchard holds pear trees that are pruned in February and picked in "
+    f"September by the volunteers of team {n % 4}."
+    for n in range(1, 21)
+)
+
+
+def _with_documents(ws: Workspace, **changes: object) -> Settings:
+    """A copy of the workspace's settings with these ``documents`` fields changed."""
+    documents = ws.settings.documents.model_copy(update=changes)
+    return ws.settings.model_copy(update={"documents": documents})
+
+
+@pytest.fixture
+def reopen(minilm: MiniLMEmbedder) -> Iterator[Reopen]:
+    """Factory: another workspace on the same database and data dir, with other settings."""
+    opened: list[Workspace] = []
+
+    def open_(settings: Settings) -> Workspace:
+        ws = Workspace(settings, embedder=minilm)
+        opened.append(ws)
+        return ws
+
+    yield open_
+    for ws in opened:
+        ws.close()
+
+
+def _index_counts(ws: Workspace) -> dict[str, int]:
+    with ws.db.read() as s:
+        chunks = s.execute(select(func.count()).select_from(ChunkRow)).scalar_one()
+        vectors = s.execute(select(func.count()).select_from(ChunkVectorRow)).scalar_one()
+        tokens = s.execute(select(func.count()).select_from(ChunkTokensRow)).scalar_one()
+        without = s.execute(
+            select(func.count())
+            .select_from(ChunkRow)
+            .outerjoin(ChunkVectorRow, ChunkVectorRow.chunk_id == ChunkRow.id)
+            .where(ChunkVectorRow.chunk_id.is_(None))
+        ).scalar_one()
+        expected = s.execute(select(func.sum(ContentRow.chunk_count))).scalar_one()
+    return {
+        "chunks": chunks,
+        "vectors": vectors,
+        "token_vectors": tokens,
+        "without_vector": without,
+        "expected": expected,
+    }
+
+
+def test_reindex_with_a_new_chunk_size(
+    workspace: Workspace, reopen: Reopen, tmp_path: Path
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "orchard.md").write_text(ORCHARD)
+    (tmp_path / "b" / "orchard-copy.md").write_text(ORCHARD)  # same bytes: shared content
+    workspace.ingest([tmp_path / "a", tmp_path / "b"])
+    first, second = workspace.documents()
+    before = first.chunk_count
+    assert before is not None and before == second.chunk_count
+    assert _index_counts(workspace)["vectors"] == before
+    query = "when are the pear trees pruned"
+    assert workspace.search(query, mode="dense", k=1)  # this workspace now holds the old vectors
+
+    smaller = reopen(_with_documents(workspace, chunk_tokens=32, chunk_overlap=8))
+    task = smaller.reindex(first.id)
+    assert (task.kind, task.status) == ("reindex", "queued")
+    done = smaller.wait_for_task(task.id)
+    assert done.status == "succeeded", done.errors
+    assert sorted(done.result["documents"]) == sorted([first.id, second.id])
+    assert done.result["chunks"] > before
+    assert done.result["embedded"] == done.result["chunks"]
+
+    for doc in smaller.documents():
+        assert doc.chunk_count == done.result["chunks"]
+        assert doc.status == "indexed" and doc.indexed_at is not None
+    counts = _index_counts(smaller)
+    # The old chunks' vectors and token vectors went with them (ON DELETE CASCADE), and every new
+    # chunk has its own.
+    assert counts["chunks"] == counts["expected"] == done.result["chunks"]
+    assert counts["without_vector"] == 0
+    assert counts["vectors"] == counts["chunks"]
+    assert counts["token_vectors"] == counts["chunks"]  # late interaction is on by default
+    for ws in (smaller, workspace):  # the first one's cached vectors are stale: reloaded
+        for mode in ("hybrid", "dense", "fulltext"):
+            hits = ws.search(query, mode=mode, k=3)
+            assert hits and hits[0].document_id in (first.id, second.id), mode
+            assert len(hits[0].text.split()) < 40, mode  # a new, small chunk
+
+
+def test_a_failed_document_whose_original_is_stored_can_be_reindexed(
+    workspace: Workspace, reopen: Reopen, docx_file: Path, tmp_path: Path
+) -> None:
+    strict = reopen(_with_documents(workspace, max_unpacked_bytes=1_000))
+    result = strict.ingest([docx_file])
+    assert len(result.failures) == 1
+    (failed,) = strict.documents()
+    assert failed.status == "failed" and failed.sha256 and failed.chunk_count is None
+    with pytest.raises(Conflict, match="not stored"):
+        strict.reindex(failed.id)  # the bytes were never kept
+
+    # The same bytes under another name, with the default limits: the original is stored now.
+    copy = tmp_path / "copy" / "handbook.docx"
+    copy.parent.mkdir()
+    shutil.copy(docx_file, copy)
+    workspace.ingest([copy])
+    assert {d.id: d.chunk_count for d in workspace.documents()}[failed.id] is None
+
+    done = workspace.wait_for_task(workspace.reindex(failed.id).id)
+    assert done.status == "succeeded", done.errors
+    docs = {d.id: d for d in workspace.documents()}
+    assert docs[failed.id].status == "indexed" and docs[failed.id].error is None
+    assert docs[failed.id].chunk_count == done.result["chunks"] > 0
+    assert docs[failed.id].mime_type is not None
+
+
+def test_a_parse_that_fails_now_changes_nothing(
+    workspace: Workspace, reopen: Reopen, tmp_path: Path
+) -> None:
+    (tmp_path / "orchard.md").write_text(ORCHARD)
+    workspace.ingest([tmp_path / "orchard.md"])
+    (before,) = workspace.documents()
+    tiny = reopen(_with_documents(workspace, max_file_bytes=100))
+    done = tiny.wait_for_task(tiny.reindex(before.id).id)
+    assert done.status == "failed"
+    assert "limit" in done.errors[0]["message"]
+    (after,) = workspace.documents()
+    assert (after.status, after.chunk_count) == ("indexed", before.chunk_count)
+    assert _index_counts(workspace)["without_vector"] == 0
+
+
+def test_unknown_and_other_owners_documents_are_not_found(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    with pytest.raises(DocumentNotFound):
+        workspace.reindex("no-such-id")
+    with pytest.raises(DocumentNotFound):
+        workspace.reindex("00000000-0000-0000-0000-000000000000")
+    (tmp_path / "orchard.md").write_text(ORCHARD)
+    workspace.ingest([tmp_path / "orchard.md"], owner="alice")
+    (doc,) = workspace.documents(owner="alice")
+    with pytest.raises(DocumentNotFound):
+        workspace.reindex(doc.id, owner="bob")
+    assert workspace.tasks() == []
