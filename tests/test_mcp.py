@@ -12,9 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import anyio
 from mcp import Client, StdioServerParameters
-from mcp_checks import exercise_tools, ingest_handbook
+from mcp_checks import exercise_tools, ingest_handbook, run_async
 
 from docchat.retrieval.embedders import MiniLMEmbedder
 
@@ -35,7 +34,7 @@ def test_stdio_server_answers_every_tool(tmp_path: Path, minilm: MiniLMEmbedder)
         async with Client(server, read_timeout_seconds=120) as client:
             await exercise_tools(client)
 
-    anyio.run(main)
+    run_async(main)
 
 
 def test_stdio_server_reports_a_bad_database_on_stderr(tmp_path: Path) -> None:

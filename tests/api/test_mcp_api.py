@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from mcp import Client
-from mcp_checks import exercise_tools, ingest_handbook
+from mcp_checks import exercise_tools, ingest_handbook, run_async
 
 from docchat.config import Settings
 from docchat.retrieval.embedders import MiniLMEmbedder
@@ -54,7 +53,7 @@ def test_http_answers_every_tool(
         async with Client(str(client.base_url.join("/mcp")), read_timeout_seconds=120) as mcp:
             await exercise_tools(mcp)
 
-    anyio.run(main)
+    run_async(main)
 
 
 def test_own_pages_and_clients_without_origin_may_connect(
