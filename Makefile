@@ -44,6 +44,7 @@ migrate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/sessions.py
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/ranking.py
 	$(BIN)/python bench/chat.py
 
 check: lint test
