@@ -35,6 +35,8 @@ __all__ = [
     "TokenEmbedder",
     "TokenStore",
     "maxsim",
+    "maxsim_many",
+    "maxsim_packed",
     "pack_tokens",
     "unpack_tokens",
 ]
