@@ -413,7 +413,7 @@ def test_sessions_errors(data: Path) -> None:
         result = run(data, "sessions", command, "no-such-session")
         assert result.exit_code == 1
         assert result.output.strip() == "error: chat session 'no-such-session' does not exist"
-    assert run(data, "sessions", "export", "x", "--format", "pdf").exit_code == 2
+    assert run(data, "sessions", "export", "x", "--format", "odt").exit_code == 2
     assert run(data, "sessions", "show").exit_code == 2
     assert run(data, "sessions", "list", "--limit", "0").exit_code == 2
 
