@@ -125,6 +125,13 @@ class RetrievalSettings(BaseModel):
         None, description="Bearer token for the embeddings server."
     )
     embed_batch_size: int = Field(32, ge=1, le=1024)
+    embed_batch_tokens: int = Field(
+        512,
+        ge=256,
+        le=65_536,
+        description="Offline embedder: word-pieces per batch, padding included (a chunk has up "
+        "to 256).  Peak memory while embedding grows with it; see README, 'Ingestion memory'.",
+    )
     num_results: int = Field(8, ge=1, le=200, description="Passages returned by default.")
     candidates: int = Field(
         50, ge=1, le=2000, description="Hits taken from each retriever before fusion."

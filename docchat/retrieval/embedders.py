@@ -10,6 +10,8 @@ An index records ``Embedder.name``; vectors from two different names must never 
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import os
 import threading
@@ -35,10 +37,15 @@ __all__ = [
     "Vectors",
     "embed_query",
     "make_embedder",
+    "plan_batches",
 ]
 
 #: Rows of unit-length float32 vectors, shape ``(n, dimension)``.
 Vectors = npt.NDArray[np.float32]
+
+#: Word-pieces per ONNX batch, padding included (``retrieval.embed_batch_tokens``): two chunks of
+#: 200.  Working memory grows with it; on 2 cores throughput did not (README, "Ingestion memory").
+DEFAULT_BATCH_TOKENS = 512
 
 
 class Embedder(Protocol):
@@ -68,7 +75,9 @@ def embed_query(embedder: Embedder, text: str) -> npt.NDArray[np.float32]:
 def make_embedder(settings: RetrievalSettings) -> Embedder:
     """The embedder the settings ask for.  Keep the one you get: each holds a loaded model."""
     if settings.embedder == "minilm":
-        return MiniLMEmbedder(batch_size=settings.embed_batch_size)
+        return MiniLMEmbedder(
+            batch_size=settings.embed_batch_size, batch_tokens=settings.embed_batch_tokens
+        )
     if not settings.embedder_url:
         raise ProviderError(
             "retrieval.embedder is 'openai' but retrieval.embedder_url is not set "
@@ -136,11 +145,29 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def plan_batches(lengths: Sequence[int], *, max_rows: int, max_tokens: int) -> list[list[int]]:
+    """Indices of texts, longest first, grouped into batches of at most ``max_rows`` texts and
+    ``max_tokens`` word-pieces once padded to the batch's longest text (a longer one runs alone)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    batches: list[list[int]] = []
+    for i in order:
+        batch = batches[-1] if batches else []
+        # Sorted longest first: the batch's first text sets the width all its rows are padded to.
+        if batch and len(batch) < max_rows and (len(batch) + 1) * lengths[batch[0]] <= max_tokens:
+            batch.append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
 class _OrtSession(Protocol):
     """The part of ``onnxruntime.InferenceSession`` we use (onnxruntime ships no types)."""
 
     def run(
-        self, output_names: list[str] | None, input_feed: dict[str, npt.NDArray[np.int64]]
+        self,
+        output_names: list[str] | None,
+        input_feed: dict[str, npt.NDArray[np.int64]],
+        run_options: Any = None,
     ) -> list[npt.NDArray[np.float32]]: ...
 
     def get_inputs(self) -> list[Any]: ...
@@ -150,21 +177,33 @@ class MiniLMEmbedder:
     """all-MiniLM-L6-v2 as int8 ONNX, run in process: offline, no PyTorch, 384 dimensions.
 
     The model loads on first use (or on ``load()``); one instance is safe to share between threads.
-    Text past 256 word-pieces is cut off, so chunks should stay below that.
+    Text past 256 word-pieces is cut off, so chunks should stay below that.  A batch holds at most
+    ``batch_size`` texts and ``batch_tokens`` word-pieces, padding included: the network's working
+    memory grows with both (see ``plan_batches``).
     """
 
     name = "all-MiniLM-L6-v2/int8-onnx"
     dimension = 384
 
-    def __init__(self, *, batch_size: int = 32, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        batch_size: int = 32,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        threads: int | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if batch_tokens < 1:
+            raise ValueError("batch_tokens must be at least 1")
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.threads = threads if threads is not None else _usable_cpus()
         self._lock = threading.Lock()
         self._session: _OrtSession | None = None
         self._tokenizer: Tokenizer | None = None
         self._input_names: frozenset[str] = frozenset()
+        self._release: Any = None  # onnxruntime RunOptions that shrink its memory arena
 
     def load(self) -> None:
         """Load the model and tokenizer now rather than on the first ``embed``."""
@@ -178,12 +217,11 @@ class MiniLMEmbedder:
             return out
         session, tokenizer = self._loaded()
         encodings = tokenizer.encode_batch(list(texts))
-        # Longest first, so each batch holds texts of similar length and little padding is run
-        # through the network; rows are written back to their original positions.
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids), reverse=True)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            out[rows] = self._embed_batch(session, [encodings[i] for i in rows])
+        # Rows are written back to their texts' positions.
+        batches = self._batches(encodings)
+        for n, rows in enumerate(batches, 1):
+            last = n == len(batches) > 1
+            out[rows] = self._embed_batch(session, [encodings[i] for i in rows], release=last)
         return out
 
     def embed_with_tokens(self, texts: Sequence[str]) -> tuple[Vectors, list[Vectors]]:
@@ -196,10 +234,10 @@ class MiniLMEmbedder:
             return out, tokens
         session, tokenizer = self._loaded()
         encodings = tokenizer.encode_batch(list(texts))
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids), reverse=True)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            hidden, mask = self._forward(session, [encodings[i] for i in rows])
+        batches = self._batches(encodings)
+        for n, rows in enumerate(batches, 1):
+            last = n == len(batches) > 1
+            hidden, mask = self._forward(session, [encodings[i] for i in rows], release=last)
             out[rows] = _mean_pool(hidden, mask)
             for row, i in enumerate(rows):
                 n = len(encodings[i].ids)
@@ -209,12 +247,26 @@ class MiniLMEmbedder:
                 tokens[i] = states / norms
         return out, tokens
 
-    def _embed_batch(self, session: _OrtSession, encodings: list[Encoding]) -> Vectors:
-        hidden, mask = self._forward(session, encodings)
+    def _batches(self, encodings: list[Encoding]) -> list[list[int]]:
+        # Longest first, so each batch holds texts of similar length and little padding is run
+        # through the network.
+        return plan_batches(
+            [len(e.ids) for e in encodings], max_rows=self.batch_size, max_tokens=self.batch_tokens
+        )
+
+    def _embed_batch(
+        self, session: _OrtSession, encodings: list[Encoding], *, release: bool = False
+    ) -> Vectors:
+        hidden, mask = self._forward(session, encodings, release=release)
         return _mean_pool(hidden, mask)
 
-    def _forward(self, session: _OrtSession, encodings: list[Encoding]) -> tuple[Vectors, Vectors]:
-        """The network's last hidden states (batch, tokens, 384) and the attention mask."""
+    def _forward(
+        self, session: _OrtSession, encodings: list[Encoding], *, release: bool = False
+    ) -> tuple[Vectors, Vectors]:
+        """The network's last hidden states (batch, tokens, 384) and the attention mask.
+
+        ``release`` (the end of a call of several batches): afterwards, hand the memory arena's
+        unused blocks and the C heap's free pages back to the system."""
         width = max(len(e.ids) for e in encodings)
         input_ids = np.zeros((len(encodings), width), dtype=np.int64)
         attention_mask = np.zeros_like(input_ids)
@@ -230,8 +282,12 @@ class MiniLMEmbedder:
             "token_type_ids": token_type_ids,
         }
         (hidden,) = session.run(
-            ["last_hidden_state"], {k: v for k, v in feed.items() if k in self._input_names}
+            ["last_hidden_state"],
+            {k: v for k, v in feed.items() if k in self._input_names},
+            self._release if release else None,
         )
+        if release:
+            _trim_heap()
         # Every operand float32: under numpy 2 a float64 operand would silently promote the
         # whole computation (and the result) to float64.
         return hidden.astype(np.float32, copy=False), attention_mask.astype(np.float32)
@@ -244,6 +300,7 @@ class MiniLMEmbedder:
             if self._session is None or self._tokenizer is None:
                 tokenizer = _load_tokenizer()
                 session = self._load_session()
+                self._release = _arena_release()
                 self._input_names = frozenset(i.name for i in session.get_inputs())
                 self._tokenizer = tokenizer
                 # Last: the unlocked check above treats a set session as "fully loaded".
@@ -274,6 +331,10 @@ class MiniLMEmbedder:
         options.inter_op_num_threads = 1  # BERT is one chain of operators: nothing to overlap
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: its warnings are not for docchat's users
+        # Memory patterns plan one block per input shape, and every batch has its own width: with
+        # them the arena grew to 1.2 GB over 4,900 chunks; without, it holds one batch's tensors
+        # (bounded by batch_tokens) and runs as fast.  See README, "Ingestion memory".
+        options.enable_mem_pattern = False
         # Its worker threads otherwise spin for a while after each run, and NumPy work right
         # after an embedding (the vector scan, the reranker's MaxSim) ran 50x slower beside them.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -284,6 +345,37 @@ class MiniLMEmbedder:
         except Exception as exc:  # onnxruntime raises its own unexported exception types
             raise ProviderError(f"the MiniLM ONNX model at {path} could not be loaded") from exc
         return session
+
+
+def _arena_release() -> Any:
+    """Run options that make onnxruntime give its arena's free blocks back after the run.
+
+    The arena otherwise keeps its high-water mark for the life of the process: a server would
+    hold an ingestion's peak forever.  Used at the end of a call of several batches only, so a
+    query (one batch) does not pay for allocating again."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return options
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS, Windows)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+def _trim_heap() -> None:
+    # Tensors of every size come and go, and glibc keeps the freed memory in holes of its heap:
+    # over 4,900 chunks RSS crept from 360 to 460 MB between groups.  Trimming after each call
+    # held it at 260 MB, for a few milliseconds a call (README, "Ingestion memory").
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _mean_pool(hidden: Vectors, mask: Vectors) -> Vectors:

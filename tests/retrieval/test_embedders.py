@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,11 +24,13 @@ from docchat.retrieval.embedders import (
     OpenAIEmbedder,
     embed_query,
     make_embedder,
+    plan_batches,
 )
 
 from .openai_server import BAD_EMBEDDINGS, Seen, free_port
 
 F32 = npt.NDArray[np.float32]
+HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
 
 SENTENCES = [
     "How do I reset my password?",
@@ -216,6 +219,85 @@ def test_minilm_keeps_input_order_whatever_the_batching(minilm: MiniLMEmbedder) 
         assert cosines.min() > 0.999
 
 
+LENGTHS = [12, 200, 256, 40, 199, 7, 256, 120, 300, 64, 3, 180, 181] * 7
+
+
+def test_batches_hold_each_text_once_longest_first_within_rows_and_tokens() -> None:
+    batches = plan_batches(LENGTHS, max_rows=8, max_tokens=1024)
+
+    assert sorted(i for batch in batches for i in batch) == list(range(len(LENGTHS)))
+    in_order = [LENGTHS[i] for batch in batches for i in batch]
+    assert in_order == sorted(LENGTHS, reverse=True)
+    for batch in batches:
+        padded = len(batch) * max(LENGTHS[i] for i in batch)
+        assert len(batch) <= 8
+        assert padded <= 1024 or len(batch) == 1  # a text past the budget runs alone
+    # Short texts fill a batch up to the row limit rather than the token budget.
+    assert max(len(batch) for batch in batches) == 8
+
+
+def test_without_a_token_budget_batches_are_the_old_fixed_count_ones() -> None:
+    order = sorted(range(len(LENGTHS)), key=lambda i: LENGTHS[i], reverse=True)
+
+    batches = plan_batches(LENGTHS, max_rows=32, max_tokens=10**9)
+
+    assert batches == [order[start : start + 32] for start in range(0, len(order), 32)]
+
+
+class _RecordingMiniLM(MiniLMEmbedder):
+    """Notes each forward pass's (rows, padded width, release) as it runs."""
+
+    def __init__(self, **options: int) -> None:
+        super().__init__(**options)
+        self.runs: list[tuple[int, int, bool]] = []
+
+    def _forward(self, session: Any, encodings: list[Any], *, release: bool = False) -> Any:
+        self.runs.append((len(encodings), max(len(e.ids) for e in encodings), release))
+        return super()._forward(session, encodings, release=release)
+
+
+def _handbook_texts() -> list[str]:
+    # Real prose of every length up to past the 256 word-piece limit, as chunks have.
+    words = " ".join(p.read_text(encoding="utf-8") for p in sorted(HANDBOOK.iterdir())).split()
+    sizes = [5, 40, 90, 130, 160, 170, 180, 190, 300] * 5
+    starts = np.cumsum([0, *sizes[:-1]])
+    return [" ".join(words[a : a + size]) for a, size in zip(starts, sizes, strict=True)]
+
+
+def test_minilm_runs_no_batch_over_its_token_budget_and_matches_fixed_batches(
+    minilm: MiniLMEmbedder,
+) -> None:
+    texts = _handbook_texts()
+    bounded = _RecordingMiniLM(batch_tokens=1024)
+    bounded._session, bounded._tokenizer = minilm._loaded()  # share the loaded model
+    bounded._input_names, bounded._release = minilm._input_names, minilm._release
+    fixed = MiniLMEmbedder(batch_size=32, batch_tokens=10**9)  # the batching before issue 10
+
+    vectors = bounded.embed(texts)
+    with_tokens, _ = bounded.embed_with_tokens(texts)
+
+    assert all(rows * width <= 1024 or rows == 1 for rows, width, _ in bounded.runs)
+    assert max(rows for rows, _, _ in bounded.runs) > 1  # short texts still share a batch
+    # Each call hands the arena's free memory back after its last batch, and only then.
+    per_call = len(bounded.runs) // 2
+    assert [release for _, _, release in bounded.runs] == ([False] * (per_call - 1) + [True]) * 2
+    expected = fixed.embed(texts)
+    assert vectors.dtype == np.float32
+    assert (vectors * expected).sum(axis=1).min() >= 0.9999
+    assert (with_tokens * expected).sum(axis=1).min() >= 0.9999
+
+
+def test_a_single_batch_call_keeps_the_arena(minilm: MiniLMEmbedder) -> None:
+    # A query is one batch: giving the arena back after each would only allocate it again.
+    recording = _RecordingMiniLM()
+    recording._session, recording._tokenizer = minilm._loaded()
+    recording._input_names, recording._release = minilm._input_names, minilm._release
+
+    recording.embed(["How do I reset my password?", "Steps to recover account credentials"])
+
+    assert recording.runs == [(2, recording.runs[0][1], False)]
+
+
 def test_minilm_empty_input_has_the_right_shape(minilm: MiniLMEmbedder) -> None:
     empty = minilm.embed([])
 
@@ -300,6 +382,13 @@ def test_make_embedder_defaults_to_the_offline_model() -> None:
 
     assert isinstance(embedder, MiniLMEmbedder)
     assert embedder.batch_size == 7
+
+
+def test_make_embedder_passes_the_token_budget() -> None:
+    embedder = make_embedder(RetrievalSettings(embed_batch_tokens=512))
+
+    assert isinstance(embedder, MiniLMEmbedder)
+    assert embedder.batch_tokens == 512
 
 
 def test_make_embedder_builds_the_remote_client(server_url: str) -> None:
