@@ -128,11 +128,17 @@ class TokenStore:
 
     def store(self, model: str, ids: Sequence[int], tokens: Sequence[Vectors]) -> None:
         """Keep ``tokens[i]`` for chunk ``ids[i]`` (a chunk deleted meanwhile is skipped)."""
+        self.store_packed(model, ids, [(len(t), pack_tokens(t)) for t in tokens])
+
+    def store_packed(
+        self, model: str, ids: Sequence[int], packed: Sequence[tuple[int, bytes]]
+    ) -> None:
+        """Keep (token count, ``pack_tokens`` bits) ``packed[i]`` for chunk ``ids[i]``."""
         if not ids:
             return
         values = [
-            {"chunk_id": i, "model": model, "count": len(t), "bits": pack_tokens(t)}
-            for i, t in zip(ids, tokens, strict=True)
+            {"chunk_id": i, "model": model, "count": count, "bits": bits}
+            for i, (count, bits) in zip(ids, packed, strict=True)
         ]
         with self.db.write() as s:
             alive = set(s.execute(select(ChunkRow.id).where(ChunkRow.id.in_(ids))).scalars())

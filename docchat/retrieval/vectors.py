@@ -36,7 +36,7 @@ from docchat.documents.registry import (
     chunk_has_vector,
 )
 from docchat.retrieval.embedders import Embedder
-from docchat.retrieval.late_interaction import TokenEmbedder, TokenStore
+from docchat.retrieval.late_interaction import TokenEmbedder, TokenStore, pack_tokens
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +194,8 @@ class VectorIndex:
             ids = [r.id for r in rows]
             if self.tokens is not None and isinstance(embedder, TokenEmbedder):
                 # The token vectors come out of the same forward pass: keeping them is free.
-                vectors, tokens = embedder.embed_with_tokens(texts)
-                self.tokens.store(embedder.name, ids, tokens)
+                vectors, packed = _embed_packing_tokens(embedder, texts)
+                self.tokens.store_packed(embedder.name, ids, packed)
             else:
                 vectors = embedder.embed(texts)
             self._store(embedder.name, ids, vectors)
@@ -361,6 +361,25 @@ class VectorIndex:
         return _Matrix(
             old.model, version, ids, codes, shas, np.ascontiguousarray(vectors, np.float32)
         )
+
+
+#: Texts whose float32 token vectors are held at once while embedding (then packed to bits):
+#: 64 chunks of ~160 word-pieces are 16 MB, a whole 256-chunk group would be 63 MB.
+TOKEN_GROUP = 64
+
+
+def _embed_packing_tokens(
+    embedder: TokenEmbedder, texts: Sequence[str]
+) -> tuple[npt.NDArray[np.float32], list[tuple[int, bytes]]]:
+    """Pooled vectors of ``texts`` and their token vectors packed to bits, a few texts at a
+    time so the float token vectors never add up."""
+    vectors: list[npt.NDArray[np.float32]] = []
+    packed: list[tuple[int, bytes]] = []
+    for start in range(0, len(texts), TOKEN_GROUP):
+        pooled, tokens = embedder.embed_with_tokens(texts[start : start + TOKEN_GROUP])
+        vectors.append(pooled)
+        packed.extend((len(t), pack_tokens(t)) for t in tokens)
+    return np.concatenate(vectors), packed
 
 
 class MatrixSnapshots:
