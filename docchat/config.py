@@ -159,7 +159,11 @@ class RetrievalSettings(BaseModel):
     )
     rerank_model: str | None = None
     rerank_api_key: SecretStr | None = Field(None, description="Bearer token for the reranker.")
-    enable_reranking: bool = Field(False, description="Rerank by default when a reranker is set.")
+    enable_reranking: bool = Field(
+        True,
+        description="Rerank by default when a reranker is set (the offline one is, with the "
+        "MiniLM embedder: +5 ms p50, +15 ms p95 at 100k chunks).",
+    )
     late_interaction: bool = Field(
         True,
         description="Keep each chunk's token vectors (1 bit a dimension, ~7.7 KB a chunk) as it "

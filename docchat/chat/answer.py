@@ -9,6 +9,7 @@ per-turn state: every turn builds its own ``Effective`` settings and ``TurnState
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from docchat.chat import modes
-from docchat.chat.effective import Effective, resolve
+from docchat.chat.effective import Effective, explicit_option, resolve
 from docchat.chat.memory import Turn, recent_turns
 from docchat.chat.types import (
     Answer,
@@ -311,11 +312,14 @@ class ChatEngine:
         )
         chat_model = self.models(effective.model)  # unknown name: InvalidInput, nothing stored
         if effective.enable_reranking and self.retriever.reranker is None:
-            raise InvalidInput(
-                "reranking was asked for but no reranker is configured "
-                "(set DOCCHAT_RETRIEVAL__RERANK_URL)",
-                field="options.enable_reranking",
-            )
+            if explicit_option("enable_reranking", options, session_settings.options):
+                raise InvalidInput(
+                    "reranking was asked for but no reranker is configured "
+                    "(set DOCCHAT_RETRIEVAL__RERANK_URL)",
+                    field="options.enable_reranking",
+                )
+            # Only the configured default asked for it, and there is nothing to rerank with.
+            effective = dataclasses.replace(effective, enable_reranking=False)
         reading = None
         if effective.mode == "full_reading":
             from docchat.chat.reading import plan

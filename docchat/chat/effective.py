@@ -48,6 +48,11 @@ class Effective:
         return data
 
 
+def explicit_option(name: str, *layers: ChatOptions | None) -> bool:
+    """Whether a request or session set option ``name`` (not left to the configured default)."""
+    return _pick(name, *layers) is not None
+
+
 def _pick(name: str, *layers: ChatOptions | None) -> Any:
     for layer in layers:
         value = getattr(layer, name, None) if layer is not None else None

@@ -129,7 +129,7 @@ class Retriever:
         _check_keywords(manual_keywords)
         _check_mode(mode)
         k = self._check_k(k)
-        use_rerank = self._use_rerank(rerank)
+        use_rerank = self._use_rerank(rerank, mode)
         if scope is not None and (owner is not None or filters is not None):
             raise InvalidInput("pass either a scope or owner/filters, not both", field="scope")
         if scope is None:
@@ -310,11 +310,14 @@ class Retriever:
             raise InvalidInput("num_results must be between 1 and 200", field="num_results")
         return k
 
-    def _use_rerank(self, rerank: bool | None) -> bool:
-        use = self.settings.enable_reranking if rerank is None else rerank
-        if use and self.reranker is None:
+    def _use_rerank(self, rerank: bool | None, mode: SearchMode) -> bool:
+        if rerank is None:
+            # The configured default applies to hybrid search, and only where there is something
+            # to rerank with; a single retriever's list is reranked when asked for by name.
+            return self.settings.enable_reranking and self.reranker is not None and mode == "hybrid"
+        if rerank and self.reranker is None:
             raise _no_reranker()
-        return use
+        return rerank
 
     def _with_keywords(self, found: Ranked, required: Sequence[str]) -> Ranked:
         terms = [w for kw in required for w in keywords(kw)]

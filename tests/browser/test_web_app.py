@@ -370,7 +370,7 @@ def test_settings_persist_across_reload(
     expect(app.locator("#set-instructions")).to_have_value("Answer in one sentence.")
     expect(app.locator("#set-memory")).not_to_be_checked()
     expect(app.locator("#set-web")).to_be_checked()
-    expect(app.locator("#set-rerank")).not_to_be_checked()
+    expect(app.locator("#set-rerank")).to_be_checked()  # the server's default, left unset
     ticked = app.locator("#settings-panel .checklist input:checked")
     expect(ticked).to_have_count(2)
 
@@ -382,6 +382,7 @@ def test_settings_persist_across_reload(
     assert options["manual_keywords"] == ["generator", "Tuesday"]
     assert options["use_memory"] is False
     assert options["enable_web_search"] is True
+    assert options.get("enable_reranking") is None  # left to the server default
     assert options["source_filters"] == {
         "collections": ["manuals"],
         "documents": [library[PDF_NAME]],

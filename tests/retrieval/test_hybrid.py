@@ -263,10 +263,13 @@ def test_search_is_its_steps_composed(handbook: Workspace) -> None:
     fused = retriever.fuse([found])
     assert {f.chunk_id for f in fused} == {cid for cid, _ in found.fulltext + found.dense}
     hits = retriever.hydrate(fused[:5], query=query, scope=scope)
-    expected = handbook.search(query, k=5, filters=SourceFilters(collections=["handbook"]))
+    # The steps without the reranker (it is one more step, on by default).
+    expected = handbook.search(
+        query, k=5, filters=SourceFilters(collections=["handbook"]), rerank=False
+    )
     assert [h.model_dump() for h in hits] == [h.model_dump() for h in expected]
-    assert [h.model_dump() for h in retriever.search_many([query, query], k=5)] == [
-        h.model_dump() for h in handbook.search(query, k=5)
+    assert [h.model_dump() for h in retriever.search_many([query, query], k=5, rerank=False)] == [
+        h.model_dump() for h in handbook.search(query, k=5, rerank=False)
     ]
 
 
@@ -300,7 +303,8 @@ def test_a_question_fused_with_its_paraphrase_finds_what_either_finds(
     handbook: Workspace, mode: SearchMode, question: str, paraphrase: str, needle: str
 ) -> None:
     def search(*queries: str) -> list[Hit]:
-        return handbook.retriever.search_many(queries, k=5, mode=mode)
+        # Fusion itself, without the reranker that follows it by default.
+        return handbook.retriever.search_many(queries, k=5, mode=mode, rerank=False)
 
     alone, rewritten, both = search(question), search(paraphrase), search(question, paraphrase)
     assert not any(needle in h.text for h in alone)

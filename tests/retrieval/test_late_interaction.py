@@ -121,6 +121,12 @@ def test_without_late_interaction_nothing_is_kept(
         with ws.db.read() as s:
             assert s.scalar(select(func.count()).select_from(ChunkTokensRow)) == 0
         assert ws.retriever.reranker is None
+        # Reranking is on by default, but with nothing to rerank with the default asks nothing.
+        assert ws.settings.retrieval.enable_reranking is True
+        assert ws.search("How long is maternity leave?", k=3)[0].scores.rerank is None
+        answer = ws.ask("How long is maternity leave?")
+        assert "16 weeks" in answer.answer
+        assert answer.metadata["options"]["enable_reranking"] is False
     finally:
         ws.close()
 

@@ -5,7 +5,9 @@ import { $, clear, h, toast } from "./dom.js";
 import { currentSettings, on, state } from "./state.js";
 
 // What the server uses when an option is unset (docchat/config.py ChatDefaults).
-const DEFAULT_SWITCHES = { use_memory: true, enable_reranking: false, enable_web_search: false };
+// The server's defaults. Reranking is stored only once it was set, so a server without a reranker
+// keeps answering (its default then reranks nothing) instead of refusing an explicit request.
+const DEFAULT_SWITCHES = { use_memory: true, enable_reranking: true, enable_web_search: false };
 
 function fillModels() {
   const select = $("#set-model");
@@ -88,7 +90,10 @@ function readForm() {
   setOrDrop("output_language", $("#set-language").value.trim());
   setOrDrop("custom_instructions", $("#set-instructions").value.trim());
   options.use_memory = $("#set-memory").checked;
-  options.enable_reranking = $("#set-rerank").checked;
+  const rerank = $("#set-rerank").checked;
+  if (previous.enable_reranking != null || rerank !== DEFAULT_SWITCHES.enable_reranking) {
+    options.enable_reranking = rerank;
+  }
   options.enable_web_search = $("#set-web").checked;
   const filters = { ...(previous.source_filters || {}) };
   filters.collections = ticked("collections");
