@@ -64,6 +64,7 @@ from _report import (
     print_targets,
     table,
 )
+from ranking import add_token_vectors
 from retrieval import Index, postgres_url
 from rich.console import Console
 
@@ -410,6 +411,8 @@ def part_overhead(
     for size in plan.sizes:
         step(f"SQLite: writing chunks and vectors up to {size:,}")
         build_s = index.grow(size, plan.chunks_per_document)
+        # Ingestion keeps each chunk's token vectors for the reranker (on by default).
+        add_token_vectors(index.settings, embedder.name)
         if profile and size == plan.sizes[-1]:
             profiler = cProfile.Profile()
         ws = Workspace(index.settings, embedder=embedder)
@@ -470,6 +473,7 @@ def _postgres(
             index = Index(settings, embedder, SyntheticCorpus(all_themes), centres)
             step(f"PostgreSQL: writing chunks and vectors up to {plan.pg_size:,}")
             build_s = index.grow(plan.pg_size, plan.chunks_per_document)
+            add_token_vectors(index.settings, embedder.name)
             step(f"PostgreSQL {plan.pg_size:,} chunks: {len(questions)} questions")
             ws = Workspace(settings, embedder=embedder)
             try:

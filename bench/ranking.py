@@ -40,12 +40,12 @@ from _report import busy, dump_json, load, machine_facts, percentile, print_targ
 from retrieval import Index
 from rich.console import Console
 from sqlalchemy import func, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from docchat.config import Settings
 from docchat.documents.models import ChunkRow, ChunkTokensRow
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.retrieval.evaluate import RERANKED, EvaluationReport, evaluate, load_qa
+from docchat.retrieval.late_interaction import TokenStore
 from docchat.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +145,7 @@ def add_token_vectors(settings: Settings, model: str) -> int:
     """Random 1-bit token vectors for every chunk that has none; returns the bytes stored."""
     rng = np.random.default_rng(5)
     ws = Workspace(settings)
+    store = TokenStore(ws.db)
     try:
         last = -1
         while True:
@@ -158,17 +159,11 @@ def add_token_vectors(settings: Settings, model: str) -> int:
             if not rows:
                 break
             last = rows[-1].id
-            values = [
-                {
-                    "chunk_id": r.id,
-                    "model": model,
-                    "count": r.token_count,
-                    "bits": rng.bytes(r.token_count * 48),
-                }
-                for r in rows
-            ]
-            with ws.db.write() as s:
-                s.execute(sqlite_insert(ChunkTokensRow).on_conflict_do_nothing(), values)
+            store.store_packed(
+                model,
+                [r.id for r in rows],
+                [(r.token_count, rng.bytes(r.token_count * 48)) for r in rows],
+            )
         with ws.db.read() as s:
             return int(s.scalar(select(func.sum(func.length(ChunkTokensRow.bits)))) or 0)
     finally:
