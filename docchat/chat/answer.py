@@ -34,7 +34,7 @@ from docchat.errors import DocchatError, InvalidInput
 from docchat.llm.base import ChatModel
 from docchat.options import ChatMode, ChatOptions, ChatSettings
 from docchat.retrieval.embedders import Embedder
-from docchat.retrieval.hybrid import Hit, Retriever
+from docchat.retrieval.hybrid import Hit, Retriever, no_reranker
 from docchat.sessions.store import SessionStore
 from docchat.sessions.types import Message
 from docchat.validation import check_text
@@ -313,11 +313,7 @@ class ChatEngine:
         chat_model = self.models(effective.model)  # unknown name: InvalidInput, nothing stored
         if effective.enable_reranking and self.retriever.reranker is None:
             if explicit_option("enable_reranking", options, session_settings.options):
-                raise InvalidInput(
-                    "reranking was asked for but no reranker is configured "
-                    "(set DOCCHAT_RETRIEVAL__RERANK_URL)",
-                    field="options.enable_reranking",
-                )
+                raise no_reranker(field="options.enable_reranking")
             # Only the configured default asked for it, and there is nothing to rerank with.
             effective = dataclasses.replace(effective, enable_reranking=False)
         reading = None

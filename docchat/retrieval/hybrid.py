@@ -263,7 +263,7 @@ class Retriever:
     ) -> list[Hit]:
         """``hits`` reordered by the reranker's score for ``query`` (recorded in their scores)."""
         if self.reranker is None:
-            raise _no_reranker()
+            raise no_reranker()
         if not hits:
             return hits
         if isinstance(self.reranker, LateInteractionReranker):
@@ -316,7 +316,7 @@ class Retriever:
             # to rerank with; a single retriever's list is reranked when asked for by name.
             return self.settings.enable_reranking and self.reranker is not None and mode == "hybrid"
         if rerank and self.reranker is None:
-            raise _no_reranker()
+            raise no_reranker()
         return rerank
 
     def _with_keywords(self, found: Ranked, required: Sequence[str]) -> Ranked:
@@ -367,12 +367,13 @@ def _check_mode(mode: str) -> None:
         raise InvalidInput("mode must be hybrid, fulltext or dense", field="mode")
 
 
-def _no_reranker() -> InvalidInput:
+def no_reranker(field: str = "enable_reranking") -> InvalidInput:
+    """The error for reranking asked for by name where nothing can rerank."""
     return InvalidInput(
         "reranking was asked for but no reranker is configured (set "
         "DOCCHAT_RETRIEVAL__RERANK_URL, or DOCCHAT_RETRIEVAL__LATE_INTERACTION=true with the "
         "MiniLM embedder)",
-        field="enable_reranking",
+        field=field,
     )
 
 

@@ -208,8 +208,9 @@ class LateInteractionReranker:
                 [self._text_of(c.section, c.text) for c in missing]
             )
             fresh = [(len(t), pack_tokens(t)) for t in tokens]
-            stored.update(zip([c.chunk_id for c in missing], fresh, strict=True))
-            self.store.store(embedder.name, [c.chunk_id for c in missing], tokens)
+            missing_ids = [c.chunk_id for c in missing]
+            stored.update(zip(missing_ids, fresh, strict=True))
+            self.store.store_packed(embedder.name, missing_ids, fresh)
         late = maxsim_packed(query_tokens, [stored[i] for i in ids], embedder.dimension)
         blended = self.weight * _scaled(late) + (1 - self.weight) * _scaled(np.asarray(fused))
         return [float(x) for x in blended]
