@@ -219,5 +219,6 @@ class LateInteractionReranker:
 def _scaled(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     low, high = float(values.min()), float(values.max())
     if high - low < 1e-12:
-        return np.zeros_like(values)
+        # No spread (one candidate, or ties): all equally the best, not all the worst.
+        return np.ones_like(values)
     return (values - low) / (high - low)

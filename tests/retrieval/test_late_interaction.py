@@ -152,3 +152,10 @@ def test_scoring_packed_bits_equals_scoring_unpacked_signs() -> None:
     packed = [(len(t), pack_tokens(t)) for t in raw]
     unpacked = [unpack_tokens(bits, n, 384) for n, bits in packed]
     assert np.allclose(maxsim_packed(query, packed, 384), maxsim_many(query, unpacked), atol=1e-6)
+
+
+def test_a_lone_candidate_scores_as_the_best() -> None:
+    from docchat.retrieval.late_interaction import _scaled
+
+    assert list(_scaled(np.array([0.42]))) == [1.0]
+    assert list(_scaled(np.array([0.2, 0.6, 1.0]))) == pytest.approx([0.0, 0.5, 1.0])
