@@ -334,6 +334,9 @@ def test_abstention_looks_different_and_shows_closest_passages(app: Page) -> Non
     assert closest.count() >= 1
     closest.first.locator("button").click()
     expect(app.locator("#preview mark.cited-span")).not_to_be_empty()
+    # A passage at the start or end of its document has no context there: nothing is printed.
+    passage = app.locator("#preview blockquote.passage").inner_text()
+    assert not passage.startswith("null") and not passage.endswith("null"), passage
     shoot(app, "abstained.png")
 
 

@@ -1,7 +1,7 @@
 // The source preview: the cited span highlighted in its surrounding text, and for a PDF the page
 // image with the span highlighted on it.
 import { enc, get } from "./api.js";
-import { $, clear, h } from "./dom.js";
+import { $, append, clear, h } from "./dom.js";
 
 const CONTEXT_CHARS = 600;
 let opener = null;
@@ -23,7 +23,8 @@ export async function openPreview(ref) {
   $("#preview-title").textContent = ref.n ? `Source [${ref.n}]` : "Passage";
 
   if (ref.kind === "web") {
-    body.append(
+    append(
+      body,
       h("p", { class: "source-file" }, ref.title || ref.url),
       ref.url ? h("p", {}, h("a", { href: /^https?:/i.test(ref.url) ? ref.url : "#",
         rel: "noopener noreferrer nofollow", target: "_blank" }, ref.url)) : null,
@@ -57,7 +58,9 @@ export async function openPreview(ref) {
   clear(textBox);
   textBox.removeAttribute("aria-busy");
   if (passage) {
-    textBox.append(
+    // dom.js's append skips the nulls; the DOM's own Element.append would print "null".
+    append(
+      textBox,
       passage.before ? h("span", { class: "context" }, passage.before) : null,
       h("mark", { class: "cited-span" }, passage.text),
       passage.after ? h("span", { class: "context" }, passage.after) : null);
