@@ -489,6 +489,11 @@ def test_phone_sized_screen(app: Page) -> None:
     expect(preview).to_be_visible()
     box = preview.bounding_box()
     assert box is not None and box["width"] >= 350
+    # The PDF page, highlighted, fits the narrow panel too (and is loaded before the screenshot).
+    image = preview.locator("img.page-image")
+    expect(image).to_be_visible()
+    assert highlighted_pixels(image) > 100, "no highlight drawn on the page image at 360 px"
+    assert_fits(app, 360)
     shoot(app, "mobile-preview.png")
     app.click("#preview-close")
     app.click("#sidebar-toggle")
