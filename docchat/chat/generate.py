@@ -131,7 +131,9 @@ def grounded_answer(
     # do not answer it, and a model asked anyway tends to answer from its own knowledge.
     with state.timed("evidence"):
         evidence = (
-            extract(question, hits, embedder, rephrasings=state.rephrasings) if hits else None
+            extract(question, hits, embedder, rephrasings=state.rephrasings, follow_on=False)
+            if hits
+            else None
         )
     if evidence is not None:
         state.extra["evidence_score"] = round(evidence.best_score, 4)

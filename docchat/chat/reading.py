@@ -213,7 +213,9 @@ def _map_group(
     score = evidence.score
     if score is None:
         # A reply the model did not shape as asked: let the calibrated evidence scorer decide.
-        found = extract(question, group, engine.embedder(), rephrasings=state.rephrasings)
+        found = extract(
+            question, group, engine.embedder(), rephrasings=state.rephrasings, follow_on=False
+        )
         score = 0 if found.abstained else RELEVANT_SCORE
     if score < RELEVANT_SCORE:
         return score, []

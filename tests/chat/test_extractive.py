@@ -29,29 +29,55 @@ def test_a_follow_up_is_scored_against_its_standalone_rewrite(minilm: MiniLMEmbe
     assert "Concur" in rewritten.extracts[0].sentence.text
 
 
+class Counting:
+    """The MiniLM embedder, counting the texts it embeds."""
+
+    def __init__(self, minilm: MiniLMEmbedder) -> None:
+        self.minilm = minilm
+        self.name, self.dimension = minilm.name, minilm.dimension
+        self.embedded = 0
+
+    def embed(self, texts: list[str]):  # type: ignore[no-untyped-def]
+        self.embedded += len(texts)
+        return self.minilm.embed(texts)
+
+
 def test_only_a_shortlist_is_embedded(
     minilm: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Counting:
-        name, dimension = minilm.name, minilm.dimension
-
-        def __init__(self) -> None:
-            self.embedded = 0
-
-        def embed(self, texts: list[str]):  # type: ignore[no-untyped-def]
-            self.embedded += len(texts)
-            return minilm.embed(texts)
-
     monkeypatch.setattr(extractive, "EMBED_AT_MOST", 3)
     hits = passages(*[("error-codes.md", f"E10{n}") for n in range(40, 58, 3)])
     sentences = sum(len(split_sentences(h.text)) for h in hits)
-    counting = Counting()
-    found = extract("What happens when the connection pool runs out?", hits, counting)
-    # The question, then at most 3 sentences and the one after each: not all 24.
+    question = "What happens when the connection pool runs out?"
+    counting = Counting(minilm)
+    found = extract(question, hits, counting)
+    # The question, 3 sentences and at most the one after the best: not all 24.
     assert sentences >= 20
-    assert counting.embedded <= 1 + 2 * 3
+    assert 1 + 3 <= counting.embedded <= 1 + 3 + 1
     assert not found.abstained
     assert "connection pool" in found.extracts[0].sentence.text
+
+    floor_only = Counting(minilm)
+    again = extract(question, hits, floor_only, follow_on=False)
+    assert floor_only.embedded == 1 + 3
+    assert again.best_score == pytest.approx(found.best_score)
+
+
+def test_the_sentence_after_the_best_one_completes_the_answer(
+    minilm: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With a shortlist of one, the instruction after "Alert E1055 is raised when ..." is not
+    # shortlisted; it is embedded afterwards and joins the answer.
+    monkeypatch.setattr(extractive, "EMBED_AT_MOST", 1)
+    hits = passages(("error-codes.md", "E1055"))
+    counting = Counting(minilm)
+    found = extract("What do I do when the monitoring agent loses its connection?", hits, counting)
+    texts = [e.sentence.text for e in found.extracts]
+    assert texts[:2] == [
+        "Alert E1055 is raised when the monitoring agent lost its connection.",
+        "Restart the agent and check the firewall rule.",
+    ]
+    assert counting.embedded == 1 + 1 + 1
 
 
 def test_a_sentence_missing_the_asked_code_cannot_answer(minilm: MiniLMEmbedder) -> None:
