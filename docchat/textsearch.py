@@ -86,6 +86,16 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
+def singular(word: str) -> str:
+    """``word`` with a plural ending taken off: "days"/"day", "policies"/"policy", "résumés";
+    enough to match a question's words to a passage's, not a real stemmer."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
 def keywords(text: str) -> list[str]:
     """The words of ``text`` without stop words (all of them if nothing else is left)."""
     found = words(text)

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from docchat.chat.asked import asked_for, bigrams, names_a_sibling
 from docchat.chat.sentences import Sentence, split_sentences
 from docchat.retrieval.embedders import Embedder
 from docchat.retrieval.hybrid import Hit
-from docchat.textsearch import keywords
+from docchat.textsearch import keywords, singular
 
 #: Passages whose sentences are considered (in retrieval order).
 MAX_PASSAGES = 6
@@ -81,18 +82,9 @@ class Extraction:
     abstained: bool
 
 
-def _stem(word: str) -> str:
-    # Enough to match "days"/"day", "policies"/"policy", "résumés"/"résumé"; not a real stemmer.
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
 def terms(text: str) -> set[str]:
     """The content words of ``text``, lower-cased and lightly stemmed."""
-    return {_stem(w) for w in keywords(text)}
+    return {singular(w) for w in keywords(text)}
 
 
 def identifiers(text: str) -> set[str]:
@@ -127,14 +119,29 @@ def extract(
     codes = identifiers(question)
     sentence_terms = [terms(s.text) for _, s in candidates]
     overlaps = np.max([_overlaps(terms(q), sentence_terms) for q in asked], axis=0)
-    cheap: list[float] = []  # the score without the sentence's own similarity
-    named: list[bool] = []
-    for (number, sentence), overlap in zip(candidates, overlaps, strict=True):
-        dense = hits[number - 1].scores.dense
-        cheap.append(PASSAGE_WEIGHT * max(0.0, dense or 0.0) + OVERLAP_WEIGHT * float(overlap))
-        named.append(codes <= identifiers(sentence.text))
-    # A sentence that misses the question's code cannot answer it: shortlisted last.
-    rank = [c if n else c - 1.0 for c, n in zip(cheap, named, strict=True)]
+    wanted = asked_for(question)
+    variants = bigrams(hit.text for hit in hits[:MAX_PASSAGES])
+    cheap = [  # the score without the sentence's own similarity
+        PASSAGE_WEIGHT * max(0.0, hits[number - 1].scores.dense or 0.0) + OVERLAP_WEIGHT * overlap
+        for (number, _), overlap in zip(candidates, overlaps, strict=True)
+    ]
+    names = [codes <= identifiers(s.text) for _, s in candidates]
+    supplies = [wanted.supplied_by(s.text) for _, s in candidates]
+
+    def next_to(i: int, j: int) -> bool:
+        return 0 <= j < len(candidates) and candidates[j][0] == candidates[i][0]
+
+    # Whether a sentence can answer: it names the asked code (or follows one that does and names
+    # no other: "Alert E1057 is raised when ... Raise shared_buffers to a quarter of memory"),
+    # it or the next one holds the asked kind of answer, and it is not about a sibling.
+    fits = [
+        (names[i] or (next_to(i, i - 1) and names[i - 1] and not _codes(sentence.text)))
+        and (supplies[i] or (next_to(i, i + 1) and supplies[i + 1]))
+        and not names_a_sibling(question, sentence.text, variants)
+        for i, (_, sentence) in enumerate(candidates)
+    ]
+    # A sentence that cannot answer the question is shortlisted last.
+    rank = [c if f else c - 1.0 for c, f in zip(cheap, fits, strict=True)]
     chosen = _shortlist(rank)
     vectors = embedder.embed(asked + [candidates[i][1].text for i in chosen])
     asked_vectors = vectors[: len(asked)]
@@ -146,10 +153,13 @@ def extract(
         if hits[number - 1].scores.dense is None:
             # Not found by the vector search: the sentence's own similarity stands in.
             score += PASSAGE_WEIGHT * similarity
-        if codes:
-            # A code, model number or year names one thing: the sentence must name it too.
-            # "What does F99 mean?" is not answered by a sentence about F23, however alike.
-            score = score + IDENTIFIER_BONUS if named[i] else min(score, abstain_below - 0.01)
+        if not fits[i]:
+            # "What does F99 mean?" is not answered by a sentence about F23, "how many people"
+            # by one without people, the quick programme by the eco one, however alike.
+            score = min(score, abstain_below - 0.01)
+        elif codes:
+            # A code, model number or year names one thing: a sentence naming it is on topic.
+            score += IDENTIFIER_BONUS
         return Extract(number, sentence, score, similarity, float(overlaps[i]))
 
     by_index = {i: scored_as(i, v) for i, v in zip(chosen, vectors[len(asked) :], strict=True)}
@@ -172,7 +182,9 @@ def extract(
 
     picked = [best]
     following = _next_sentence(best, scored, hits)
-    if following is not None and following.score >= NEXT_RATIO * best.score:
+    if following is not None and (
+        following.score >= NEXT_RATIO * best.score or not supplies[best_index]
+    ):
         picked.append(following)
     for other in scored[1:]:
         if len(picked) >= max_sentences:
@@ -183,6 +195,11 @@ def extract(
     first_seen = {e.passage: i for i, e in reversed(list(enumerate(picked)))}
     picked.sort(key=lambda e: (first_seen[e.passage], e.sentence.start))
     return Extraction(picked, best.score, False)
+
+
+def _codes(text: str) -> set[str]:
+    """Words of ``text`` that mix letters and digits: codes and model numbers, not times."""
+    return {w for w in identifiers(text) if not w.isdigit()}
 
 
 def _overlaps(wanted: set[str], sentence_terms: Sequence[set[str]]) -> list[float]:

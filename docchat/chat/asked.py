@@ -1,0 +1,208 @@
+"""What a question asks for, and whether a sentence can supply it: checks without a model.
+
+A bi-encoder scores "The eco programme of the X200 ... uses 9.5 litres of water" close to "How
+much water does the quick programme of the X200 use?": the topic and most words match, the thing
+asked about does not.  The extractive scorer (``docchat.chat.extractive``) keeps a sentence that
+fails either check below its abstention floor, as it does one that misses an asked code:
+
+* **The kind of answer.**  "At what time" needs a clock time, "in which year" a year, "how many
+  people" a sentence about people, "how long" / "how often" / "how much is" an amount (a number,
+  a number word or a frequency).  A sentence without one cannot be the answer.
+* **A sibling instead of the thing asked.**  When the passages tell variants apart by a word
+  before the same noun ("quick programme", "eco programme"), a sentence about another variant
+  does not answer a question about this one.  Only words the passages themselves use as such a
+  pair count, so a paraphrase ("fast programme") is not taken for a variant.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from docchat.textsearch import STOPWORDS, singular, words
+
+Kind = Literal["clock", "year", "amount"]
+
+# Words that end the noun phrase after "how many" / "how much": verbs, auxiliaries, prepositions.
+_PHRASE_ENDS = frozenset(
+    [
+        "do",
+        "does",
+        "did",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "must",
+        "may",
+        "might",
+        "shall",
+        "has",
+        "have",
+        "had",
+        "of",
+        "per",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "to",
+        "from",
+        "before",
+        "after",
+        "during",
+        "within",
+        "by",
+        "about",
+    ]
+)
+_NUMBER_WORDS = frozenset(
+    [
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "fifteen",
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+        "sixty",
+        "hundred",
+        "thousand",
+        "million",
+        "once",
+        "twice",
+        "half",
+        "quarter",
+        "dozen",
+        "double",
+    ]
+)
+_FREQUENCY_WORDS = frozenset(
+    [
+        "every",
+        "each",
+        "daily",
+        "weekly",
+        "monthly",
+        "yearly",
+        "annually",
+        "quarterly",
+        "hourly",
+        "nightly",
+        "always",
+        "never",
+    ]
+)
+_CLOCK = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s?[ap]\.?m\b|\bnoon\b|\bmidnight\b|o'clock")
+_YEAR = re.compile(r"\b(?:1[5-9]|20)\d{2}\b")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?!\w)")  # not "F11", "X200", "v2"
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """The answer a question wants: its kind, and for "how many X" / "how much X" the words of X
+    (a sentence holding the amount names one of them: "unused days" for "unused vacation days")."""
+
+    kind: Kind | None
+    of: frozenset[str] = frozenset()
+
+    def supplied_by(self, sentence: str) -> bool:
+        """Whether ``sentence`` holds an answer of this kind."""
+        if self.kind is None:
+            return True
+        lowered = sentence.lower()
+        if self.kind == "clock":
+            return bool(_CLOCK.search(lowered))
+        if self.kind == "year":
+            return bool(_YEAR.search(lowered))
+        found = words(lowered)
+        if self.of and not self.of & {singular(w) for w in found}:
+            return False
+        numbers = [n for n in _NUMBER.findall(lowered) if not _YEAR.fullmatch(n)]
+        return bool(numbers) or any(w in _NUMBER_WORDS or w in _FREQUENCY_WORDS for w in found)
+
+
+def asked_for(question: str) -> Asked:
+    """What kind of answer ``question`` asks for (``kind`` None: no check applies)."""
+    found = words(question)
+    text = " ".join(found)
+    if re.search(r"\b(?:what|which) time\b", text):
+        return Asked("clock")
+    if re.search(r"\b(?:what|which) year\b", text):
+        return Asked("year")
+    match = re.search(r"\bhow (many|much|long|often|frequently|far)\b", text)
+    if match is None:
+        return Asked(None)
+    if match.group(1) in ("many", "much"):
+        after = text[match.end() :].split()
+        phrase: list[str] = []
+        for word in after:
+            if word in _PHRASE_ENDS:
+                break
+            phrase.append(word)
+        # Without a tagger the phrase may run into a verb ("how many people work at"): any of
+        # its words will do.
+        return Asked("amount", frozenset(singular(w) for w in phrase if w not in STOPWORDS))
+    return Asked("amount")
+
+
+def bigrams(texts: Iterable[str]) -> set[tuple[str, str]]:
+    """Adjacent content-word pairs of ``texts`` (stemmed): the variants the passages name."""
+    pairs: set[tuple[str, str]] = set()
+    for text in texts:
+        stems = [singular(w) for w in words(text)]
+        pairs.update(
+            (a, b)
+            for a, b in itertools.pairwise(stems)
+            if a not in STOPWORDS and b not in STOPWORDS
+        )
+    return pairs
+
+
+def names_a_sibling(question: str, sentence: str, known: set[tuple[str, str]]) -> bool:
+    """Whether ``sentence`` speaks of another variant of something ``question`` names.
+
+    ``known`` are the pairs the passages use (``bigrams``).  "quick programme" asked, "eco
+    programme" in the sentence, both pairs in the passages: another variant.
+    """
+    asked = [singular(w) for w in words(question)]
+    asked_set = set(asked)
+    wanted = [
+        (a, b)
+        for a, b in itertools.pairwise(asked)
+        if a not in STOPWORDS and b not in STOPWORDS and (a, b) in known
+    ]
+    if not wanted:
+        return False
+    said = [singular(w) for w in words(sentence)]
+    said_pairs = set(itertools.pairwise(said))
+    for a, b in wanted:
+        if a in said:
+            continue  # "need pre-approval" still answers "need approval"
+        if any(
+            y == b and x != a and x not in asked_set and x not in STOPWORDS and (x, b) in known
+            for x, y in said_pairs
+        ):
+            return True
+    return False

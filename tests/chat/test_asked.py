@@ -1,0 +1,103 @@
+"""What a question asks for, and whether a sentence supplies it (docchat.chat.asked)."""
+
+from __future__ import annotations
+
+import pytest
+
+from docchat.chat.asked import Asked, asked_for, bigrams, names_a_sibling
+from docchat.chat.extractive import extract
+from docchat.retrieval.embedders import MiniLMEmbedder
+from tests.chat.passages import passages
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("At what time do the nightly backups run?", Asked("clock")),
+        ("In which year was the company founded?", Asked("year")),
+        (
+            "How many unused vacation days can I take into next year?",
+            Asked("amount", frozenset({"unused", "vacation", "day"})),
+        ),
+        (
+            "How many people work at the Gdansk office?",
+            Asked("amount", frozenset({"people", "work"})),
+        ),
+        ("How much is the internet allowance?", Asked("amount")),
+        ("How often are fire drills held?", Asked("amount")),
+        ("Which app is used for multi-factor authentication?", Asked(None)),
+        ("When do carried-over vacation days expire?", Asked(None)),
+    ],
+)
+def test_the_kind_of_answer_a_question_asks_for(question: str, expected: Asked) -> None:
+    assert asked_for(question) == expected
+
+
+@pytest.mark.parametrize(
+    ("asked", "sentence", "supplied"),
+    [
+        (Asked("clock"), "Nightly base backups run at 01:30.", True),
+        (Asked("clock"), "Fire drills take place twice a year.", False),
+        (Asked("year"), "The company was founded in 1987 in Rotterdam.", True),
+        (Asked("year"), "The first workshop employed six people.", False),
+        (Asked("amount", frozenset({"day"})), "Up to 5 unused days may be carried over.", True),
+        (Asked("amount", frozenset({"day"})), "Partners receive 6 weeks of paid leave.", False),
+        (
+            Asked("amount", frozenset({"people"})),
+            "In 2015 the company opened an office in Gdansk.",
+            False,
+        ),
+        (Asked("amount", frozenset({"people"})), "The first workshop employed six people.", True),
+        (Asked("amount"), "Fire drills take place twice a year.", True),
+        (Asked("amount"), "The company pays EUR 30 per month.", True),
+        # A code's digits are not an amount, nor is a year.
+        (
+            Asked("amount", frozenset({"water"})),
+            "Error F11 on the X200 means the water tap is closed.",
+            False,
+        ),
+        (Asked("amount"), "The office opened in 2015.", False),
+        (Asked(None), "Anything at all.", True),
+    ],
+)
+def test_a_sentence_supplies_the_asked_kind(asked: Asked, sentence: str, supplied: bool) -> None:
+    assert asked.supplied_by(sentence) is supplied
+
+
+def test_a_sentence_about_another_variant_does_not_answer() -> None:
+    known = bigrams(
+        [
+            "The eco programme of the X200 takes 3 hours and uses 9.5 litres of water. "
+            "The quick programme finishes in 30 minutes.",
+            "Taxi rides over EUR 80 need pre-approval. Hotels need approval too.",
+        ]
+    )
+    asked = "How much water does the quick programme of the X200 use?"
+    assert names_a_sibling(asked, "The eco programme of the X200 uses 9.5 litres.", known)
+    assert not names_a_sibling(asked, "The quick programme finishes in 30 minutes.", known)
+    # The passages never say "fast programme": a paraphrase, not a variant.
+    fast = "How long does the fast programme take?"
+    assert not names_a_sibling(fast, "The quick programme finishes in 30 minutes.", known)
+    # The sentence still holds the asked word: "need pre-approval" answers "need approval".
+    taxi = "Do taxi rides need approval beforehand?"
+    assert not names_a_sibling(taxi, "Taxi rides over EUR 80 need pre-approval.", known)
+
+
+def test_the_scorer_abstains_when_no_sentence_holds_the_asked_count(
+    minilm: MiniLMEmbedder,
+) -> None:
+    hits = passages(("history.txt", "Gdansk"))
+    found = extract("How many people work at the Gdansk office?", hits, minilm)
+    assert found.abstained
+    # The same passage answers a question whose answer it holds.
+    found = extract("How many people did the first workshop employ?", hits, minilm)
+    assert not found.abstained
+    assert "six people" in found.extracts[0].sentence.text
+
+
+def test_the_sentence_after_a_code_carries_the_answer(minilm: MiniLMEmbedder) -> None:
+    hits = passages(("error-codes.md", "E1057"))
+    found = extract("How far should shared_buffers be raised for alert E1057?", hits, minilm)
+    assert not found.abstained
+    answer = " ".join(e.sentence.text for e in found.extracts)
+    assert "quarter of memory" in answer
