@@ -24,6 +24,7 @@ _BACK_REFERENCES = frozenset(
     | {"him", "her", "one", "ones", "former", "latter", "second", "third", "first", "other"}
     | {"same"}
 )
+_MARKER = re.compile(r"\[\d+\]")
 _FOLLOW_UP_OPENERS = re.compile(
     r"^\s*(and|but|also|so|then|what about|how about|and what|and how|same for|why)\b", re.I
 )
@@ -37,6 +38,8 @@ class Turn:
     answer: str
     queries: list[str] = field(default_factory=list)
     cited: list[str] = field(default_factory=list)
+    #: False when the answer was an abstention (its text is about the search, not the topic).
+    answered: bool = True
 
 
 def recent_turns(
@@ -64,7 +67,8 @@ def pair_turns(messages: Sequence[Message]) -> list[Turn]:
                 for r in (m.references or [])
                 if isinstance(r, dict)
             ]
-            found.append(Turn(question, m.content, queries, [c for c in cited if c]))
+            answered = meta.get("abstained") is not True
+            found.append(Turn(question, m.content, queries, [c for c in cited if c], answered))
             question = None
     return found
 
@@ -89,12 +93,16 @@ def looks_like_follow_up(question: str) -> bool:
     )
 
 
-def standalone_query(question: str, turns: Sequence[Turn]) -> str | None:
+def standalone_query(
+    question: str, turns: Sequence[Turn], *, with_answer: bool = True
+) -> str | None:
     """A search query for a follow-up built without a model: the question plus what the previous
-    turn asked, searched and cited.  None when there is no previous turn or no need."""
+    turn asked, answered, searched and cited ("In what year did that happen?" after "... founded
+    in Rotterdam" needs "founded").  None when there is no previous turn or no need."""
     if not turns or not looks_like_follow_up(question):
         return None
     last = turns[-1]
-    context = [last.question, *last.queries[:2], *last.cited[:2]]
+    said = [_MARKER.sub(" ", last.answer)] if last.answered and with_answer else []
+    context = [last.question, *said, *last.queries[:2], *last.cited[:2]]
     extra = list(dict.fromkeys(w for part in context for w in keywords(part)))
     return f"{question} {' '.join(extra[:24])}".strip()

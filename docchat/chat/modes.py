@@ -105,15 +105,18 @@ def extensive(engine: ChatEngine, state: TurnState, question: str) -> Events:
 def standalone_queries(state: TurnState, question: str) -> Generator[AnswerEvent, None, list[str]]:
     """The question, plus a standalone rewrite when it is a follow-up."""
     rewrite: str | None = None
+    rephrased: str | None = None
     if state.memory:
         with state.timed("rewrite"):
             if state.model is not None:
-                rewrite = generate.rewrite_follow_up(state, question)
+                rewrite = rephrased = generate.rewrite_follow_up(state, question)
             else:
                 rewrite = standalone_query(question, state.memory)
+                rephrased = standalone_query(question, state.memory, with_answer=False)
     queries = [question] if not rewrite or rewrite == question else [question, rewrite]
     if rewrite and rewrite != question:
-        state.extra["rewritten_query"] = state.rewrite = rewrite
+        state.extra["rewritten_query"] = rewrite
+        state.rewrite = rephrased
     state.queries = queries
     state.check()
     return queries
