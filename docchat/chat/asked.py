@@ -114,6 +114,11 @@ _FREQUENCY_WORDS = frozenset(
         "never",
     ]
 )
+_ASKS_CLOCK = re.compile(r"\b(?:what|which) time (?P<aux>\w+)")
+_ASKS_YEAR = re.compile(r"\b(?:what|which) year (?P<aux>\w+)")
+_DO = frozenset(["do", "does", "did"])
+# Verbs that stand for another ("in what year did that happen?"): no event of their own.
+_PRO_VERBS = frozenset(["happen", "occur", "do", "take", "place", "be", "go", "come"])
 _CLOCK = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s?[ap]\.?m\b|\bnoon\b|\bmidnight\b|o'clock")
 _YEAR = re.compile(r"\b(?:1[5-9]|20)\d{2}\b")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?!\w)")  # not "F11", "X200", "v2"
@@ -126,31 +131,43 @@ class Asked:
 
     kind: Kind | None
     of: frozenset[str] = frozenset()
+    #: For "at what time does X start?" / "in which year did Y retire?": the event's verb, which
+    #: a sentence giving the time of another event ("backups run at 01:30") does not hold.
+    event: str | None = None
 
     def supplied_by(self, sentence: str) -> bool:
         """Whether ``sentence`` holds an answer of this kind."""
         if self.kind is None:
             return True
         lowered = sentence.lower()
+        found = words(lowered)
+        if self.event is not None and not any(_same_verb(self.event, w) for w in found):
+            return False
         if self.kind == "clock":
             return bool(_CLOCK.search(lowered))
         if self.kind == "year":
             return bool(_YEAR.search(lowered))
-        found = words(lowered)
         if self.of and not self.of & {singular(w) for w in found}:
             return False
         numbers = [n for n in _NUMBER.findall(lowered) if not _YEAR.fullmatch(n)]
         return bool(numbers) or any(w in _NUMBER_WORDS or w in _FREQUENCY_WORDS for w in found)
 
 
+def _same_verb(verb: str, word: str) -> bool:
+    # "retire" / "retired", "start" / "starts", "run" / "running": a shared stem, not a tagger.
+    stem = verb[:-1] if verb.endswith("e") and len(verb) > 4 else verb
+    return word.startswith(stem)
+
+
 def asked_for(question: str) -> Asked:
     """What kind of answer ``question`` asks for (``kind`` None: no check applies)."""
     found = words(question)
     text = " ".join(found)
-    if re.search(r"\b(?:what|which) time\b", text):
-        return Asked("clock")
-    if re.search(r"\b(?:what|which) year\b", text):
-        return Asked("year")
+    for kind, pattern in (("clock", _ASKS_CLOCK), ("year", _ASKS_YEAR)):
+        if match := pattern.search(text):
+            # "... did Anna de Vries retire": with do-support the question ends on its verb.
+            verb = found[-1] if match.group("aux") in _DO and found[-1] not in _PRO_VERBS else None
+            return Asked(kind, event=verb)  # type: ignore[arg-type]
     match = re.search(r"\bhow (many|much|long|often|frequently|far)\b", text)
     if match is None:
         return Asked(None)

@@ -9,7 +9,9 @@ count more) and by the cosine of their MiniLM embeddings; the best sentence is t
 sentences close to it in score (and the one right after it in the same paragraph, which often
 finishes the thought: "Alert E1052 is raised when ... Restart the ...").  When even the best
 sentence is not similar enough to the question, it abstains: ``ABSTAIN_BELOW`` was calibrated on
-questions the corpus cannot answer (bench/data/calibration-qa.jsonl, see ``docchat eval``).
+questions the corpus cannot answer (bench/data/calibration-qa.jsonl, see ``docchat eval``).  A
+sentence that cannot be the answer whatever its similarity (it misses the asked code, the asked
+kind of answer, or names a sibling of what was asked: ``docchat.chat.asked``) stays below it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ from tests.chat.passages import passages
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
-        ("At what time do the nightly backups run?", Asked("clock")),
+        ("At what time do the nightly backups run?", Asked("clock", event="run")),
+        ("In which year did Anna de Vries retire?", Asked("year", event="retire")),
+        # A verb standing for another, or no do-support: no event to look for.
+        ("In what year did that happen?", Asked("year")),
         ("In which year was the company founded?", Asked("year")),
         (
             "How many unused vacation days can I take into next year?",
@@ -58,6 +61,11 @@ def test_the_kind_of_answer_a_question_asks_for(question: str, expected: Asked) 
         ),
         (Asked("amount"), "The office opened in 2015.", False),
         (Asked(None), "Anything at all.", True),
+        # The time or year of another event does not answer.
+        (Asked("clock", event="start"), "Backups run at 01:30, restore tests on Sunday.", False),
+        (Asked("clock", event="run"), "Nightly base backups run at 01:30.", True),
+        (Asked("year", event="retire"), "Anna de Vries founded it in 1987.", False),
+        (Asked("year", event="retire"), "She retired in 2011.", True),
     ],
 )
 def test_a_sentence_supplies_the_asked_kind(asked: Asked, sentence: str, supplied: bool) -> None:
