@@ -117,6 +117,14 @@ _FREQUENCY_WORDS = frozenset(
 _ASKS_CLOCK = re.compile(r"\b(?:what|which) time (?P<aux>\w+)")
 _ASKS_YEAR = re.compile(r"\b(?:what|which) year (?P<aux>\w+)")
 _DO = frozenset(["do", "does", "did"])
+_BE = frozenset(["is", "are", "was", "were"])
+# Irregular past participles a question may end on ("... was the office built?").
+_PARTICIPLES = frozenset(["built", "held", "kept", "made", "paid", "sent", "sold", "shut", "set"])
+# "What is the price of ...": nouns whose value is an amount.
+_ASKS_AMOUNT = re.compile(
+    r"\b(?:what|which) (?:is|are|was|were) the (?:\w+ )?(?:price|cost|fee|rate|number|amount|"
+    r"size|length|duration|limit|maximum|minimum|percentage|budget|capacity|level)s?\b"
+)
 # Verbs that stand for another ("in what year did that happen?"): no event of their own.
 _PRO_VERBS = frozenset(["happen", "occur", "do", "take", "place", "be", "go", "come"])
 _CLOCK = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s?[ap]\.?m\b|\bnoon\b|\bmidnight\b|o'clock")
@@ -153,10 +161,23 @@ class Asked:
         return bool(numbers) or any(w in _NUMBER_WORDS or w in _FREQUENCY_WORDS for w in found)
 
 
+def _event(aux: str, last: str) -> str | None:
+    """The verb a time or year question ends on: "... did Anna de Vries retire" (do-support),
+    "... was the office closed" (a passive's participle); None for "did that happen"."""
+    if aux in _DO and last not in _PRO_VERBS:
+        return last
+    if aux in _BE and (last in _PARTICIPLES or (len(last) > 4 and last.endswith("ed"))):
+        return last
+    return None
+
+
 def _same_verb(verb: str, word: str) -> bool:
-    # "retire" / "retired", "start" / "starts", "run" / "running": a shared stem, not a tagger.
-    stem = verb[:-1] if verb.endswith("e") and len(verb) > 4 else verb
-    return word.startswith(stem)
+    # "retire" / "retired", "closed" / "closes", "run" / "running": a shared stem, not a tagger.
+    if len(verb) > 4 and verb.endswith("ed"):
+        verb = verb[:-2]
+    elif len(verb) > 4 and verb.endswith("e"):
+        verb = verb[:-1]
+    return word.startswith(verb)
 
 
 def asked_for(question: str) -> Asked:
@@ -165,12 +186,10 @@ def asked_for(question: str) -> Asked:
     text = " ".join(found)
     for kind, pattern in (("clock", _ASKS_CLOCK), ("year", _ASKS_YEAR)):
         if match := pattern.search(text):
-            # "... did Anna de Vries retire": with do-support the question ends on its verb.
-            verb = found[-1] if match.group("aux") in _DO and found[-1] not in _PRO_VERBS else None
-            return Asked(kind, event=verb)  # type: ignore[arg-type]
+            return Asked(kind, event=_event(match.group("aux"), found[-1]))  # type: ignore[arg-type]
     match = re.search(r"\bhow (many|much|long|often|frequently|far)\b", text)
     if match is None:
-        return Asked(None)
+        return Asked("amount") if _ASKS_AMOUNT.search(text) else Asked(None)
     if match.group(1) in ("many", "much"):
         after = text[match.end() :].split()
         phrase: list[str] = []

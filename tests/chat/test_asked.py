@@ -15,9 +15,11 @@ from tests.chat.passages import passages
     [
         ("At what time do the nightly backups run?", Asked("clock", event="run")),
         ("In which year did Anna de Vries retire?", Asked("year", event="retire")),
-        # A verb standing for another, or no do-support: no event to look for.
+        ("In which year was the company founded?", Asked("year", event="founded")),
+        # A verb standing for another: no event to look for.
         ("In what year did that happen?", Asked("year")),
-        ("In which year was the company founded?", Asked("year")),
+        ("What is the maximum price of a flight?", Asked("amount")),
+        ("What is the password policy?", Asked(None)),
         (
             "How many unused vacation days can I take into next year?",
             Asked("amount", frozenset({"unused", "vacation", "day"})),
@@ -66,6 +68,8 @@ def test_the_kind_of_answer_a_question_asks_for(question: str, expected: Asked) 
         (Asked("clock", event="run"), "Nightly base backups run at 01:30.", True),
         (Asked("year", event="retire"), "Anna de Vries founded it in 1987.", False),
         (Asked("year", event="retire"), "She retired in 2011.", True),
+        (Asked("year", event="closed"), "The office in Gdansk opened in 2015.", False),
+        (Asked("year", event="founded"), "The company was founded in 1987.", True),
     ],
 )
 def test_a_sentence_supplies_the_asked_kind(asked: Asked, sentence: str, supplied: bool) -> None:
