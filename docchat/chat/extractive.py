@@ -45,9 +45,11 @@ IDENTIFIER_BONUS = 0.15
 #: Sentences embedded per answer: the best by the cheap signals (their passage's similarity, the
 #: share of the question's words they hold), then the sentence after the best one if it was not
 #: among them.  Embedding is most of the answerer's cost (4-6 ms a sentence on 2 cores); the top
-#: passages hold ~60 sentences.  8 answer the test and calibration questions as 12 with their
-#: successors did (keyword accuracy, abstention); first token p95 at 100k chunks 193 -> 137 ms.
-EMBED_AT_MOST = 8
+#: passages hold ~60 sentences.  Against the 12 (each with its successor) embedded before: the same
+#: answers on the handbook's test, calibration and hold-out questions; on the Python reference
+#: (bench/data/pyref-qa.jsonl, longer passages) one false abstention in 38 more; first token p95
+#: at 100k chunks 193 -> 123 ms (bench/chat.py).
+EMBED_AT_MOST = 6
 #: Abstain when the best sentence scores below this.  Set by bench/calibrate_abstention.py on 41
 #: answerable and 22 unanswerable questions about the test handbook that no test asks
 #: (bench/data/calibration-qa.jsonl; half the unanswerable ones name a topic the handbook covers
