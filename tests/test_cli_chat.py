@@ -24,8 +24,7 @@ from llm.chat_server import create_app
 from retrieval.openai_server import serve
 from typer.testing import CliRunner, Result
 
-from docchat import cli
-from docchat.cli import app
+from docchat.cli import app, core
 from docchat.options import ChatMode
 from docchat.sessions.store import ExportFileFormat
 
@@ -105,9 +104,9 @@ def _models(**models: str) -> str:
 
 
 def test_the_choices_match_the_library() -> None:
-    # Spelled out in cli.py so that --help loads neither.
-    assert get_args(cli.ChatMode) == get_args(ChatMode)
-    assert get_args(cli.ExportFormat) == get_args(ExportFileFormat)
+    # Spelled out in docchat/cli/core.py so that --help loads neither.
+    assert get_args(core.ChatMode) == get_args(ChatMode)
+    assert get_args(core.ExportFormat) == get_args(ExportFileFormat)
 
 
 # -- ask ----------------------------------------------------------------------------------------

@@ -403,6 +403,37 @@ def test_eval_reports_a_bad_qa_file_clearly(corpus: tuple[Path, Path], tmp_path:
     assert missing.exit_code == 2
 
 
+def test_eval_without_indexed_documents_says_to_ingest_first(tmp_path: Path) -> None:
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps(line) + "\n" for line in QA_LINES), encoding="utf-8")
+    data = tmp_path / "data"
+    for answers in ([], ["--answers"]):
+        result = run(data, "eval", str(qa), *answers)
+        assert result.exit_code == 1, result.output
+        assert result.output == "error: no documents are indexed; run `docchat ingest` first\n"
+    # Documents that all failed to ingest are no better than none.
+    bad = tmp_path / "docs" / "broken.pdf"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not a PDF")
+    ingested = run(data, "ingest", str(bad.parent))
+    assert ingested.exit_code == 0, ingested.output
+    assert summary(ingested.stdout)["failed"] == 1
+    failed = run(data, "eval", str(qa), "--answers", "--mode", "basic")
+    assert failed.exit_code == 1
+    assert "no documents are indexed" in failed.output
+
+
+def test_eval_in_an_empty_collection_names_it(corpus: tuple[Path, Path], tmp_path: Path) -> None:
+    data, _ = corpus
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps(line) + "\n" for line in QA_LINES), encoding="utf-8")
+    result = run(data, "eval", str(qa), "--collection", "nothing-here")
+    assert result.exit_code == 1
+    assert "error: no documents are indexed in collection 'nothing-here'; run `docchat ingest`" in (
+        result.output
+    )
+
+
 ANSWER_LINES = [
     {
         "id": "fog",

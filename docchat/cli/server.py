@@ -1,0 +1,77 @@
+"""Commands that run docchat for others and keep its database: serve, mcp, migrate."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from docchat.cli.core import (
+    app,
+    console,
+    database_label,
+    driver_message,
+    fail,
+    load_settings,
+    open_workspace,
+)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface to listen on. Default: DOCCHAT_SERVER__HOST or 127.0.0.1."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="Port to listen on. Default: DOCCHAT_SERVER__PORT or 8000."
+        ),
+    ] = None,
+) -> None:
+    """Run the HTTP API server (applies database migrations at start-up)."""
+    import uvicorn
+
+    from docchat.api.app import create_app
+
+    settings = load_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host if host is not None else settings.server.host,
+        port=port if port is not None else settings.server.port,
+    )
+
+
+@app.command()
+def mcp() -> None:
+    """Serve docchat's tools to an AI assistant over MCP on stdin/stdout (for a desktop client
+    to start; `serve` has them at /mcp over HTTP)."""
+    from docchat.mcp import build_server
+
+    with open_workspace() as workspace:
+        # stdout carries the protocol: everything else this prints goes to stderr.
+        build_server(workspace).run("stdio")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date and print its revision."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from docchat.db import make_engine
+    from docchat.migrations import current_revision, upgrade
+
+    settings = load_settings()
+    label = database_label(settings)
+    engine = make_engine(settings)
+    try:
+        upgrade(engine)
+        revision = current_revision(engine)
+    except SQLAlchemyError as exc:
+        fail(f"cannot migrate {label}: {driver_message(exc)}")
+    finally:
+        engine.dispose()
+    console.print(f"Database: [bold]{escape(label)}[/bold]")
+    console.print(f"Revision: [green]{escape(revision or 'none')}[/green]")
