@@ -3,11 +3,13 @@
 A bi-encoder scores "The eco programme of the X200 ... uses 9.5 litres of water" close to "How
 much water does the quick programme of the X200 use?": the topic and most words match, the thing
 asked about does not.  The extractive scorer (``docchat.chat.extractive``) keeps a sentence that
-fails either check below its abstention floor, as it does one that misses an asked code:
+fails one of these checks below its abstention floor, as it does one that misses an asked code:
 
 * **The kind of answer.**  "At what time" needs a clock time, "in which year" a year, "how many
-  people" a sentence about people, "how long" / "how often" / "how much is" an amount (a number,
-  a number word or a frequency).  A sentence without one cannot be the answer.
+  people" an amount of people, "how long" / "how often" / "how much is" / "what is the price of"
+  an amount (a number, a number word or a frequency; not a code's digits, not a year).  A time or
+  year question about an event ("when did Anna retire?", "... was the office closed?") needs that
+  event's verb too: the year of another event is not the answer.
 * **A sibling instead of the thing asked.**  When the passages tell variants apart by a word
   before the same noun ("quick programme", "eco programme"), a sentence about another variant
   does not answer a question about this one.  Only words the passages themselves use as such a
@@ -184,9 +186,10 @@ def asked_for(question: str) -> Asked:
     """What kind of answer ``question`` asks for (``kind`` None: no check applies)."""
     found = words(question)
     text = " ".join(found)
-    for kind, pattern in (("clock", _ASKS_CLOCK), ("year", _ASKS_YEAR)):
+    timed: tuple[tuple[Kind, re.Pattern[str]], ...] = (("clock", _ASKS_CLOCK), ("year", _ASKS_YEAR))
+    for kind, pattern in timed:
         if match := pattern.search(text):
-            return Asked(kind, event=_event(match.group("aux"), found[-1]))  # type: ignore[arg-type]
+            return Asked(kind, event=_event(match.group("aux"), found[-1]))
     match = re.search(r"\bhow (many|much|long|often|frequently|far)\b", text)
     if match is None:
         return Asked("amount") if _ASKS_AMOUNT.search(text) else Asked(None)
