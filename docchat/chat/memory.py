@@ -18,11 +18,11 @@ from docchat.sessions.store import SessionStore
 from docchat.sessions.types import Message
 from docchat.textsearch import keywords
 
-# Words that point back at something said before.
+# Words that point back at something said before.  Possessives and ordinals ("its door", "their
+# first day", "one of my passwords") mostly point inside the question itself: left out.
 _BACK_REFERENCES = frozenset(
-    {"it", "its", "they", "them", "their", "that", "those", "this", "these", "he", "she"}
-    | {"him", "her", "one", "ones", "former", "latter", "second", "third", "first", "other"}
-    | {"same"}
+    {"it", "they", "them", "that", "those", "this", "these", "he", "she", "him", "former"}
+    | {"latter"}
 )
 _MARKER = re.compile(r"\[\d+\]")
 _FOLLOW_UP_OPENERS = re.compile(
@@ -87,7 +87,7 @@ def looks_like_follow_up(question: str) -> bool:
     words = re.findall(r"\w+", question.lower())
     content = keywords(question)
     return (
-        len(content) <= 3
+        len(content) <= 2
         or bool(_FOLLOW_UP_OPENERS.match(question))
         or any(w in _BACK_REFERENCES for w in words)
     )
@@ -97,12 +97,17 @@ def standalone_query(
     question: str, turns: Sequence[Turn], *, with_answer: bool = True
 ) -> str | None:
     """A search query for a follow-up built without a model: the question plus what the previous
-    turn asked, answered, searched and cited ("In what year did that happen?" after "... founded
-    in Rotterdam" needs "founded").  None when there is no previous turn or no need."""
+    turn asked, answered and cited ("In what year did that happen?" after "... founded in
+    Rotterdam" needs "founded"), or, when that turn found nothing, what it searched for.  None
+    when there is no previous turn or no need."""
     if not turns or not looks_like_follow_up(question):
         return None
     last = turns[-1]
-    said = [_MARKER.sub(" ", last.answer)] if last.answered and with_answer else []
-    context = [last.question, *said, *last.queries[:2], *last.cited[:2]]
+    if last.answered:
+        # Its answer carries the topic on; its own rewrite would drag in older, unrelated turns.
+        said = [_MARKER.sub(" ", last.answer)] if with_answer else []
+        context = [last.question, *said, *last.cited[:2]]
+    else:
+        context = [last.question, *last.queries[:2]]
     extra = list(dict.fromkeys(w for part in context for w in keywords(part)))
     return f"{question} {' '.join(extra[:24])}".strip()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from docchat.chat.memory import Turn, pair_turns, standalone_query
+import pytest
+
+from docchat.chat.memory import Turn, looks_like_follow_up, pair_turns, standalone_query
 from docchat.sessions.types import Message
 
 _positions = itertools.count(1)
@@ -68,3 +70,43 @@ def test_a_standalone_question_is_not_rewritten() -> None:
     turns = [Turn("How long is maternity leave?", "16 weeks [1].")]
     assert standalone_query("Which app is used for multi-factor authentication?", turns) is None
     assert standalone_query("And for partners?", []) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "follow_up"),
+    [
+        ("Through which portal?", True),
+        ("Who founded it?", True),
+        ("In what year did that happen?", True),
+        ("And for the X500?", True),
+        ("What about the second one?", True),
+        ("In which city was the company founded?", False),
+        ("How long is maternity leave?", False),
+        ("Which error does the X100 show when its door is not shut properly?", False),
+        ("What do new hires get on their first day?", False),
+        ("Can I reuse one of my old passwords?", False),
+    ],
+)
+def test_which_questions_lean_on_the_conversation(question: str, follow_up: bool) -> None:
+    assert looks_like_follow_up(question) is follow_up
+
+
+def test_an_answered_turn_passes_on_its_answer_not_its_own_rewrite() -> None:
+    # The previous turn was itself rewritten with an older, unrelated turn's words.
+    turns = [
+        Turn(
+            "Through which portal?",
+            "Receipts must be submitted within 30 days through the Concur portal [1].",
+            ["Through which portal?", "Through which portal? x200 quick programme water"],
+            ["expense-policy.md Receipts"],
+        )
+    ]
+    rewrite = standalone_query("By when?", turns)
+    assert rewrite is not None
+    assert "concur" in rewrite.lower() and "x200" not in rewrite.lower()
+    # After an abstention, what it searched for is all there is to go on.
+    turns = [
+        Turn("Through which portal?", "…", ["Through which portal? expense receipts"], [], False)
+    ]
+    rewrite = standalone_query("By when?", turns)
+    assert rewrite is not None and "receipts" in rewrite
