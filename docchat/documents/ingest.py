@@ -294,16 +294,28 @@ class Ingestor:
         the result in place of its content: every document with the same bytes shares it, and
         all of them become ``indexing`` until their chunks have vectors again.
 
-        A parse that fails now changes nothing and raises its error (CorruptDocument, TooLarge…).
+        A parse that fails now raises the reason ingestion would record (CorruptDocument,
+        TooLarge…) and leaves the content alone: documents using it keep their chunks.  A
+        document that had failed stays ``failed`` with this reason in place of its old one.
         """
         info, path = self.original(document_id, owner=owner)
         assert info.sha256 is not None  # ``original`` found the file by it
-        if info.size > self.limits.max_file_bytes:
-            raise TooLarge(
-                f"{info.file_name!r} is larger than the {self.limits.max_file_bytes:,}-byte limit",
-                field="file",
-            )
-        parsed, chunks = self._parse(path, info.file_name)
+        try:
+            if info.size > self.limits.max_file_bytes:
+                raise TooLarge(
+                    f"{info.file_name!r} is larger than the "
+                    f"{self.limits.max_file_bytes:,}-byte limit",
+                    field="file",
+                )
+            parsed, chunks = self._parse(path, info.file_name)
+        except Exception as exc:
+            reason = _failure_reason(exc, path, info.file_name)
+            # Only this document: its reason names its file, and another document with the same
+            # bytes may be indexed under other settings (or failed under another name).
+            self.registry.record_failure(info.id, sha256=info.sha256, error=reason)
+            if isinstance(exc, DocchatError):
+                raise
+            raise DocchatError(reason) from exc
         return self.registry.replace_content(
             info.id, sha256=info.sha256, parsed=parsed, chunks=chunks
         )
@@ -362,16 +374,8 @@ class Ingestor:
                 state.added += 1
             else:
                 state.updated += 1
-        except DocchatError as exc:
-            self._fail(state, collection_id, owner, source, file_name, sha, size, exc.message)
-        except OSError as exc:
-            log.warning("cannot read %s: %s", path, exc.strerror)
-            reason = f"{file_name!r} cannot be read ({exc.strerror or 'I/O error'})"
-            self._fail(state, collection_id, owner, source, file_name, sha, size, reason)
-        except Exception:
-            # A parser bug must not stop the batch nor leak internals; the log keeps the details.
-            log.exception("unexpected error while ingesting %s", path)
-            reason = f"{file_name!r} could not be processed (unexpected error; see server log)"
+        except Exception as exc:
+            reason = _failure_reason(exc, path, file_name)
             self._fail(state, collection_id, owner, source, file_name, sha, size, reason)
 
     def _fail(
@@ -396,3 +400,16 @@ class Ingestor:
         )
         state.document_ids.append(row.id)
         state.failures.append(FileFailure(file_name, reason))
+
+
+def _failure_reason(exc: Exception, path: Path, file_name: str) -> str:
+    """Why ``file_name`` could not be indexed, for its document and the user: a docchat error's
+    message, or a plain reason for a read error or a bug (whose details go to the log only)."""
+    if isinstance(exc, DocchatError):
+        return exc.message
+    if isinstance(exc, OSError):
+        log.warning("cannot read %s: %s", path, exc.strerror)
+        return f"{file_name!r} cannot be read ({exc.strerror or 'I/O error'})"
+    # A parser bug must not stop a batch nor leak internals; the log keeps the details.
+    log.error("unexpected error while indexing %s", path, exc_info=exc)
+    return f"{file_name!r} could not be processed (unexpected error; see server log)"

@@ -359,6 +359,25 @@ class Registry:
         self._delete_files(garbage)
         return row
 
+    def record_failure(self, document_id: str, *, sha256: str, error: str) -> None:
+        """Record why another try at a failed document failed (a re-index): its ``error``
+        becomes this one.
+
+        Only a document still ``failed`` with content ``sha256`` changes, and nothing of it but
+        its reason and ``updated_at``: one that is indexed keeps its chunks (the task reports the
+        failure), and one deleted or changed meanwhile is left as it is.
+        """
+        with self.db.write() as s:
+            s.execute(
+                update(DocumentRow)
+                .where(
+                    DocumentRow.id == document_id,
+                    DocumentRow.sha256 == sha256,
+                    DocumentRow.status == "failed",
+                )
+                .values(error=error, updated_at=utcnow())
+            )
+
     def _upsert_document(
         self, s: Session, *, collection_id: str, source: str, now: dt.datetime, **values: Any
     ) -> tuple[DocumentRow, str | None]:

@@ -4,6 +4,7 @@ embedded again, for every document that shares the content."""
 from __future__ import annotations
 
 import shutil
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from docchat.documents.models import ChunkRow, ChunkTokensRow, ChunkVectorRow, C
 from docchat.errors import Conflict, DocumentNotFound
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
+
+from .conftest import MakePdf
 
 Reopen = Callable[[Settings], Workspace]
 
@@ -148,6 +151,113 @@ def test_a_parse_that_fails_now_changes_nothing(
     (after,) = workspace.documents()
     assert (after.status, after.chunk_count) == ("indexed", before.chunk_count)
     assert _index_counts(workspace)["without_vector"] == 0
+
+
+def _damage_docx(source: Path, target: Path) -> None:
+    """Write ``source`` to ``target`` with its text part cut in half: a damaged Word file."""
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(
+                item, data[: len(data) // 2] if item.filename == "word/document.xml" else data
+            )
+
+
+def test_a_failed_document_is_retried_and_records_each_outcome(
+    workspace: Workspace, reopen: Reopen, docx_file: Path, tmp_path: Path
+) -> None:
+    strict = reopen(_with_documents(workspace, max_unpacked_bytes=1_000))
+    strict.ingest([docx_file])
+    (failed,) = strict.documents()
+    assert failed.status == "failed" and failed.error and "limit is 1.0 KB" in failed.error
+    copy = tmp_path / "copy" / "handbook.docx"  # the same bytes, now stored, under the defaults
+    copy.parent.mkdir()
+    shutil.copy(docx_file, copy)
+    workspace.ingest([copy])
+    shared = next(d for d in workspace.documents() if d.id != failed.id)
+    stored = workspace.ingestor.files.path(shared.sha256 or "")
+    good = stored.read_bytes()
+
+    # Still broken, for another reason now: its stored original was damaged.
+    _damage_docx(docx_file, stored)
+    done = workspace.wait_for_task(workspace.reindex(failed.id).id)
+    reason = "'annual.docx' is damaged or not a Word document"
+    assert done.status == "failed"
+    assert done.errors == [{"message": reason, "code": "corrupt_document"}]
+    again = workspace.document(failed.id)
+    assert (again.status, again.error, again.chunk_count) == ("failed", reason, None)
+    assert again.updated_at > failed.updated_at
+    kept = ("source", "file_name", "collection", "sha256", "size", "created_at")
+    assert again.model_dump(include=set(kept)) == failed.model_dump(include=set(kept))
+    # The document sharing the bytes is indexed and keeps its chunks and vectors.
+    assert workspace.document(shared.id) == shared
+    counts = _index_counts(workspace)
+    assert counts["chunks"] == counts["expected"] == shared.chunk_count
+    assert counts["without_vector"] == 0
+
+    # Fixed: the stored original is whole again.
+    stored.write_bytes(good)
+    done = workspace.wait_for_task(workspace.reindex(failed.id).id)
+    assert done.status == "succeeded", done.errors
+    assert sorted(done.result["documents"]) == sorted([failed.id, shared.id])
+    fixed = workspace.document(failed.id)
+    assert (fixed.status, fixed.error) == ("indexed", None)
+    assert fixed.chunk_count == done.result["chunks"] == shared.chunk_count
+    assert fixed.mime_type == shared.mime_type and fixed.indexed_at is not None
+    hits = workspace.search("fiscal year report", mode="fulltext", k=5)
+    assert failed.id in {hit.document_id for hit in hits}
+
+
+def test_an_indexed_document_whose_original_no_longer_parses_keeps_its_chunks(
+    workspace: Workspace, pdf_file: Path
+) -> None:
+    workspace.ingest([pdf_file])
+    (before,) = workspace.documents()
+    stored = workspace.ingestor.files.path(before.sha256 or "")
+    good = stored.read_bytes()
+    stored.write_bytes(good[:200])  # damaged on disk: cut off
+
+    done = workspace.wait_for_task(workspace.reindex(before.id).id)
+    assert done.status == "failed"
+    assert done.errors == [
+        {"message": "'report.pdf' is damaged or not a PDF", "code": "corrupt_document"}
+    ]
+    # The task records why; the document stays as it was, searchable with its old chunks.
+    assert workspace.document(before.id) == before
+    counts = _index_counts(workspace)
+    assert counts["chunks"] == counts["expected"] == before.chunk_count
+    assert counts["without_vector"] == 0
+    hits = workspace.search("zebra project", mode="fulltext", k=1)
+    assert (hits[0].document_id, hits[0].page) == (before.id, 3)
+
+    stored.write_bytes(good)
+    done = workspace.wait_for_task(workspace.reindex(before.id).id)
+    assert done.status == "succeeded", done.errors
+    after = workspace.document(before.id)
+    assert (after.status, after.error, after.page_count) == ("indexed", None, 5)
+    assert after.chunk_count == done.result["chunks"] == before.chunk_count
+
+
+def test_a_corrupt_file_that_failed_is_retried_by_adding_it_again(
+    workspace: Workspace, make_pdf: MakePdf, tmp_path: Path
+) -> None:
+    whole = make_pdf("whole.pdf", [["The zebra project shipped on time."]]).read_bytes()
+    path = tmp_path / "memo.pdf"
+    path.write_bytes(whole[:200])
+    workspace.ingest([path])
+    (failed,) = workspace.documents()
+    assert (failed.status, failed.error) == ("failed", "'memo.pdf' is damaged or not a PDF")
+    # Its bytes were never kept, so there is nothing to re-index: the document is unchanged.
+    with pytest.raises(Conflict, match="not stored"):
+        workspace.reindex(failed.id)
+    assert workspace.document(failed.id) == failed
+
+    path.write_bytes(whole)
+    result = workspace.ingest([path])
+    assert (result.updated, result.failures) == (1, [])
+    fixed = workspace.document(failed.id)
+    assert (fixed.status, fixed.error, fixed.page_count) == ("indexed", None, 1)
+    assert fixed.chunk_count == 1
 
 
 def test_unknown_and_other_owners_documents_are_not_found(
