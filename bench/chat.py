@@ -72,7 +72,7 @@ from docchat.chat.answer import ChatEngine
 from docchat.chat.memory import recent_turns
 from docchat.chat.modes import with_marker
 from docchat.chat.sentences import split_sentences
-from docchat.chat.types import AnswerEvent, DoneEvent, ErrorEvent, TokenEvent
+from docchat.chat.types import AnswerEvent, DoneEvent, ErrorEvent, Question, TokenEvent
 from docchat.config import BUILTIN_LOCAL_MODEL, EXTRACTIVE_MODEL, Settings
 from docchat.llm.base import ChatMessage, ChatModel, ModelEvent, TextDelta, Usage, estimate_tokens
 from docchat.llm.local import unavailable_reason
@@ -361,9 +361,9 @@ def measure_overhead(
     ws._engine = engine
 
     starts: dict[str, Start] = {
-        PATHS[0]: partial(engine.stream, mode="basic", model=model.name),
+        PATHS[0]: lambda q: engine.stream(Question(text=q, mode="basic", model=model.name)),
         PATHS[1]: partial(ws.ask_stream, mode="basic", model=model.name),
-        PATHS[2]: partial(engine.stream, mode="basic", model=EXTRACTIVE_MODEL),
+        PATHS[2]: lambda q: engine.stream(Question(text=q, mode="basic", model=EXTRACTIVE_MODEL)),
     }
     runs = {label: Runs() for label in starts}
     # The first turn of a workspace loads the vector matrix (and warms the embedder's arena).
@@ -688,8 +688,8 @@ def part_sessions(
             samples[sid].append(reads(sid))
 
     def ask(session_id: str, question: str) -> Timed:
-        start = partial(engine.stream, session_id=session_id, mode="basic", model=model.name)
-        return timed_turn(start, question)
+        in_session = partial(Question, session_id=session_id, mode="basic", model=model.name)
+        return timed_turn(lambda q: engine.stream(in_session(text=q)), question)
 
     # One untimed turn each way first: the caches a live server has warm.
     warm, *asked = asked

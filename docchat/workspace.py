@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 from docchat import jobs
 from docchat.chat.answer import AnyFlag, ChatEngine, StopFlag
 from docchat.chat.memory import Turn
-from docchat.chat.types import Answer, AnswerEvent, DoneEvent, ProgressEvent
+from docchat.chat.types import Answer, AnswerEvent, DoneEvent, ProgressEvent, Question
 from docchat.config import Settings
 from docchat.db import Database
 from docchat.documents.ingest import (
@@ -419,16 +419,19 @@ class Workspace:
         """Answer a question (in a new session when ``session_id`` is None); both messages are
         stored when it returns.  The turn is a task while it runs (kind ``chat``), so it can be
         cancelled and shows as interrupted if the process dies."""
+        asked = Question(
+            text=question,
+            session_id=session_id,
+            owner=owner,
+            mode=mode,
+            model=model,
+            options=options,
+            history=history,
+        )
         with self.task_runner.track("chat", owner=owner) as progress:
             answer = self._chat().ask(
-                question,
-                session_id=session_id,
-                owner=owner,
-                mode=mode,
-                model=model,
-                options=options,
+                asked,
                 cancel=AnyFlag(progress.cancel_flag, cancel),
-                history=history,
                 turn_id=progress.id,
                 on_event=partial(_report, progress),
             )
@@ -449,18 +452,18 @@ class Workspace:
     ) -> Iterator[AnswerEvent]:
         """``ask`` as events: retrieval, tokens, progress, then done (or error).  Closing the
         iterator stops the turn; what it produced is stored, marked cancelled."""
+        asked = Question(
+            text=question,
+            session_id=session_id,
+            owner=owner,
+            mode=mode,
+            model=model,
+            options=options,
+            history=history,
+        )
         with self.task_runner.track("chat", owner=owner) as progress:
-            for event in self._chat().stream(
-                question,
-                session_id=session_id,
-                owner=owner,
-                mode=mode,
-                model=model,
-                options=options,
-                cancel=AnyFlag(progress.cancel_flag, cancel),
-                history=history,
-                turn_id=progress.id,
-            ):
+            cancel_turn = AnyFlag(progress.cancel_flag, cancel)
+            for event in self._chat().stream(asked, cancel=cancel_turn, turn_id=progress.id):
                 _report(progress, event)
                 if isinstance(event, DoneEvent):
                     progress.result = _turn_result(event.answer)
@@ -482,15 +485,18 @@ class Workspace:
         if session_id is not None:
             self.sessions.get(session_id, owner=owner)
         chat = self._chat()
+        asked = Question(
+            text=question,
+            session_id=session_id,
+            owner=owner,
+            mode=mode,
+            model=model,
+            options=options,
+        )
 
         def job(progress: Progress) -> dict[str, Any]:
             answer = chat.ask(
-                question,
-                session_id=session_id,
-                owner=owner,
-                mode=mode,
-                model=model,
-                options=options,
+                asked,
                 cancel=progress.cancel_flag,
                 turn_id=progress.id,
                 on_event=partial(_report, progress),

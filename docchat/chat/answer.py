@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,12 +27,13 @@ from docchat.chat.types import (
     DoneEvent,
     ErrorEvent,
     ProgressEvent,
+    Question,
 )
 from docchat.chat.web import SearxngSearch, WebSearch, as_web_citations
 from docchat.config import Settings
 from docchat.errors import DocchatError, InvalidInput
 from docchat.llm.base import ChatModel
-from docchat.options import ChatMode, ChatOptions, ChatSettings
+from docchat.options import ChatSettings
 from docchat.retrieval.embedders import Embedder
 from docchat.retrieval.hybrid import Hit, Retriever, no_reranker
 from docchat.sessions.store import SessionStore
@@ -157,15 +158,9 @@ class ChatEngine:
 
     def ask(
         self,
-        question: str,
+        question: Question,
         *,
-        session_id: str | None = None,
-        owner: str | None = None,
-        mode: ChatMode | None = None,
-        model: str | None = None,
-        options: ChatOptions | None = None,
         cancel: StopFlag | None = None,
-        history: Sequence[Turn] | None = None,
         turn_id: str | None = None,
         on_event: Callable[[AnswerEvent], None] | None = None,
     ) -> Answer:
@@ -176,18 +171,7 @@ class ChatEngine:
         """
         final: Answer | None = None
         failures: list[DocchatError] = []
-        for event in self._events(
-            question,
-            session_id=session_id,
-            owner=owner,
-            mode=mode,
-            model=model,
-            options=options,
-            cancel=cancel,
-            history=history,
-            turn_id=turn_id,
-            failures=failures,
-        ):
+        for event in self._events(question, cancel=cancel, turn_id=turn_id, failures=failures):
             if on_event is not None:
                 on_event(event)
             if isinstance(event, DoneEvent):
@@ -199,15 +183,9 @@ class ChatEngine:
 
     def stream(
         self,
-        question: str,
+        question: Question,
         *,
-        session_id: str | None = None,
-        owner: str | None = None,
-        mode: ChatMode | None = None,
-        model: str | None = None,
-        options: ChatOptions | None = None,
         cancel: StopFlag | None = None,
-        history: Sequence[Turn] | None = None,
         turn_id: str | None = None,
     ) -> Iterator[AnswerEvent]:
         """The turn as events: retrieval, tokens, progress, then done (or error).
@@ -215,46 +193,20 @@ class ChatEngine:
         Closing the iterator early (a client went away) stops the turn; what it had is stored,
         marked cancelled.
         """
-        return self._events(
-            question,
-            session_id=session_id,
-            owner=owner,
-            mode=mode,
-            model=model,
-            options=options,
-            cancel=cancel,
-            history=history,
-            turn_id=turn_id,
-        )
+        return self._events(question, cancel=cancel, turn_id=turn_id)
 
     def _events(
         self,
-        question: str,
+        question: Question,
         *,
-        session_id: str | None,
-        owner: str | None,
-        mode: ChatMode | None,
-        model: str | None,
-        options: ChatOptions | None,
         cancel: StopFlag | None,
-        history: Sequence[Turn] | None = None,
         turn_id: str | None = None,
         failures: list[DocchatError] | None = None,
     ) -> Iterator[AnswerEvent]:
-        state = self._begin(
-            question,
-            session_id=session_id,
-            owner=owner,
-            mode=mode,
-            model=model,
-            options=options,
-            cancel=cancel or threading.Event(),
-            turn_id=turn_id,
-            history=history,
-        )
+        state = self._begin(question, cancel=cancel or threading.Event(), turn_id=turn_id)
         stored = False
         try:
-            result = yield from modes.run(self, state, question)
+            result = yield from modes.run(self, state, question.text)
             answer = self._finish(state, result)
             stored = True
             yield DoneEvent(answer=answer)
@@ -282,37 +234,32 @@ class ChatEngine:
     # -- steps -------------------------------------------------------------------------------
 
     def _begin(
-        self,
-        question: str,
-        *,
-        session_id: str | None,
-        owner: str | None,
-        mode: ChatMode | None,
-        model: str | None,
-        options: ChatOptions | None,
-        cancel: StopFlag,
-        history: Sequence[Turn] | None = None,
-        turn_id: str | None = None,
+        self, question: Question, *, cancel: StopFlag, turn_id: str | None = None
     ) -> TurnState:
-        if not isinstance(question, str) or not question.strip():
+        text, session_id, owner = question.text, question.session_id, question.owner
+        if not isinstance(text, str) or not text.strip():
             raise InvalidInput("question must be a non-empty string", field="question")
-        if len(question) > MAX_QUESTION_CHARS:
+        if len(text) > MAX_QUESTION_CHARS:
             raise InvalidInput(
                 f"question is longer than {MAX_QUESTION_CHARS} characters", field="question"
             )
-        check_text(question, "question")
+        check_text(text, "question")
         existing = None if session_id is None else self.store.get(session_id, owner=owner)
         session_settings = (
             existing.settings
             if existing is not None
-            else ChatSettings(mode=mode or self.settings.chat.mode)
+            else ChatSettings(mode=question.mode or self.settings.chat.mode)
         )
         effective = resolve(
-            self.settings, session_settings, mode=mode, model=model, options=options
+            self.settings,
+            session_settings,
+            mode=question.mode,
+            model=question.model,
+            options=question.options,
         )
         chat_model = self.models(effective.model)  # unknown name: InvalidInput, nothing stored
         if effective.enable_reranking and self.retriever.reranker is None:
-            if explicit_option("enable_reranking", options, session_settings.options):
+            if explicit_option("enable_reranking", question.options, session_settings.options):
                 raise no_reranker(field="options.enable_reranking")
             # Only the configured default asked for it, and there is nothing to rerank with.
             effective = dataclasses.replace(effective, enable_reranking=False)
@@ -323,14 +270,14 @@ class ChatEngine:
             reading = plan(self, effective, owner)  # over budget: InvalidInput, nothing stored
         session = existing or self.store.create(
             owner=owner,
-            title=" ".join(question.split())[:TITLE_CHARS],
+            title=" ".join(text.split())[:TITLE_CHARS],
             settings=session_settings,
         )
         memory: list[Turn] = []
         user_message = self.store.append(
             session.id,
             "user",
-            question,
+            text,
             metadata={
                 "mode": effective.mode,
                 "model": effective.model,
@@ -339,9 +286,9 @@ class ChatEngine:
             },
             owner=owner,
         )
-        if history is not None:  # the caller keeps the conversation (OpenAI-style clients)
+        if question.history is not None:  # the caller keeps the conversation (OpenAI-style clients)
             keep = effective.memory_turns if effective.use_memory else 0
-            memory = list(history)[-keep:] if keep else []
+            memory = list(question.history)[-keep:] if keep else []
         elif effective.use_memory:
             memory = recent_turns(
                 self.store,

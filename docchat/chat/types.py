@@ -1,4 +1,5 @@
-"""What a turn produces: typed citations, checked sentences, the answer and its stream of events.
+"""What a turn takes and produces: the question asked, typed citations, checked sentences, the
+answer and its stream of events.
 
 ``Citation`` is what the engine writes into an assistant message's ``references`` (as JSON); the
 classic ``add_message_to_session`` still takes free-form references and returns them as given.
@@ -6,11 +7,41 @@ classic ``add_message_to_session`` still takes free-form references and returns 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from docchat.retrieval.hybrid import Hit
+
+if TYPE_CHECKING:
+    from docchat.chat.memory import Turn
+    from docchat.options import ChatMode, ChatOptions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Question:
+    """One turn's question and what it asks for: the session (None: a new one), the owner, and
+    mode, model and options over the session's settings.
+
+    ``history``, when given, is the conversation the caller keeps (OpenAI-style clients) in place
+    of the session's stored turns.  Checked when the engine begins the turn, not here: a question
+    refused there still fails inside the turn's task record, as it always has.
+
+    The cancel flag is not part of it: a value describing what is asked can be built once and
+    handed down, logged or asked again, while a stop flag is live state that belongs to one run,
+    and each layer widens it (``Workspace`` adds its task's flag, a background task uses only its
+    own).  The turn id and event callback are per-run in the same way.
+    """
+
+    text: str
+    session_id: str | None = None
+    owner: str | None = None
+    mode: ChatMode | None = None
+    model: str | None = None
+    options: ChatOptions | None = None
+    history: Sequence[Turn] | None = None
 
 
 class Citation(BaseModel):

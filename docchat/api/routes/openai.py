@@ -155,16 +155,7 @@ async def chat_completions(
     )
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     if not body.stream:
-        ask = partial(
-            workspace.ask,
-            question,
-            session_id=body.session_id,
-            owner=owner,
-            mode=mode,
-            model=model,
-            options=options,
-            history=history,
-        )
+        ask = partial(workspace.ask, *turn.args, **turn.keywords)
         return _completion(completion_id, body.model, await anyio.to_thread.run_sync(ask))
     pump = Pump(lambda cancel: turn(cancel=cancel))
     first = await anyio.to_thread.run_sync(pump.next)
