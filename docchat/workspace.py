@@ -210,9 +210,10 @@ class Workspace:
         Content is shared by every document with the same bytes: all of them are re-indexed and
         show ``indexing`` until their vectors exist.  A document that failed can be re-indexed
         when its original is stored.  DocumentNotFound when unknown or another owner's;
-        Conflict when its original is not stored.  A parse that fails now fails the task and
-        changes nothing.  Cancelled while it embeds, the new chunks are searchable by full text
-        and the documents stay ``indexing`` until a later embedding run (the next start-up).
+        Conflict when its original is not stored.  A parse that fails now fails the task; an
+        indexed document keeps its chunks, a failed one records the new reason.  Cancelled while
+        it embeds, the new chunks are searchable by full text and the documents stay
+        ``indexing`` until a later embedding run (the next start-up).
         """
         info, _ = self.ingestor.original(document_id, owner=owner)
         job = jobs.reindex_task(
