@@ -16,7 +16,7 @@ from docchat.chat.budget import fit
 from docchat.chat.citations import MarkerFilter, check_answer
 from docchat.chat.extractive import Extraction, extract
 from docchat.chat.memory import as_messages
-from docchat.chat.types import AnswerEvent, TokenEvent
+from docchat.chat.types import AnswerEvent, Citation, TokenEvent
 from docchat.llm import prompts
 from docchat.llm.base import ChatMessage, TextDelta, Usage, estimate_tokens
 from docchat.retrieval.hybrid import Hit
@@ -141,7 +141,8 @@ def grounded_answer(
         result = abstention(state, hits, reason="no passage is close enough to the question")
         return (yield from _maybe_own_knowledge(state, question, result))
     retrieved = list(hits)  # what the evidence's passage numbers index
-    hits = _evidence_first(retrieved, evidence, small=model.context_window <= SMALL_WINDOW)
+    small = model.context_window <= SMALL_WINDOW
+    hits = _evidence_first(retrieved, evidence, small=small)
 
     reply_tokens = min(eff.max_tokens or DEFAULT_REPLY_TOKENS, max(64, model.context_window // 3))
     rendered = [
@@ -209,14 +210,26 @@ def grounded_answer(
         result = abstention(state, hits, reason="the model found no answer in the passages")
         result.metadata["model_reply"] = checked.text
         return (yield from _maybe_own_knowledge(state, question, result))
+    reason = None
     if stats.supported_sentences == 0 and stats.unsupported_sentences > 0:
         # Nothing the model wrote is borne out by the passages: say what the documents say
         # instead (its reply is kept in the metadata), rather than an unchecked answer.
+        reason = "no sentence of the model's answer is supported by the passages"
+    elif (
+        small
+        and checked.references
+        and not _cites_evidence(checked.references, evidence, retrieved)
+    ):
+        # A small model sometimes copies out a passage that does not answer the question (in
+        # one evaluation run SmolLM2 answered "which way do I leave the building?" with an
+        # error code's description): supported, word for word, and beside the point.
+        reason = "the model cited none of the passages that answer the question"
+    if reason is not None:
         fallback = extracted(evidence, retrieved)
         fallback.prompt_version = prompts.PROMPT_VERSION
         fallback.metadata.update(
             fallback="extractive",
-            fallback_reason="no sentence of the model's answer is supported by the passages",
+            fallback_reason=reason,
             model_reply=checked.text,
             citations=metadata["citations"],
         )
@@ -227,6 +240,14 @@ def grounded_answer(
         prompt_version=prompts.PROMPT_VERSION,
         metadata=metadata,
     )
+
+
+def _cites_evidence(
+    references: Sequence[Citation], evidence: Extraction, hits: Sequence[Hit]
+) -> bool:
+    """Whether a reference points at a passage holding the evidence scorer's chosen sentences."""
+    chosen = {hits[e.passage - 1].chunk_id for e in evidence.extracts}
+    return any(r.chunk_id in chosen for r in references)
 
 
 def _evidence_first(hits: Sequence[Hit], evidence: Extraction, *, small: bool) -> list[Hit]:
