@@ -12,6 +12,7 @@ Without a generative model every mode answers extractively (``docchat.chat.extra
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from docchat.chat.types import AnswerEvent, Citation, RetrievalEvent, TokenEvent
 from docchat.chat.web import web_passages
 from docchat.errors import DocchatError
 from docchat.retrieval.hybrid import Hit
+from docchat.textsearch import keywords, singular
 
 if TYPE_CHECKING:
     from docchat.chat.answer import ChatEngine, TurnState
@@ -191,10 +193,15 @@ def expansion_queries(question: str, hits: Sequence[Hit], *, count: int) -> list
     asked = terms(question)
     variants = []
     for hit in hits[:count]:
-        words = [w for w in terms(hit.text) if w not in asked and not w.isdigit() and len(w) > 3]
-        ranked = sorted(words, key=lambda w: (-hit.text.lower().count(w), w))[:6]
+        used = keywords(hit.text)
+        # Counted and compared by singular, written as the passage writes it ("dishes", not the
+        # stem "dishe": the query is embedded as well as searched).
+        counts = Counter(singular(w) for w in used)
+        spelled = {singular(w): w for w in reversed(used)}  # the first spelling seen
+        words = [t for t in counts if t not in asked and not t.isdigit() and len(t) > 3]
+        ranked = sorted(words, key=lambda t: (-counts[t], t))[:6]
         if ranked:
-            variants.append(f"{question} {' '.join(ranked)}")
+            variants.append(f"{question} {' '.join(spelled[t] for t in ranked)}")
     return variants
 
 
