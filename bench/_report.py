@@ -1,4 +1,5 @@
-"""Small helpers the benchmarks share: percentiles, number formatting, Rich tables, machine facts.
+"""Small helpers the benchmarks share: percentiles, number formatting, Rich tables, machine facts,
+progress lines and the end of a run.
 
 Benchmarks run as scripts (``python bench/sessions.py``), so Python puts ``bench/`` on ``sys.path``
 and they import this module as ``_report``.
@@ -6,12 +7,16 @@ and they import this module as ``_report``.
 
 from __future__ import annotations
 
+import cProfile
+import io
 import json
 import os
 import platform
+import pstats
 import sqlite3
 import statistics
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,22 @@ from rich.table import Table
 
 #: Printed where a measurement was not taken (too slow to be worth it, or not applicable).
 NOT_RUN = "—"
+
+_progress = Console(stderr=True, style="dim")
+
+
+def report_console(width: int = 150) -> Console:
+    """The console the tables print to: the terminal's width, or ``width`` columns when piped."""
+    console = Console()
+    if not console.is_terminal:
+        # Piped into a file or a CI log Rich assumes 80 columns, which folds every table.
+        console.width = width
+    return console
+
+
+def step(message: str) -> None:
+    """Say what is running, on stderr so that stdout holds only the tables."""
+    _progress.print(f"… {message}")
 
 
 def percentile(samples: Sequence[float], pct: float) -> float:
@@ -100,6 +121,36 @@ def print_targets(
         console.print(f"[bold red]FAIL: {len(failed)} of {len(checks)} targets missed.[/]")
     else:
         console.print(f"[bold green]PASS: all {len(checks)} targets met.[/]")
+
+
+def print_machine(console: Console, facts: dict[str, str]) -> None:
+    """The Machine table, and a warning under it when other jobs keep the CPUs busy."""
+    console.print(table("Machine", ["fact", "value"], facts.items()))
+    if busy():
+        console.print(
+            "[bold yellow]Other jobs are keeping this machine busy: expect noisy timings.[/]"
+        )
+
+
+def print_profile(console: Console, profiler: cProfile.Profile, title: str, lines: int) -> None:
+    """``title``, then the ``lines`` first calls of the profile by cumulative time."""
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(lines)
+    console.print(title)
+    console.print(out.getvalue(), markup=False, highlight=False)
+
+
+def finish(
+    console: Console, results: dict[str, Any], started: float, json_path: str | None
+) -> None:
+    """Add the wall time since ``started`` and the load now to ``results``, print both, and
+    write ``results`` to ``json_path`` when one is given."""
+    results["wall_s"] = time.perf_counter() - started
+    results["load_at_end"] = load()
+    console.print(f"[dim]Wall time: {results['wall_s']:.0f} s; load average now {load()}[/]")
+    if json_path:
+        dump_json(json_path, results)
+        console.print(f"[dim]Results written to {json_path}[/]")
 
 
 def machine_facts(**extra: str) -> dict[str, str]:

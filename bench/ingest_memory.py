@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 
 from _corpus import TOPICS, Writer, write_pdf
-from _report import busy, machine_facts, num, table
-from rich.console import Console
+from _report import busy, machine_facts, num, report_console, table
 
 #: (suffix, files, sections per file, paragraphs per section); PDFs: pages per file instead.
 _SHAPE = (
@@ -133,8 +132,7 @@ def main() -> None:
     if not Path("/usr/bin/time").exists():
         sys.exit("needs GNU time at /usr/bin/time (apt-get install time)")
 
-    # Piped into a file Rich assumes 80 columns, which folds the table.
-    console = Console() if sys.stdout.isatty() else Console(width=150)
+    console = report_console()
     root = Path(tempfile.mkdtemp(prefix="docchat-ingest-memory-"))
     try:
         corpus = args.corpus or root / "corpus"

@@ -34,18 +34,15 @@ from typing import Any
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before anything imports onnxruntime
 
-import numpy as np
 from _corpus import TOPICS, SyntheticCorpus, Writer, themes
-from _report import busy, dump_json, load, machine_facts, percentile, print_targets, table
-from retrieval import Index
+from _report import dump_json, load, machine_facts, percentile, print_machine, print_targets, table
+from _setup import Index, add_token_vectors, bench_settings, theme_centres
 from rich.console import Console
 from sqlalchemy import func, select
 
-from docchat.config import Settings
-from docchat.documents.models import ChunkRow, ChunkTokensRow
+from docchat.documents.models import ChunkRow
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.retrieval.evaluate import RERANKED, EvaluationReport, evaluate, load_qa
-from docchat.retrieval.late_interaction import TokenStore
 from docchat.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,11 +67,6 @@ def step(message: str) -> None:
     console.print(f"[dim]… {message}[/dim]")
 
 
-def _settings(data_dir: Path) -> Settings:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir}/docchat.db")
-
-
 # -- 1. quality --------------------------------------------------------------------------------
 
 
@@ -97,7 +89,7 @@ def quality(root: Path, embedder: MiniLMEmbedder) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for label, folder, qa in sets:
         step(f"ingesting {label} (parse, chunk, embed, token vectors)")
-        ws = Workspace(_settings(root / f"q-{label}"), embedder=embedder)
+        ws = Workspace(bench_settings(root / f"q-{label}"), embedder=embedder)
         try:
             ws.ingest([folder])
             with ws.db.read() as s:
@@ -141,41 +133,11 @@ def quality_rows(results: dict[str, Any]) -> list[list[str]]:
 # -- 2. latency and storage --------------------------------------------------------------------
 
 
-def add_token_vectors(settings: Settings, model: str) -> int:
-    """Random 1-bit token vectors for every chunk that has none; returns the bytes stored."""
-    rng = np.random.default_rng(5)
-    ws = Workspace(settings)
-    store = TokenStore(ws.db)
-    try:
-        last = -1
-        while True:
-            with ws.db.read() as s:
-                rows = s.execute(
-                    select(ChunkRow.id, ChunkRow.token_count)
-                    .where(ChunkRow.id > last)
-                    .order_by(ChunkRow.id)
-                    .limit(5_000)
-                ).all()
-            if not rows:
-                break
-            last = rows[-1].id
-            store.store_packed(
-                model,
-                [r.id for r in rows],
-                [(r.token_count, rng.bytes(r.token_count * 48)) for r in rows],
-            )
-        with ws.db.read() as s:
-            return int(s.scalar(select(func.sum(func.length(ChunkTokensRow.bits)))) or 0)
-    finally:
-        ws.close()
-
-
 def latency(root: Path, embedder: MiniLMEmbedder, plan: Plan) -> list[dict[str, Any]]:
     all_themes = themes(240)
-    passages = SyntheticCorpus(all_themes, seed=9)
     step(f"embedding {len(all_themes)} theme passages (the centres of the synthetic vectors)")
-    centres = embedder.embed([passages.passage(i, words=60) for i in range(len(all_themes))])
-    index = Index(_settings(root / "latency"), embedder, SyntheticCorpus(all_themes), centres)
+    centres = theme_centres(embedder, all_themes)
+    index = Index(bench_settings(root / "latency"), embedder, SyntheticCorpus(all_themes), centres)
     out = []
     for size in plan.sizes:
         step(f"growing the index to {size:,} chunks")
@@ -247,11 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write every number to this file")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
-    console.print(table("Machine", ["fact", "value"], machine_facts().items()))
-    if busy():
-        console.print(
-            "[bold yellow]Other jobs are keeping this machine busy: expect noisy timings.[/]"
-        )
+    print_machine(console, machine_facts())
     root = Path(tempfile.mkdtemp(prefix="docchat-bench-ranking-"))
     started = time.perf_counter()
     try:

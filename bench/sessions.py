@@ -38,18 +38,18 @@ from typing import Any, Protocol
 import sqlalchemy
 from _report import (
     NOT_RUN,
-    busy,
-    dump_json,
-    load,
+    finish,
     machine_facts,
     ms,
     num,
     percentile,
+    print_machine,
     print_targets,
     rate,
+    report_console,
+    step,
     table,
 )
-from rich.console import Console
 
 from docchat.config import DatabaseSettings, Settings
 from docchat.sessions.store import SessionStore
@@ -534,16 +534,7 @@ def threaded(
 
 # -- the report --------------------------------------------------------------------------------
 
-console = Console()
-if not console.is_terminal:
-    # Piped into a file or a CI log Rich assumes 80 columns, which folds every table.
-    console.width = 132
-progress = Console(stderr=True, style="dim")
-
-
-def step(text: str) -> None:
-    """Say what is running, on stderr so that stdout holds only the tables."""
-    progress.print(f"… {text}")
+console = report_console(width=132)
 
 
 def cap_note(run: Run, planned: int) -> str:
@@ -894,11 +885,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
 
     facts = machine_facts(SQLAlchemy=sqlalchemy.__version__)
-    console.print(table("Machine", ["fact", "value"], facts.items()))
-    if busy():
-        console.print(
-            "[bold yellow]Other jobs are keeping this machine busy: expect noisy timings.[/]"
-        )
+    print_machine(console, facts)
     started = time.perf_counter()
     results: dict[str, Any] = {
         "machine": facts,
@@ -908,12 +895,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.only or name in args.only:
             results[name] = scenario(plan)
     results["targets"] = targets(plan, results)
-    results["wall_s"] = time.perf_counter() - started
-    results["load_at_end"] = load()
-    console.print(f"[dim]Wall time: {results['wall_s']:.0f} s; load average now {load()}[/]")
-    if args.json:
-        dump_json(args.json, results)
-        console.print(f"[dim]Results written to {args.json}[/]")
+    finish(console, results, started, args.json)
     return 0
 
 
