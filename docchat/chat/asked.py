@@ -206,42 +206,49 @@ def asked_for(question: str) -> Asked:
     return Asked("amount")
 
 
-def bigrams(texts: Iterable[str]) -> set[tuple[str, str]]:
-    """Adjacent content-word pairs of ``texts`` (stemmed): the variants the passages name."""
-    pairs: set[tuple[str, str]] = set()
-    for text in texts:
-        stems = [singular(w) for w in words(text)]
-        pairs.update(
-            (a, b)
-            for a, b in itertools.pairwise(stems)
-            if a not in STOPWORDS and b not in STOPWORDS
-        )
-    return pairs
+def _content_pairs(text: str) -> set[tuple[str, str]]:
+    """Adjacent content-word pairs of ``text``, stemmed ("quick programme")."""
+    stems = [singular(w) for w in words(text)]
+    return {
+        (a, b) for a, b in itertools.pairwise(stems) if a not in STOPWORDS and b not in STOPWORDS
+    }
 
 
-def names_a_sibling(question: str, sentence: str, known: set[tuple[str, str]]) -> bool:
-    """Whether ``sentence`` speaks of another variant of something ``question`` names.
+@dataclass(frozen=True, slots=True)
+class Variants:
+    """The variants a question names that its passages tell apart; built once per question,
+    asked of each sentence (as ``Asked`` is)."""
 
-    ``known`` are the pairs the passages use (``bigrams``).  "quick programme" asked, "eco
-    programme" in the sentence, both pairs in the passages: another variant.
-    """
-    asked = [singular(w) for w in words(question)]
-    asked_set = set(asked)
-    wanted = [
-        (a, b)
-        for a, b in itertools.pairwise(asked)
-        if a not in STOPWORDS and b not in STOPWORDS and (a, b) in known
-    ]
-    if not wanted:
+    #: Content-word pairs the passages use.
+    known: frozenset[tuple[str, str]]
+    #: The question's stemmed words, and those of its pairs the passages use too.
+    asked: frozenset[str]
+    wanted: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, question: str, passages: Iterable[str]) -> Variants:
+        known = frozenset(pair for text in passages for pair in _content_pairs(text))
+        asked = frozenset(singular(w) for w in words(question))
+        wanted = tuple(sorted(_content_pairs(question) & known))
+        return cls(known, asked, wanted)
+
+    def sibling_in(self, sentence: str) -> bool:
+        """Whether ``sentence`` speaks of another variant of something the question names:
+        "quick programme" asked, "eco programme" in the sentence, both pairs in the passages."""
+        if not self.wanted:
+            return False
+        said = [singular(w) for w in words(sentence)]
+        said_pairs = set(itertools.pairwise(said))
+        for a, b in self.wanted:
+            if a in said:
+                continue  # "need pre-approval" still answers "need approval"
+            if any(
+                y == b
+                and x != a
+                and x not in self.asked
+                and x not in STOPWORDS
+                and (x, b) in self.known
+                for x, y in said_pairs
+            ):
+                return True
         return False
-    said = [singular(w) for w in words(sentence)]
-    said_pairs = set(itertools.pairwise(said))
-    for a, b in wanted:
-        if a in said:
-            continue  # "need pre-approval" still answers "need approval"
-        if any(
-            y == b and x != a and x not in asked_set and x not in STOPWORDS and (x, b) in known
-            for x, y in said_pairs
-        ):
-            return True
-    return False

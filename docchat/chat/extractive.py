@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from docchat.chat.asked import asked_for, bigrams, names_a_sibling
+from docchat.chat.asked import Variants, asked_for
 from docchat.chat.sentences import Sentence, split_sentences
 from docchat.retrieval.embedders import Embedder
 from docchat.retrieval.hybrid import Hit
@@ -125,7 +125,7 @@ def extract(
     sentence_terms = [terms(s.text) for _, s in candidates]
     overlaps = np.max([_overlaps(terms(q), sentence_terms) for q in asked], axis=0)
     wanted = asked_for(question)
-    variants = bigrams(hit.text for hit in hits[:MAX_PASSAGES])
+    variants = Variants.of(question, (hit.text for hit in hits[:MAX_PASSAGES]))
     cheap = [  # the score without the sentence's own similarity
         PASSAGE_WEIGHT * max(0.0, hits[number - 1].scores.dense or 0.0) + OVERLAP_WEIGHT * overlap
         for (number, _), overlap in zip(candidates, overlaps, strict=True)
@@ -142,7 +142,7 @@ def extract(
     fits = [
         (names[i] or (next_to(i, i - 1) and names[i - 1] and not _codes(sentence.text)))
         and (supplies[i] or (next_to(i, i + 1) and supplies[i + 1]))
-        and not names_a_sibling(question, sentence.text, variants)
+        and not variants.sibling_in(sentence.text)
         for i, (_, sentence) in enumerate(candidates)
     ]
     # A sentence that cannot answer the question is shortlisted last.

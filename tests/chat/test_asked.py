@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from docchat.chat.asked import Asked, asked_for, bigrams, names_a_sibling
+from docchat.chat.asked import Asked, Variants, asked_for
 from docchat.chat.extractive import extract
 from docchat.retrieval.embedders import MiniLMEmbedder
 from tests.chat.passages import passages
@@ -77,22 +77,21 @@ def test_a_sentence_supplies_the_asked_kind(asked: Asked, sentence: str, supplie
 
 
 def test_a_sentence_about_another_variant_does_not_answer() -> None:
-    known = bigrams(
-        [
-            "The eco programme of the X200 takes 3 hours and uses 9.5 litres of water. "
-            "The quick programme finishes in 30 minutes.",
-            "Taxi rides over EUR 80 need pre-approval. Hotels need approval too.",
-        ]
-    )
+    passages = [
+        "The eco programme of the X200 takes 3 hours and uses 9.5 litres of water. "
+        "The quick programme finishes in 30 minutes.",
+        "Taxi rides over EUR 80 need pre-approval. Hotels need approval too.",
+    ]
     asked = "How much water does the quick programme of the X200 use?"
-    assert names_a_sibling(asked, "The eco programme of the X200 uses 9.5 litres.", known)
-    assert not names_a_sibling(asked, "The quick programme finishes in 30 minutes.", known)
+    variants = Variants.of(asked, passages)
+    assert variants.sibling_in("The eco programme of the X200 uses 9.5 litres.")
+    assert not variants.sibling_in("The quick programme finishes in 30 minutes.")
     # The passages never say "fast programme": a paraphrase, not a variant.
     fast = "How long does the fast programme take?"
-    assert not names_a_sibling(fast, "The quick programme finishes in 30 minutes.", known)
+    assert not Variants.of(fast, passages).sibling_in("The quick programme finishes in 30 minutes.")
     # The sentence still holds the asked word: "need pre-approval" answers "need approval".
     taxi = "Do taxi rides need approval beforehand?"
-    assert not names_a_sibling(taxi, "Taxi rides over EUR 80 need pre-approval.", known)
+    assert not Variants.of(taxi, passages).sibling_in("Taxi rides over EUR 80 need pre-approval.")
 
 
 def test_the_scorer_abstains_when_no_sentence_holds_the_asked_count(
