@@ -31,6 +31,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
+from docchat.chat.markers import without_markers
 from docchat.chat.types import Answer, Citation
 from docchat.config import EXTRACTIVE_MODEL
 from docchat.errors import DocchatError, InvalidInput, ProviderError
@@ -38,9 +39,6 @@ from docchat.options import ChatMode
 from docchat.retrieval.evaluate import Question, follow_up_parents, normalise
 
 CHAT_MODES: tuple[ChatMode, ...] = ("basic", "extensive", "full_reading", "deep_reflection")
-
-#: A citation marker, with the space before it: not part of the answer's words.
-_MARKER = re.compile(r"\s*\[\d+\]")
 
 
 class Asker(Protocol):
@@ -66,7 +64,7 @@ EvalProgress = Callable[[int, int], None]
 def contains_keyword(answer: str, keyword: str) -> bool:
     """Whether ``answer`` holds ``keyword`` as whole words, ignoring case, runs of whitespace and
     citation markers: "5 days" is not found in "25 days"."""
-    text = normalise(_MARKER.sub("", answer))
+    text = normalise(without_markers(answer))
     wanted = normalise(keyword)
     if not wanted:
         return False

@@ -14,7 +14,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["MAX_MARKER_CHARS", "Marker", "MarkerCounts", "MarkerFilter", "normalise_markers"]
+__all__ = [
+    "MAX_MARKER_CHARS",
+    "Marker",
+    "MarkerCounts",
+    "MarkerFilter",
+    "normalise_markers",
+    "without_markers",
+]
 
 
 #: A longer candidate is not a marker: its opening bracket is released as text.
@@ -39,6 +46,8 @@ _PREFIXES = (
     "refs",
     "ref",
 )
+# A marker as ``MarkerFilter`` shows it, with the space before it.
+_SHOWN = re.compile(r"\s*\[\d+\]")
 _DIGITS = "0123456789"
 _DASHES = "-\u2013\u2014"
 _SPACES = " \t"
@@ -387,3 +396,9 @@ def normalise_markers(text: str, passages: int) -> MarkerFilter:
     f.feed(text)
     f.finish()
     return f
+
+
+def without_markers(text: str) -> str:
+    """``text`` without the ``[n]`` markers an answer shows, nor the space before each: its
+    words alone."""
+    return _SHOWN.sub("", text)

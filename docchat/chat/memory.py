@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from docchat.chat.markers import without_markers
 from docchat.llm.base import ChatMessage
 from docchat.sessions.store import SessionStore
 from docchat.sessions.types import Message
@@ -24,7 +25,6 @@ _BACK_REFERENCES = frozenset(
     {"it", "they", "them", "that", "those", "this", "these", "he", "she", "him", "former"}
     | {"latter"}
 )
-_MARKER = re.compile(r"\[\d+\]")
 _FOLLOW_UP_OPENERS = re.compile(
     r"^\s*(and|but|also|so|then|what about|how about|and what|and how|same for|why)\b", re.I
 )
@@ -105,7 +105,7 @@ def standalone_query(
     last = turns[-1]
     if last.answered:
         # Its answer carries the topic on; its own rewrite would drag in older, unrelated turns.
-        said = [_MARKER.sub(" ", last.answer)] if with_answer else []
+        said = [without_markers(last.answer)] if with_answer else []
         context = [last.question, *said, *last.cited[:2]]
     else:
         context = [last.question, *last.queries[:2]]
