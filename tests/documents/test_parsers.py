@@ -231,6 +231,18 @@ def test_xlsx_rows_come_in_blocks_by_sheet(xlsx_file: Path, limits: DocumentSett
     assert doc.units[3].text == "1 | 2.5 | TRUE\n3 |  | text"
 
 
+@pytest.mark.parametrize("stored_as", ["upload-3f2a", "ab/ab12cd"])
+def test_every_format_parses_under_any_path(
+    any_document: Path, tmp_path: Path, limits: DocumentSettings, stored_as: str
+) -> None:
+    # Uploads are spooled as upload-XXXX and originals stored by hash, without a suffix; the
+    # name the user gave comes separately (openpyxl refused such a path).
+    path = tmp_path / "spool" / stored_as
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(any_document.read_bytes())
+    assert parse(path, limits, file_name=any_document.name) == parse(any_document, limits)
+
+
 def test_xlsx_row_cap_stops_reading_with_a_warning(
     xlsx_file: Path, limits: DocumentSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

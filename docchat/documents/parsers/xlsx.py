@@ -49,12 +49,15 @@ def parse_xlsx(path: Path, limits: DocumentSettings, *, name: str | None = None)
         # The filter is process-wide while it lasts; at worst another thread's warning is hidden.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl\.")
-            workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-            try:
-                pieces = [p for sheet in workbook.worksheets for p in _sheet(sheet, budget)]
-                title = workbook.properties.title
-            finally:
-                workbook.close()
+            # A file object, not the path: openpyxl refuses a path not ending in .xlsx/.xlsm,
+            # and uploads are spooled as ``upload-XXXX``, originals stored under their hash.
+            with path.open("rb") as f:
+                workbook = openpyxl.load_workbook(f, read_only=True, data_only=True)
+                try:
+                    pieces = [p for sheet in workbook.worksheets for p in _sheet(sheet, budget)]
+                    title = workbook.properties.title
+                finally:
+                    workbook.close()
     except DocchatError:
         raise
     except Exception as exc:  # openpyxl raises many types; the user needs one message
