@@ -99,6 +99,36 @@ class DocumentSettings(BaseModel):
         200, ge=16, le=256, description="Word-pieces per chunk (the embedder reads at most 256)."
     )
     chunk_overlap: int = Field(40, ge=0, description="Word-pieces shared by consecutive chunks.")
+    max_upload_bytes: int = Field(
+        1_000_000_000,
+        ge=1,
+        description="Largest upload request: all its files together (each at most max_file_bytes).",
+    )
+    max_chunks_per_document: int = Field(
+        20_000,
+        ge=1,
+        description="Passages one document may be cut into (about 14 MB of text at 200 "
+        "word-pieces); a document with more fails with this limit named.  Each passage costs "
+        "embedding time (~40 ms on one core) and ~3 KB of database.",
+    )
+    max_data_dir_bytes: int | None = Field(
+        None,
+        ge=1,
+        description="Uploads are refused (413) once they would take data_dir past this size "
+        "(database, stored originals, spooled uploads); unset: no limit.",
+    )
+    max_documents_per_owner: int | None = Field(
+        None,
+        ge=1,
+        description="Documents one owner may have (with accounts, each user; until then the "
+        "one owner-less user); an upload that would pass it is refused (413).  Unset: no limit.",
+    )
+    max_bytes_per_owner: int | None = Field(
+        None,
+        ge=1,
+        description="Bytes of original files one owner's documents may total; an upload that "
+        "would pass it is refused (413).  Unset: no limit.",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> DocumentSettings:

@@ -12,6 +12,7 @@
     │   ├── UnsupportedFormat
     │   ├── CorruptDocument
     │   └── TooLarge
+    │       └── QuotaExceeded
     ├── Conflict
     ├── ProviderError        (.kind: unavailable, auth, rate_limited, timeout, ...)
     └── Cancelled
@@ -133,6 +134,13 @@ class TooLarge(InvalidInput):
     """Raised when a value or upload exceeds a configured size limit."""
 
     code = "too_large"
+
+
+class QuotaExceeded(TooLarge):
+    """Raised when an upload would take its owner, or the data dir, past a configured quota
+    (documents or bytes); the message names the setting."""
+
+    code = "quota_exceeded"
 
 
 class Conflict(DocchatError):

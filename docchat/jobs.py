@@ -110,6 +110,8 @@ def ingest_task(
             "updated": state.updated,
             "unchanged": state.unchanged,
             "failed": len(state.failures),
+            # Documents an upload of the same name replaced: said, never silent.
+            "replaced": state.replaced,
             "embedded": state.embedded,
         }
 

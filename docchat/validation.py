@@ -5,6 +5,12 @@ database driver: there a lone surrogate is a ``UnicodeEncodeError`` inside a tra
 group commit, inside other callers' transactions too), and NUL is refused by PostgreSQL only.
 Integers are bounded to what a 64-bit column holds; JSON is bounded in depth, for ``json`` recurses
 (a deep enough document is a ``RecursionError``, not a ``ValueError``).
+
+Names people read (file names of uploads, collection names) follow one rule, ``check_name``: NFC,
+spaces as spaces, and no character that cannot be seen.  Stripping such characters made a name
+with a zero-width space (U+200B) in it silently replace the document it spelled; keeping them
+lets a right-to-left override (U+202E) show ``invoice<U+202E>fdp.exe`` as ``invoiceexe.pdf``.
+So they are refused, by name.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from typing import Any
 
 from docchat.errors import InvalidInput, InvalidJSON
@@ -33,6 +40,100 @@ def text_problem(value: str) -> str | None:
     if _SURROGATE.search(value):
         return "contains a lone surrogate (U+D800 to U+DFFF), which is not valid Unicode text"
     return None
+
+
+# Invisible characters that are not format characters (category Cf): the combining grapheme
+# joiner, the Hangul fillers and the Mongolian free variation selectors (Unicode's
+# Default_Ignorable_Code_Point, less what the joiner rule allows below).
+_INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\uffa0]")
+# Noncharacters: U+FDD0..U+FDEF, and the last two code points of every plane (``_refused``).
+_NONCHARACTER = re.compile("[\ufdd0-\ufdef]")
+# Characters that join or select only within a non-ASCII letter or emoji sequence: ZWNJ and ZWJ
+# (Persian, Indic scripts, emoji families), variation selectors (emoji presentation) and tags
+# (subdivision flags).  Next to ASCII they change nothing visible, so they are refused there.
+_JOINERS = frozenset("\u200c\u200d")
+_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef\U000e0020-\U000e007f]")
+_SHOWN_CHARACTERS = 5
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a file or a collection: the invisible or control characters it
+    holds, listed (``U+200B ZERO WIDTH SPACE``), or None.
+
+    Refused: controls (C0, DEL, C1), format characters (bidi controls such as U+202E, zero-width
+    characters, the soft hyphen, BOM), line and paragraph separators, lone surrogates,
+    noncharacters and other default-ignorable code points; a joiner or selector is allowed only
+    inside a non-ASCII sequence (between two non-ASCII characters for ZWNJ/ZWJ, after one for a
+    selector).
+    """
+    found: list[str] = []
+    for i, ch in enumerate(name):
+        if not _refused(name, i, ch) or ch in found:
+            continue
+        found.append(ch)
+    if not found:
+        return None
+    shown = ", ".join(_describe(ch) for ch in found[:_SHOWN_CHARACTERS])
+    if len(found) > _SHOWN_CHARACTERS:
+        shown += f" and {len(found) - _SHOWN_CHARACTERS} more"
+    return f"contains invisible or control characters ({shown}); remove them"
+
+
+def check_name(raw: str, field: str, *, max_chars: int, label: str | None = None) -> str:
+    """``raw`` as a name: NFC, every kind of space a plain space, trimmed.
+
+    InvalidInput naming ``field`` when it is empty, longer than ``max_chars`` or holds a character
+    ``name_problem`` refuses; messages call it ``label`` (default "<field> name").  Applying it
+    twice changes nothing.
+    """
+    label = label or f"{field} name"
+    name = normalise_name(raw)
+    if not name:
+        raise InvalidInput(f"{label} must not be empty", field=field)
+    problem = name_problem(name)
+    if problem is not None:
+        raise InvalidInput(f"{label} {_shown(name)} {problem}", field=field)
+    if len(name) > max_chars:
+        raise InvalidInput(f"{label} must be at most {max_chars} characters", field=field)
+    return name
+
+
+def normalise_name(raw: str) -> str:
+    """``raw`` in NFC with every kind of space a plain space, trimmed; nothing refused."""
+    # A no-break or ideographic space looks like a space: two names that look alike are one name.
+    name = unicodedata.normalize("NFC", raw)
+    name = "".join(" " if unicodedata.category(c) == "Zs" else c for c in name)
+    # Only spaces are trimmed: str.strip would also drop controls such as U+0085 and U+001F,
+    # making "garden\x85" silently the collection "garden".
+    return name.strip(" ")
+
+
+def _refused(name: str, i: int, ch: str) -> bool:
+    category = unicodedata.category(ch)
+    if ch in _JOINERS:
+        return not (0 < i < len(name) - 1 and _joinable(name[i - 1]) and _joinable(name[i + 1]))
+    if _SELECTORS.match(ch):
+        return not (i > 0 and _joinable(name[i - 1]))
+    return (
+        category in ("Cc", "Cf", "Cs", "Zl", "Zp")
+        or bool(_INVISIBLE.match(ch))
+        or bool(_NONCHARACTER.match(ch))
+        or (ord(ch) & 0xFFFE) == 0xFFFE
+    )
+
+
+def _joinable(ch: str) -> bool:
+    return ord(ch) > 0x7F and not ch.isspace()
+
+
+def _describe(ch: str) -> str:
+    label = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X} {label}" if label else f"U+{ord(ch):04X}"
+
+
+def _shown(name: str) -> str:
+    # repr escapes what cannot be printed, so a bidi override cannot reorder the message.
+    return repr(name if len(name) <= 80 else name[:77] + "...")
 
 
 def check_text(value: str, field: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -32,11 +33,13 @@ from docchat.documents.ingest import (
     UploadedFile,
     discard,
 )
+from docchat.documents.quotas import UploadAllowance, Usage, directory_size, upload_allowance
 from docchat.documents.registry import (
     DEFAULT_COLLECTION,
     Collection,
     DocumentInfo,
     Registry,
+    ReplacedDocument,
     check_collection_name,
 )
 from docchat.documents.sources import (
@@ -61,6 +64,14 @@ from docchat.tasks import Progress, TaskInfo, TaskRunner
 
 if TYPE_CHECKING:
     from docchat.documents.pages import PageHighlights, PageImage
+
+
+@dataclass(frozen=True, slots=True)
+class UploadStarted:
+    """An upload's task, and the documents of the same name it replaces (same ids)."""
+
+    task: TaskInfo
+    replaced: list[ReplacedDocument]
 
 
 class Workspace:
@@ -202,6 +213,39 @@ class Workspace:
         except BaseException:
             discard(files)
             raise
+
+    def upload_allowance(self, *, owner: str | None = None, max_files: int) -> UploadAllowance:
+        """How much an upload request by ``owner`` may bring in: the tightest of the request,
+        data dir and owner caps (``docchat.documents.quotas``), measured now."""
+        limits = self.settings.documents
+        data_dir = None
+        if limits.max_data_dir_bytes is not None:
+            data_dir = directory_size(self.settings.data_dir)
+        usage = None
+        if limits.max_documents_per_owner is not None or limits.max_bytes_per_owner is not None:
+            usage = Usage(*self.registry.usage(owner))
+        return upload_allowance(limits, max_files=max_files, data_dir_bytes=data_dir, usage=usage)
+
+    def start_upload(
+        self,
+        files: Sequence[UploadedFile],
+        *,
+        collection: str = DEFAULT_COLLECTION,
+        owner: str | None = None,
+    ) -> UploadStarted:
+        """``start_ingest`` for files received over HTTP, saying which documents of the same
+        name the upload replaces (replacing is never silent)."""
+        files = list(files)
+        try:
+            collection = check_collection_name(collection)
+            replaced = self.ingestor.replaced_by(
+                [f.file_name for f in files], collection=collection, owner=owner
+            )
+        except BaseException:
+            discard(files)
+            raise
+        task = self.start_ingest(files, collection=collection, owner=owner)
+        return UploadStarted(task=task, replaced=replaced)
 
     def reindex(self, document_id: str, *, owner: str | None = None) -> TaskInfo:
         """Queue a task that parses the document's stored original again with the current

@@ -75,6 +75,7 @@ def test_an_upload_task_ingests_embeds_and_consumes_its_files(workspace: Workspa
         "updated": 0,
         "unchanged": 0,
         "failed": 1,
+        "replaced": [],
         "embedded": done.result["embedded"],
     }
     assert done.result["embedded"] > 0 and len(done.result["documents"]) == 2

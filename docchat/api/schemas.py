@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from docchat.documents.registry import DocumentView
+from docchat.documents.registry import DocumentView, ReplacedDocument
 from docchat.options import ChatMode, ChatOptions, ChatSettings, SourceFilters
 from docchat.retrieval.hybrid import MAX_QUERY_CHARS, Hit, SearchMode
 from docchat.sessions.types import Message, MessageHit, Role
@@ -187,6 +187,10 @@ class UploadAccepted(BaseModel):
 
     task_id: str
     status_url: str = Field(description="Poll this for the task's progress and outcome.")
+    replaced: list[ReplacedDocument] = Field(
+        description="Documents of the collection with the name of a file sent: the upload "
+        "replaces their content (they keep their ids).  Empty when every name is new."
+    )
 
 
 class TaskList(BaseModel):
@@ -218,7 +222,9 @@ _ERROR_DESCRIPTIONS = {
     "`server.allowed_origins`).",
     404: "No such session, document or task (or route).",
     409: "Conflicts with existing state.",
-    413: "Request body, a value in it or an uploaded file is too large.",
+    413: "Request body, a value in it or an uploaded file is too large (`too_large`), or an "
+    "upload would pass the data dir's or its owner's quota (`quota_exceeded`); the message names "
+    "the setting.",
     415: "The body is not JSON (send `Content-Type: application/json`).",
     502: "The model server failed (refused, 401, 429, 5xx, timeout, context overflow); the "
     "question and the failed turn are stored.",

@@ -3,10 +3,16 @@
 Starlette's form parser reads the whole body before the route runs, spooling files to the system
 temp dir with no size limit.  Here the body is parsed as it streams in: each file goes to its own
 temporary file in the folder given (``Workspace.upload_dir``, ``<data_dir>/uploads/<lease id>``),
-and the first byte over ``max_file_bytes`` ends the upload with TooLarge and deletes everything
-written for it.  If the process dies, the next one to start deletes its folder (docchat.leases).
-A client's file name is only ever a display name (``display_name``); every path on disk is one
-we chose.
+and the first byte over ``max_file_bytes``, or over the request's allowance (its total, the data
+dir's and the owner's quotas: ``docchat.documents.quotas``), ends the upload with TooLarge and
+deletes everything written for it.  If the process dies, the next one to start deletes its folder
+(docchat.leases).
+
+A file is judged by its name and first bytes (``parsers.sniff``) before any of it is written: one
+that would be refused anyway (``.bin``, ``.zip``, random bytes named ``.pdf``) is read to its end
+but not written, and comes back marked ``refused`` for its task to report; three 60 MB ``.bin``
+files used to spool 176 MB.  A client's file name is only ever a display name
+(``display_name``, which refuses invisible characters); every path on disk is one we chose.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from docchat.documents.ingest import UploadedFile, discard, display_name
-from docchat.errors import InvalidInput, TooLarge
+from docchat.documents.parsers import SNIFF_BYTES, sniff
+from docchat.documents.quotas import UploadAllowance
+from docchat.errors import CorruptDocument, InvalidInput, TooLarge, UnsupportedFormat
 from docchat.leases import SPOOL_DIR
 
 log = logging.getLogger(__name__)
@@ -78,22 +86,30 @@ async def receive_upload(
     directory: Path,
     *,
     max_file_bytes: int,
+    allowance: UploadAllowance | None = None,
     file_field: str = "files",
     text_fields: Collection[str] = (),
 ) -> UploadForm:
     """Stream a multipart/form-data body into temporary files under ``directory``.
 
-    Only ``file_field`` (any number of files, at least one) and ``text_fields`` (once each) are
-    accepted.  On any error, nothing received stays on disk.  The caller owns the files returned.
+    Only ``file_field`` (any number of files, at least one; at most ``MAX_FILES`` or what
+    ``allowance`` says) and ``text_fields`` (once each) are accepted.  An allowance with no room
+    left refuses the request before its body is read.  On any error, nothing received stays on
+    disk.  The caller owns the files returned.
     """
     media_type, params = parse_options_header(request.headers.get("content-type"))
     if media_type != b"multipart/form-data" or not params.get(b"boundary"):
         raise InvalidInput("send the files as multipart/form-data", field=file_field)
+    if allowance is not None:
+        for cap in (allowance.files, allowance.bytes):
+            if cap.left <= 0:
+                raise cap.error(file_field)
     await anyio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
     receiver = _Receiver(
         params[b"boundary"],
         directory,
         max_file_bytes=max_file_bytes,
+        allowance=allowance,
         file_field=file_field,
         text_fields=frozenset(text_fields),
     )
@@ -120,11 +136,14 @@ class _Receiver:
         directory: Path,
         *,
         max_file_bytes: int,
+        allowance: UploadAllowance | None,
         file_field: str,
         text_fields: frozenset[str],
     ) -> None:
         self.directory = directory
         self.max_file_bytes = max_file_bytes
+        self.allowance = allowance
+        self.max_files = MAX_FILES if allowance is None else min(MAX_FILES, allowance.files.left)
         self.file_field = file_field
         self.text_fields = text_fields
         self.files: list[UploadedFile] = []
@@ -136,9 +155,14 @@ class _Receiver:
         self._disposition = b""
         self._name = ""
         self._client_name: str | None = None
+        self._shown = ""  # the file's display name
         self._out: IO[bytes] | None = None
         self._path: Path | None = None
         self._size = 0
+        self._total = 0  # bytes of every file part so far
+        # A file part's first bytes, held until ``sniff`` has judged them; then written, or not.
+        self._head: bytearray | None = None
+        self._refused: str | None = None
         self._value = bytearray()
         try:
             self._parser = MultipartParser(
@@ -204,7 +228,10 @@ class _Receiver:
         self._disposition = b""
         self._name = ""
         self._client_name = None
+        self._shown = ""
         self._size = 0
+        self._head = None
+        self._refused = None
         self._value.clear()
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
@@ -228,12 +255,17 @@ class _Receiver:
         if name == self.file_field:
             if filename is None:
                 raise InvalidInput(f"{name!r} parts must be files", field=name)
-            if len(self.files) >= MAX_FILES:
+            if len(self.files) >= self.max_files:
+                if self.allowance is not None:
+                    raise self.allowance.files.error(name)
                 raise TooLarge(f"at most {MAX_FILES} files may be sent at once", field=name)
+            self._client_name = _decode_file_name(filename)
+            # Refuses a name with invisible characters (422) before any of the file is read.
+            self._shown = display_name(self._client_name, field=name)
             fd, path = tempfile.mkstemp(dir=self.directory, prefix=_PREFIX)
             self._path = Path(path)
             self._out = os.fdopen(fd, "wb")
-            self._client_name = _decode_file_name(filename)
+            self._head = bytearray()
         elif name in self.text_fields:
             if filename is not None:
                 raise InvalidInput(f"{name!r} must be a text field, not a file", field=name)
@@ -248,13 +280,22 @@ class _Receiver:
         size = end - start
         if self._out is not None:
             self._size += size
+            self._total += size
             if self._size > self.max_file_bytes:
-                name = display_name(self._client_name or "")
                 raise TooLarge(
-                    f"{name!r} is larger than the {self.max_file_bytes:,}-byte limit",
+                    f"{self._shown!r} is larger than the {self.max_file_bytes:,}-byte limit",
                     field=self.file_field,
                 )
-            self._out.write(data[start:end])
+            if self.allowance is not None and self._total > self.allowance.bytes.left:
+                raise self.allowance.bytes.error(self.file_field)
+            if self._refused is not None:
+                return  # read to its end, never written
+            if self._head is None:
+                self._out.write(data[start:end])
+                return
+            self._head += data[start:end]
+            if len(self._head) >= SNIFF_BYTES:
+                self._judge()
         else:
             if len(self._value) + size > MAX_FIELD_BYTES:
                 raise TooLarge(
@@ -269,6 +310,8 @@ class _Receiver:
             except UnicodeDecodeError:
                 raise InvalidInput(f"{self._name!r} is not UTF-8 text", field=self._name) from None
             return
+        if self._head:
+            self._judge()  # a file shorter than SNIFF_BYTES
         self._out.close()
         self._out = None
         assert self._path is not None
@@ -277,10 +320,19 @@ class _Receiver:
             path.unlink()  # a browser's file input with nothing chosen
             return
         self.files.append(
-            UploadedFile(
-                path=path, file_name=display_name(self._client_name or ""), size=self._size
-            )
+            UploadedFile(path=path, file_name=self._shown, size=self._size, refused=self._refused)
         )
+
+    def _judge(self) -> None:
+        """Write the held first bytes, or refuse the file (and write nothing of it)."""
+        assert self._out is not None and self._head is not None
+        head, self._head = bytes(self._head), None
+        try:
+            sniff(head[:SNIFF_BYTES], name=self._shown)
+        except (UnsupportedFormat, CorruptDocument) as exc:
+            self._refused = exc.message
+            return
+        self._out.write(head)
 
     def _end(self) -> None:
         self.ended = True

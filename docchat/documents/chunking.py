@@ -39,10 +39,13 @@ def chunk(
     max_tokens: int,
     overlap: int,
     tokenizer: Tokenizer | None = None,
+    limit: int | None = None,
 ) -> list[Chunk]:
     """Split ``doc`` into chunks of at most ``max_tokens`` word-pieces ([CLS]/[SEP] not counted).
 
     ``tokenizer`` defaults to the embedder's (MiniLM); pass another to count with it instead.
+    With ``limit``, stop once that many chunks are cut: the first ``limit`` of them, and text
+    past the batch being cut is never tokenized.
     """
     if max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")
@@ -64,6 +67,8 @@ def chunk(
                     count,
                 )
             )
+            if limit is not None and len(chunks) >= limit:
+                return chunks
     return chunks
 
 

@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,17 @@ from pathlib import Path
 from docchat.config import Settings
 from docchat.documents.chunking import chunk
 from docchat.documents.parsers import SUPPORTED_SUFFIXES, parse
-from docchat.documents.registry import DEFAULT_COLLECTION, DocumentInfo, Registry, Reindexed
+from docchat.documents.registry import (
+    DEFAULT_COLLECTION,
+    DocumentInfo,
+    Registry,
+    Reindexed,
+    ReplacedDocument,
+)
 from docchat.documents.storage import hash_file
 from docchat.documents.types import Chunk, ParsedDocument
 from docchat.errors import Conflict, DocchatError, InvalidInput, TooLarge, shown_id
+from docchat.validation import name_problem, normalise_name
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,8 @@ class IngestProgress:
     failures: list[FileFailure] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     document_ids: list[str] = field(default_factory=list)
+    #: Documents whose earlier version an upload of the same name replaced (their ids stay).
+    replaced: list[str] = field(default_factory=list)
     #: Chunks embedded after the files were ingested (``docchat.jobs``).
     embedded: int = 0
 
@@ -77,11 +85,16 @@ ProgressCallback = Callable[[IngestProgress], None]
 @dataclass(frozen=True, slots=True)
 class UploadedFile:
     """A file received for ingestion: where it was spooled, the name it is shown under (what its
-    client sent, ``display_name``) and its size."""
+    client sent, ``display_name``) and its size.
+
+    ``refused`` is why it was refused from its name and first bytes as it arrived (an unsupported
+    type); then nothing of it was written and ingestion records it as failed with that reason.
+    """
 
     path: Path
     file_name: str
     size: int
+    refused: str | None = None
 
 
 def discard(files: Iterable[UploadedFile]) -> None:
@@ -90,17 +103,25 @@ def discard(files: Iterable[UploadedFile]) -> None:
         upload.path.unlink(missing_ok=True)
 
 
-def display_name(raw: str) -> str:
+def display_name(raw: str, *, field: str = "file_name") -> str:
     """The name an upload is shown and keyed by: the relative path its client sent, made safe.
 
     Browsers send a folder upload's files as ``folder/sub/file.txt``; the path is kept so that two
     files of one name in different folders stay two documents.  Never a path on disk: backslashes
-    become ``/``; drive letters, leading slashes, empty, ``.`` and ``..`` parts go; each part keeps
-    only printable characters; NFC.  Applying it twice changes nothing.
+    become ``/``; drive letters, leading slashes, empty, ``.`` and ``..`` parts go.  The name
+    follows the rule collection names do (``validation.check_name``): NFC, spaces as spaces, and
+    InvalidInput naming ``field`` and the characters when it holds invisible or control ones;
+    stripping them silently made ``pol\\u200bicy.md`` replace ``policy.md``.  Applying it twice
+    changes nothing.
     """
+    normal = normalise_name(str(raw))
+    problem = name_problem(normal)
+    if problem is not None:
+        shown = normal if len(normal) <= 80 else normal[:77] + "..."
+        raise InvalidInput(f"file name {shown!r} {problem}", field=field)
     parts: list[str] = []
-    for piece in unicodedata.normalize("NFC", str(raw)).replace("\\", "/").split("/"):
-        part = unicodedata.normalize("NFC", "".join(c for c in piece if c.isprintable())).strip()
+    for piece in normal.replace("\\", "/").split("/"):
+        part = piece.strip()
         drive = not parts and _DRIVE.fullmatch(part)
         if part not in ("", ".", "..") and not drive:
             parts.append(part)
@@ -112,7 +133,11 @@ def display_name(raw: str) -> str:
     stem, dot, suffix = parts[-1].rpartition(".")
     suffix = dot + suffix if stem and dot and len(suffix) <= 10 else ""
     tag = "~" + hashlib.sha256(name.encode()).hexdigest()[:16] + suffix
-    return name[: MAX_NAME_CHARS - len(tag)] + tag
+    head = name[: MAX_NAME_CHARS - len(tag)]
+    # A joiner left at the cut would join nothing, which the rule refuses: cut before it.
+    while head and name_problem(head[-1:] + tag[0]) is not None:
+        head = head[:-1]
+    return head + tag
 
 
 def scan(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[FileFailure]]:
@@ -226,6 +251,12 @@ class Ingestor:
                 if name in names:
                     reason = f"{name!r} is in this upload twice; the first one is kept"
                     state.failures.append(FileFailure(name, reason))
+                elif upload.refused is not None:
+                    names.add(name)
+                    source = UPLOAD_PREFIX + name
+                    self._fail(
+                        state, collection_id, owner, source, name, None, upload.size, upload.refused
+                    )
                 else:
                     names.add(name)
                     self._ingest_one(
@@ -274,6 +305,16 @@ class Ingestor:
         state.files_done = 1
         return state
 
+    def replaced_by(
+        self, file_names: Sequence[str], *, collection: str, owner: str | None
+    ) -> list[ReplacedDocument]:
+        """The documents of ``collection`` that uploads under these names would replace."""
+        collection_id = self.registry.collection_id(collection, owner=owner, create=False)
+        if collection_id is None:
+            return []
+        sources = [UPLOAD_PREFIX + display_name(name) for name in file_names]
+        return self.registry.named(collection_id, sources)
+
     def original(self, document_id: str, *, owner: str | None) -> tuple[DocumentInfo, Path]:
         """The document and its stored original file, which re-indexing reads.
 
@@ -321,13 +362,27 @@ class Ingestor:
         )
 
     def _parse(self, path: Path, file_name: str) -> tuple[ParsedDocument, list[Chunk]]:
-        """Parse and chunk a file with the current settings; InvalidInput when it has no text."""
+        """Parse and chunk a file with the current settings; InvalidInput when it has no text,
+        TooLarge when it has more passages than ``max_chunks_per_document``."""
         parsed = parse(path, self.limits, file_name=file_name)
+        cap = self.limits.max_chunks_per_document
+        # Cut one past the cap and stop: a 50 MB text file made 71,478 chunks, some 45 minutes
+        # of embedding and 380 MB of database, before this limit.
         chunks = chunk(
-            parsed, max_tokens=self.limits.chunk_tokens, overlap=self.limits.chunk_overlap
+            parsed,
+            max_tokens=self.limits.chunk_tokens,
+            overlap=self.limits.chunk_overlap,
+            limit=cap + 1,
         )
         if not chunks:
             raise InvalidInput(f"{file_name!r} contains no text to index")
+        if len(chunks) > cap:
+            raise TooLarge(
+                f"{file_name!r} has more than {cap:,} passages of "
+                f"{self.limits.chunk_tokens} word-pieces, the most one document may have "
+                "(documents.max_chunks_per_document); split it into smaller files",
+                field="file",
+            )
         return parsed, chunks
 
     def _ingest_one(
@@ -374,6 +429,7 @@ class Ingestor:
                 state.added += 1
             else:
                 state.updated += 1
+                state.replaced.append(row.id)
         except Exception as exc:
             reason = _failure_reason(exc, path, file_name)
             self._fail(state, collection_id, owner, source, file_name, sha, size, reason)

@@ -32,9 +32,11 @@ from docchat.documents.storage import ContentStore
 from docchat.documents.types import Chunk, ParsedDocument
 from docchat.errors import DocumentNotFound, InvalidInput
 from docchat.owners import owned_by, scope, visible_to
-from docchat.validation import plausible_id
+from docchat.validation import check_name, plausible_id
 
 DEFAULT_COLLECTION = "default"
+#: Longest collection name.
+MAX_COLLECTION_CHARS = 200
 #: index_state key counting changes to the set of vectors (readers cache vectors by it).
 VECTORS_VERSION = "vectors_version"
 
@@ -106,6 +108,13 @@ class Reindexed(BaseModel):
     page_count: int | None
 
 
+class ReplacedDocument(BaseModel):
+    """A document an upload of the same name replaces: it keeps its id, its content changes."""
+
+    document_id: str
+    file_name: str
+
+
 class ChunkPlace(BaseModel):
     """The page and section of a chunk, and where it sits in the document's text."""
 
@@ -116,15 +125,11 @@ class ChunkPlace(BaseModel):
 
 
 def check_collection_name(name: str) -> str:
-    """A collection name, trimmed; InvalidInput when empty, too long or containing controls."""
-    if not isinstance(name, str) or not name.strip():
+    """A collection name by the rule file names follow too (``validation.check_name``): NFC,
+    trimmed; InvalidInput when empty, over 200 characters or holding invisible characters."""
+    if not isinstance(name, str):
         raise InvalidInput("collection name must not be empty", field="collection")
-    name = name.strip()
-    if len(name) > 200 or any(ord(ch) < 32 for ch in name):
-        raise InvalidInput(
-            "collection name must be at most 200 printable characters", field="collection"
-        )
-    return name
+    return check_name(name, "collection", max_chars=MAX_COLLECTION_CHARS)
 
 
 def bump_vectors_version(s: Session) -> None:
@@ -464,6 +469,29 @@ class Registry:
                     select(DocumentRow.source).where(DocumentRow.collection_id == collection_id)
                 ).scalars()
             )
+
+    def named(self, collection_id: str, sources: Sequence[str]) -> list[ReplacedDocument]:
+        """The documents of the collection with these sources, in the order given."""
+        if not sources:
+            return []
+        query = select(DocumentRow.source, DocumentRow.id, DocumentRow.file_name).where(
+            DocumentRow.collection_id == collection_id, DocumentRow.source.in_(list(sources))
+        )
+        with self.db.read() as s:
+            found = {src: (i, name) for src, i, name in s.execute(query)}
+        return [
+            ReplacedDocument(document_id=found[src][0], file_name=found[src][1])
+            for src in dict.fromkeys(sources)
+            if src in found
+        ]
+
+    def usage(self, owner: str | None) -> tuple[int, int]:
+        """Documents recorded under exactly ``owner`` (``owned_by``), failed ones too, and the
+        bytes of their files: what the per-owner quotas count."""
+        query = select(func.count(DocumentRow.id), func.coalesce(func.sum(DocumentRow.size), 0))
+        with self.db.read() as s:
+            count, size = s.execute(query.where(owned_by(DocumentRow.owner, owner))).one()
+        return int(count), int(size)
 
     def get(self, document_id: str, *, owner: str | None) -> DocumentInfo:
         """One document; DocumentNotFound when unknown or another owner's."""

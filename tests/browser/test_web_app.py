@@ -281,6 +281,29 @@ def test_a_failed_file_shows_its_reason(app: Page, tmp_path: Path) -> None:
     expect(row).to_have_count(0)
 
 
+def test_replacing_a_document_says_so_and_invisible_names_are_refused(app: Page) -> None:
+    app.click("#nav-documents")
+    app.fill("#upload-collection", "replacing")
+    items = app.locator("#upload-list > li")
+    for version, status in ((b"First version.\n", "Indexed"), (b"Second version.\n", "Replaced")):
+        app.set_input_files(
+            "#file-input",
+            files=[{"name": "minutes.txt", "mimeType": "text/plain", "buffer": version}],
+        )
+        item = items.first
+        expect(item).to_have_attribute("data-state", "done")
+        expect(item.locator(".upload-status")).to_contain_text(status)
+    # A zero-width space would have made it replace minutes.txt silently; it is refused instead.
+    app.set_input_files(
+        "#file-input",
+        files=[{"name": "min\u200butes.txt", "mimeType": "text/plain", "buffer": b"Third.\n"}],
+    )
+    refused = items.first
+    expect(refused).to_have_attribute("data-state", "failed")
+    expect(refused.locator(".upload-error")).to_contain_text("U+200B ZERO WIDTH SPACE")
+    expect(app.locator("#document-rows > tr").filter(has_text="minutes.txt")).to_have_count(1)
+
+
 @pytest.mark.usefixtures("library")
 def test_ask_stream_cite_preview_and_follow_up(app: Page) -> None:
     tokens: list[str] = []

@@ -71,6 +71,14 @@ def test_chunks_respect_the_limit_and_offsets(max_tokens: int, overlap: int) -> 
     assert max(c.token_count for c in chunks) > max_tokens * 0.8, "windows are filled"
 
 
+def test_a_limit_stops_after_the_first_chunks() -> None:
+    doc = long_doc()
+    every = chunk(doc, max_tokens=32, overlap=8)
+    assert len(every) > 20
+    assert chunk(doc, max_tokens=32, overlap=8, limit=20) == every[:20]
+    assert chunk(doc, max_tokens=32, overlap=8, limit=len(every) + 5) == every
+
+
 def test_consecutive_chunks_overlap_within_a_unit() -> None:
     doc = long_doc()
     chunks = chunk(doc, max_tokens=100, overlap=30)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 
 from docchat.documents.ingest import MAX_NAME_CHARS, UPLOAD_PREFIX, display_name
 from docchat.documents.models import ChunkRow, ChunkVectorRow, ContentRow, DocumentRow
+from docchat.errors import InvalidInput
 from docchat.workspace import Workspace
 
 from .conftest import MakePdf
@@ -217,8 +218,7 @@ def test_upload_names_are_sanitised(workspace: Workspace, tmp_path: Path) -> Non
         ("..", "upload"),
         ("../..//./", "upload"),
         ("", "upload"),
-        ("a\x00b\nc.txt", "abc.txt"),
-        (".\x00./secret.txt", "secret.txt"),
+        ("Annual\u00a0Report.pdf", "Annual Report.pdf"),
         ("Cafe\u0301/re\u0301sume\u0301.txt", "Caf\u00e9/r\u00e9sum\u00e9.txt"),
     ],
 )
@@ -226,6 +226,13 @@ def test_display_name(raw: str, expected: str) -> None:
     name = display_name(raw)
     assert name == expected
     assert display_name(name) == name, "sanitising twice changes nothing"
+
+
+@pytest.mark.parametrize("raw", ["a\x00b\nc.txt", ".\x00./secret.txt", "pol\u200bicy.md"])
+def test_display_name_refuses_what_cannot_be_seen(raw: str) -> None:
+    # Stripped, these became another name: "pol\u200bicy.md" silently replaced "policy.md".
+    with pytest.raises(InvalidInput, match="invisible or control characters"):
+        display_name(raw)
 
 
 def test_long_display_names_are_cut_without_merging() -> None:

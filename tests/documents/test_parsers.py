@@ -16,6 +16,7 @@ from docchat.documents.parsers import (
     DOCX,
     FORMATS,
     PDF,
+    SNIFF_BYTES,
     TEXT,
     XLSX,
     Piece,
@@ -23,6 +24,7 @@ from docchat.documents.parsers import (
     detect_format,
     format_for_mime,
     parse,
+    sniff,
 )
 from docchat.documents.parsers.safety import check_office_zip
 from docchat.documents.types import ParsedDocument, Parser
@@ -470,6 +472,25 @@ def test_unsupported_suffix_is_refused(tmp_path: Path, limits: DocumentSettings)
         "'setup.exe' is not a supported document type; supported: "
         ".docx, .htm, .html, .markdown, .md, .pdf, .pptx, .text, .txt, .xlsx"
     )
+
+
+def test_a_zip_under_another_suffix_is_refused_from_its_first_bytes(
+    docx_file: Path, tmp_path: Path, limits: DocumentSettings
+) -> None:
+    # An upload is judged on its name and first 8 KiB (sniff) before the rest is received;
+    # only a zip's directory, at its end, could tell an Office file, so a .zip is not one.
+    path = tmp_path / "report.zip"
+    path.write_bytes(docx_file.read_bytes())
+    head = path.read_bytes()[:SNIFF_BYTES]
+    with pytest.raises(UnsupportedFormat, match=r"^'report\.zip' is not a supported"):
+        sniff(head, name="report.zip")
+    with pytest.raises(UnsupportedFormat):
+        parse(path, limits)
+    # Under its own suffix, or none, the directory decides, as before.
+    assert sniff(head, name="report.docx") is None
+    assert sniff(head, name="report") is None
+    assert detect_format(path, file_name="report") is DOCX
+    assert detect_format(path, file_name="report.txt") is DOCX
 
 
 def test_build_document_drops_empty_pieces_and_cleans_text() -> None:

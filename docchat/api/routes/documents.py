@@ -21,7 +21,7 @@ from docchat.api.schemas import (
     UploadAccepted,
     error_responses,
 )
-from docchat.api.uploads import receive_upload
+from docchat.api.uploads import MAX_FILES, receive_upload
 from docchat.documents.pages import PageHighlights
 from docchat.documents.parsers import FORMATS
 from docchat.documents.registry import DEFAULT_COLLECTION, DocumentView
@@ -78,30 +78,39 @@ async def upload_documents(
     """Receive files and start a task that indexes them; poll `status_url` for its progress.
 
     A file is named by the relative path the client sends (`folder/sub/file.txt`, as a browser's
-    folder upload does).  A file with the same name in the collection is replaced; a name sent
-    twice in one request is an error on the second.  Each file may be at most
-    `documents.max_file_bytes`.  A file that cannot be read is reported in the task's `errors`
-    and listed with status `failed`; the others are indexed regardless.
+    folder upload does); a name holding invisible or control characters (U+202E, U+200B, C0/C1
+    controls) is refused (422) naming them.  A file with the same name in the collection is
+    replaced, and `replaced` lists those documents (they keep their ids); a name sent twice in one
+    request is an error on the second.  Each file may be at most `documents.max_file_bytes`, the
+    request at most `documents.max_upload_bytes`; the data dir and owner quotas
+    (`max_data_dir_bytes`, `max_documents_per_owner`, `max_bytes_per_owner`) refuse with 413
+    `quota_exceeded`.  A file that cannot be read, or whose name and first bytes show a type
+    docchat does not read (not stored then), is reported in the task's `errors` and listed with
+    status `failed`; the others are indexed regardless.
     """
     settings = workspace.settings
+    allowance = await anyio.to_thread.run_sync(
+        partial(workspace.upload_allowance, owner=owner, max_files=MAX_FILES)
+    )
     form = await receive_upload(
         request,
         workspace.upload_dir,
         max_file_bytes=settings.documents.max_file_bytes,
+        allowance=allowance,
         file_field="files",
         text_fields=("collection",),
     )
-    task = await anyio.to_thread.run_sync(
+    started = await anyio.to_thread.run_sync(
         partial(
-            workspace.start_ingest,
+            workspace.start_upload,
             form.files,
             collection=form.fields.get("collection", DEFAULT_COLLECTION),
             owner=owner,
         )
     )
-    status_url = f"/api/tasks/{task.id}"
+    status_url = f"/api/tasks/{started.task.id}"
     response.headers["Location"] = status_url
-    return UploadAccepted(task_id=task.id, status_url=status_url)
+    return UploadAccepted(task_id=started.task.id, status_url=status_url, replaced=started.replaced)
 
 
 @router.get(

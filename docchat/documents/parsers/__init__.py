@@ -41,6 +41,7 @@ __all__ = [
     "format_for_mime",
     "format_size",
     "parse",
+    "sniff",
 ]
 
 
@@ -108,7 +109,8 @@ _OFFICE_MAIN_PARTS = {
     "xl/workbook.xml": XLSX,
 }
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_SNIFF_BYTES = 8192
+#: Bytes of a file's beginning that ``sniff`` reads.
+SNIFF_BYTES = 8192
 
 
 def format_for_mime(mime_type: str) -> Format | None:
@@ -148,9 +150,28 @@ def check_size(path: Path, limits: DocumentSettings, *, name: str) -> None:
 def detect_format(path: Path, *, file_name: str | None = None) -> Format:
     """The file's format, from its content where that is conclusive, else from its suffix."""
     name = file_name or path.name
-    claimed = _BY_SUFFIX.get(Path(name).suffix.lower())
     with path.open("rb") as f:
-        head = f.read(_SNIFF_BYTES)
+        head = f.read(SNIFF_BYTES)
+    fmt = sniff(head, name=name)
+    if fmt is not None:
+        return fmt
+    office = _office_format(path, name)
+    if office is not None:
+        return office
+    return _by_name(head, name)
+
+
+def sniff(head: bytes, *, name: str) -> Format | None:
+    """The format of a file named ``name`` that begins with ``head`` (its first ``SNIFF_BYTES``,
+    or all of it), or None for a zip under a supported suffix or none: only its directory, at
+    the end, can tell whether it is an Office file.
+
+    Raises what ``detect_format`` would for the whole file (UnsupportedFormat, CorruptDocument),
+    so an upload can be refused before the rest of it is received.  A PDF is recognised under
+    any name; a zip under another suffix (.zip, .jar, .odt) is refused here, not spooled to find
+    out.
+    """
+    claimed = _BY_SUFFIX.get(Path(name).suffix.lower())
     # PDF readers accept up to 1 KiB of junk before the header, so we do too.
     if b"%PDF-" in head[:1024]:
         return PDF
@@ -163,10 +184,16 @@ def detect_format(path: Path, *, file_name: str | None = None) -> Format:
         if claimed in (DOCX, PPTX, XLSX):
             raise CorruptDocument(message, field="file")
         raise UnsupportedFormat(message, field="file")
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        office = _office_format(path, name)
-        if office is not None:
-            return office
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")) and (
+        claimed is not None or not Path(name).suffix
+    ):
+        return None
+    return _by_name(head, name)
+
+
+def _by_name(head: bytes, name: str) -> Format:
+    """The format the name claims, once the content has shown nothing conclusive."""
+    claimed = _BY_SUFFIX.get(Path(name).suffix.lower())
     if claimed is None:
         if not Path(name).suffix and _looks_like_text(head):
             return TEXT

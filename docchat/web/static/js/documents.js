@@ -87,8 +87,14 @@ async function runUpload({ file, name, collection, row }) {
     return;
   }
   const errors = Array.isArray(task.errors) ? task.errors : [];
-  if (task.status === "succeeded" && !errors.length) row.set("Indexed", 100, "done");
-  else if (errors.length) {
+  // Replacing a document of the same name is never silent: the row says so.
+  const replaced = Array.isArray(accepted.replaced) && accepted.replaced.length > 0;
+  const unchanged = task.result && task.result.unchanged > 0;
+  if (task.status === "succeeded" && !errors.length) {
+    if (unchanged) row.set("Unchanged: the same file is already indexed", 100, "done");
+    else if (replaced) row.set("Replaced the document of the same name", 100, "done");
+    else row.set("Indexed", 100, "done");
+  } else if (errors.length) {
     row.fail(errors.map((e) => (e && e.reason) ? `${e.file ? `${e.file}: ` : ""}${e.reason}` : String(e)).join("; "));
   } else row.fail(`Indexing ${task.status}`);
   refreshLibrary();
