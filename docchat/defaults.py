@@ -141,10 +141,21 @@ def ingest(
     collection: str = DEFAULT_COLLECTION,
     progress: ProgressCallback | None = None,
     prune: bool = False,
+    follow_symlinks: bool = False,
 ) -> IngestProgress:
-    """Ingest files and folders (incrementally), then embed their chunks; returns the totals."""
+    """Ingest files and folders (incrementally), then embed their chunks; returns the totals.
+
+    A symbolic link in a folder whose target lies outside it is skipped and listed in
+    ``skipped``, unless ``follow_symlinks``.
+    """
     items = [paths] if isinstance(paths, (str, Path)) else paths
-    return default_workspace().ingest(items, collection=collection, progress=progress, prune=prune)
+    return default_workspace().ingest(
+        items,
+        collection=collection,
+        progress=progress,
+        prune=prune,
+        follow_symlinks=follow_symlinks,
+    )
 
 
 def search(

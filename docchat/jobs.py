@@ -37,6 +37,7 @@ def ingest_then_embed(
     collection: str = DEFAULT_COLLECTION,
     owner: str | None = None,
     prune: bool = False,
+    follow_symlinks: bool = False,
     embed: bool = True,
     progress: ProgressCallback | None = None,
     embed_progress: EmbedProgress | None = None,
@@ -45,6 +46,7 @@ def ingest_then_embed(
     """Ingest ``paths`` (files and folders) or ``uploads`` (received files, deleted as they are
     read) into ``collection``, then, with ``embed``, compute the vectors new chunks lack.
 
+    Symbolic links out of a folder are skipped unless ``follow_symlinks`` (``ingest.scan``).
     Returns the totals, ``embedded`` included.  ``progress`` is called around each file;
     ``embed_progress`` with ``(0, chunks to embed)`` as embedding starts, then after each batch.
     Either may raise (``Cancelled``, say) to stop the job there.
@@ -59,7 +61,12 @@ def ingest_then_embed(
         )
     else:
         state = ingestor.ingest_paths(
-            paths, collection=collection, owner=owner, prune=prune, progress=progress
+            paths,
+            collection=collection,
+            owner=owner,
+            prune=prune,
+            follow_symlinks=follow_symlinks,
+            progress=progress,
         )
     if embed:
         state.embedded = embed_new_chunks(workspace, progress=embed_progress, stop=stop)

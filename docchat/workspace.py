@@ -172,18 +172,21 @@ class Workspace:
         collection: str = DEFAULT_COLLECTION,
         owner: str | None = None,
         prune: bool = False,
+        follow_symlinks: bool = False,
         progress: ProgressCallback | None = None,
         embed: bool = True,
         embed_progress: EmbedProgress | None = None,
     ) -> IngestProgress:
         """Ingest files and folders (full-text searchable at once), then embed new chunks;
-        returns the totals (``embedded`` included)."""
+        returns the totals (``embedded`` included).  Symbolic links out of a folder are
+        skipped (``skipped``) unless ``follow_symlinks``."""
         return jobs.ingest_then_embed(
             self,
             paths=paths,
             collection=collection,
             owner=owner,
             prune=prune,
+            follow_symlinks=follow_symlinks,
             embed=embed,
             progress=progress,
             embed_progress=embed_progress,

@@ -95,7 +95,8 @@ HIT_KEYS = {
     "scores",
 }
 SUMMARY_ROW = re.compile(
-    r"\s*(added|updated|unchanged|removed|failed|pages|chunks|embedded|seconds)\s+([\d.]+)\s*"
+    r"\s*(added|updated|unchanged|removed|failed|skipped|pages|chunks|embedded|seconds)"
+    r"\s+([\d.]+)\s*"
 )
 
 
@@ -219,6 +220,33 @@ def test_ingest_usage_and_library_errors(tmp_path: Path) -> None:
     assert bad.exit_code == 1
     assert "error: collection name must not be empty" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_ingest_skips_symlinks_out_of_the_folder_unless_asked(tmp_path: Path) -> None:
+    docs = write_corpus(tmp_path / "docs")
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    (outside / "passwd").write_text("root:x:0:0:numbatsecret:/root:/bin/bash\n")
+    os.symlink(outside / "passwd", docs / "passwd.txt")
+    os.symlink(docs / "bread.md", docs / "loaf.md")  # inside the folder: ingested
+    data = tmp_path / "data"
+
+    result = run(data, "ingest", str(docs))
+    assert result.exit_code == 0, result.output
+    counts = summary(result.stdout)
+    assert (counts["added"], counts["skipped"], counts["failed"]) == (4, 1, 1)
+    assert re.search(r"passwd\.txt\s+symbolic link to a file outside 'docs'", result.stdout)
+    listed = json_lines(run(data, "documents", "list", "--json").stdout)
+    assert "passwd.txt" not in {d["file_name"] for d in listed}
+    assert "loaf.md" in {d["file_name"] for d in listed}
+    found = run(data, "search", "numbatsecret", "--mode", "fulltext", "--json")
+    assert json_lines(found.stdout) == []
+
+    followed = run(data, "ingest", "--follow-symlinks", str(docs))
+    assert followed.exit_code == 0, followed.output
+    assert (summary(followed.stdout)["added"], summary(followed.stdout)["skipped"]) == (1, 0)
+    found = run(data, "search", "numbatsecret", "--mode", "fulltext", "--json")
+    assert [h["file_name"] for h in json_lines(found.stdout)] == ["passwd.txt"]
 
 
 # -- search -------------------------------------------------------------------------------------

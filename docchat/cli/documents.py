@@ -44,7 +44,8 @@ def ingest(
         list[Path],
         typer.Argument(
             help="Files and folders to ingest. Folders are walked for supported files, "
-            "hidden entries skipped; a path that does not exist is reported as a failure.",
+            "hidden entries skipped, symbolic links out of the folder skipped and listed; a "
+            "path that does not exist is reported as a failure.",
             show_default=False,
         ),
     ],
@@ -55,6 +56,14 @@ def ingest(
         bool,
         typer.Option(
             help="Remove the collection's documents whose file is no longer in a folder given."
+        ),
+    ] = False,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--follow-symlinks",
+            help="Also ingest what symbolic links inside a folder point at outside it "
+            "(without it they are skipped and listed).",
         ),
     ] = False,
     embed: Annotated[
@@ -106,6 +115,7 @@ def ingest(
             paths,
             collection=collection,
             prune=prune,
+            follow_symlinks=follow_symlinks,
             progress=on_file,
             embed=embed,
             embed_progress=on_embed,
@@ -122,6 +132,7 @@ def ingest(
         ("unchanged", result.unchanged),
         ("removed", result.removed),
         ("failed", len(result.failures)),
+        ("skipped", len(result.skipped)),
         ("pages", result.pages),
         ("chunks", result.chunks),
         ("embedded", result.embedded),
@@ -129,13 +140,14 @@ def ingest(
         summary.add_row(name, str(value), style="red" if name == "failed" and value else None)
     summary.add_row("seconds", f"{seconds:.1f}")
     print_table(summary)
-    if result.failures:
-        failures = Table(title="Failures", title_justify="left", box=box.SIMPLE_HEAD)
-        failures.add_column("file", style="bold")
-        failures.add_column("reason")
-        for failure in result.failures:
-            failures.add_row(escape(failure.name), escape(failure.reason))
-        print_table(failures)
+    for title, listed in (("Failures", result.failures), ("Skipped", result.skipped)):
+        if listed:
+            table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+            table.add_column("file", style="bold")
+            table.add_column("reason")
+            for failure in listed:
+                table.add_row(escape(failure.name), escape(failure.reason))
+            print_table(table)
 
 
 @app.command()

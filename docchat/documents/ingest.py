@@ -65,6 +65,8 @@ class IngestProgress:
     bytes: int = 0
     current: str | None = None
     failures: list[FileFailure] = field(default_factory=list)
+    #: Symbolic links in a folder that lead out of it, left out (``scan``).
+    skipped: list[FileFailure] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     document_ids: list[str] = field(default_factory=list)
     #: Documents whose earlier version an upload of the same name replaced (their ids stay).
@@ -140,34 +142,99 @@ def display_name(raw: str, *, field: str = "file_name") -> str:
     return head + tag
 
 
-def scan(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[FileFailure]]:
-    """Files to ingest, the folders scanned (for pruning) and paths that do not exist.
+@dataclass(frozen=True, slots=True)
+class Scanned:
+    """What ``scan`` found: files to ingest, the folders walked (for pruning), paths that do not
+    exist, and symbolic links left out."""
+
+    files: list[Path]
+    folders: list[Path]
+    missing: list[FileFailure]
+    skipped: list[FileFailure]
+
+
+def scan(paths: Iterable[str | Path], *, follow_symlinks: bool = False) -> Scanned:
+    """Find the files to ingest in ``paths``.
 
     Inside folders only supported file types are taken and hidden entries are skipped; a file named
-    explicitly is always taken (so an unsupported one is reported, not silently ignored).
+    explicitly is always taken (so an unsupported one is reported, not silently ignored).  Inside
+    a folder a symbolic link, to a file or to a folder, is followed only when its target lies in
+    that folder: ``ln -s /etc/passwd docs/passwd.txt`` would otherwise index, and let every face
+    serve, a file from outside what was given.  Links out are listed in ``skipped``, or, with
+    ``follow_symlinks``, followed.
     """
     files: list[Path] = []
     folders: list[Path] = []
     missing: list[FileFailure] = []
+    skipped: list[FileFailure] = []
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
             folder = path.resolve()
             folders.append(folder)
-            files.extend(_walk(folder))
+            files.extend(_walk(folder, follow_symlinks=follow_symlinks, skipped=skipped))
         elif path.is_file():
             files.append(path.resolve())
         else:
             missing.append(FileFailure(str(raw), "no such file or folder"))
-    return list(dict.fromkeys(files)), folders, missing
+    return Scanned(list(dict.fromkeys(files)), folders, missing, skipped)
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES:
-                yield Path(root) / name
+def _walk(folder: Path, *, follow_symlinks: bool, skipped: list[FileFailure]) -> Iterator[Path]:
+    """Supported, visible files under ``folder`` (resolved), symbolic links as ``scan`` says.
+
+    ``os.walk`` never descends into a link to a folder (it lists it among the folders): one
+    pointing inside is dropped, as its files are walked under their own path; one pointing out is
+    walked only with ``follow_symlinks``, each real folder once (a link back up cannot loop).
+    """
+    seen = {folder}
+    pending = [folder]
+    while pending:
+        for root, dirs, names in os.walk(pending.pop(0)):
+            walked = []
+            for name in sorted(d for d in dirs if not d.startswith(".")):
+                path = Path(root) / name
+                if not path.is_symlink():
+                    walked.append(name)
+                    continue
+                target = _target(path)
+                if target is not None and target.is_relative_to(folder):
+                    continue
+                if not follow_symlinks or target is None:
+                    skipped.append(_outside(path, folder, "folder", target))
+                elif target not in seen:
+                    seen.add(target)
+                    pending.append(path)
+            dirs[:] = walked
+            for name in sorted(names):
+                path = Path(root) / name
+                if name.startswith(".") or path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                    continue
+                if path.is_symlink() and not follow_symlinks:
+                    target = _target(path)
+                    if target is None or not target.is_relative_to(folder):
+                        skipped.append(_outside(path, folder, "file", target))
+                        continue
+                yield path
+
+
+def _target(link: Path) -> Path | None:
+    """Where a symbolic link leads in the end, or None for a loop."""
+    try:
+        return link.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: Python 3.11's "Symlink loop"
+        return None
+
+
+def _outside(link: Path, folder: Path, kind: str, target: Path | None) -> FileFailure:
+    """Why the link is skipped, naming it but not where it leads (the reason may be shown)."""
+    if target is None:
+        return FileFailure(str(link), "symbolic link that loops; skipped")
+    return FileFailure(
+        str(link),
+        f"symbolic link to a {kind} outside {folder.name!r}; skipped "
+        "(--follow-symlinks, or follow_symlinks=True, ingests it)",
+    )
 
 
 class Ingestor:
@@ -186,13 +253,18 @@ class Ingestor:
         collection: str = DEFAULT_COLLECTION,
         owner: str | None = None,
         prune: bool = False,
+        follow_symlinks: bool = False,
         progress: ProgressCallback | None = None,
     ) -> IngestProgress:
-        """Ingest files and folders into ``collection``; returns the totals."""
+        """Ingest files and folders into ``collection``; returns the totals.  Symbolic links
+        out of a folder are skipped (``state.skipped``) unless ``follow_symlinks``."""
         collection_id = self.registry.collection_id(collection, owner=owner)
         assert collection_id is not None
-        files, folders, missing = scan(paths)
-        state = IngestProgress(files_total=len(files), failures=list(missing))
+        found = scan(paths, follow_symlinks=follow_symlinks)
+        files, folders = found.files, found.folders
+        state = IngestProgress(
+            files_total=len(files), failures=list(found.missing), skipped=list(found.skipped)
+        )
         for path in files:
             state.current = str(path)
             if progress:
