@@ -377,6 +377,50 @@ class ChatDefaults(BaseModel):
     )
 
 
+class RenderSettings(BaseModel):
+    """Expensive renders: PDF and Word transcripts of sessions, PDF pages as images."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    concurrency: int = Field(
+        2, ge=1, le=64, description="Renders running at once, per process (each takes a core)."
+    )
+    queue: int = Field(
+        8,
+        ge=0,
+        le=1000,
+        description="Renders waiting for a free slot; one more is refused at once (503, "
+        "Retry-After).",
+    )
+    wait_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="How long a waiting render waits before it is refused (503).",
+    )
+    max_page_pixels: int = Field(
+        16_000_000,
+        ge=10_000,
+        le=200_000_000,
+        description="Pixels of a page image at most (about 64 MB while drawn): a larger page is "
+        "drawn at a smaller scale than asked, and the X-Docchat-Scale header says which.",
+    )
+    max_export_chars: int = Field(
+        1_000_000,
+        ge=1,
+        description="Characters of messages a PDF or Word transcript may hold (a PDF takes about "
+        "15 s of a core per million, Word 2.5 s); a larger session is refused (413): export it "
+        "as JSON or Markdown.",
+    )
+    export_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="A PDF or Word transcript is written by a child process, stopped after "
+        "this many seconds (413).",
+    )
+
+
 class Settings(BaseSettings):
     """All of docchat's configuration."""
 
@@ -404,6 +448,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     chat: ChatDefaults = Field(default_factory=ChatDefaults)
+    renders: RenderSettings = Field(default_factory=RenderSettings)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

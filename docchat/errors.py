@@ -15,6 +15,7 @@
     │       └── QuotaExceeded
     ├── Conflict
     ├── ProviderError        (.kind: unavailable, auth, rate_limited, timeout, ...)
+    ├── Busy                 (.retry_after_s)
     └── Cancelled
 
 Services raise these; `docchat.api.errors` maps each branch to one HTTP status, and the CLI prints
@@ -181,6 +182,17 @@ class ProviderError(DocchatError):
         super().__init__(message)
         self.kind: ProviderErrorKind = kind
         self.model = model
+
+
+class Busy(DocchatError):
+    """Raised when as many expensive renders (exports, page images) as allowed are running and
+    waiting already; ``retry_after_s`` says when to try again."""
+
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class Cancelled(DocchatError):

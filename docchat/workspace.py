@@ -50,15 +50,17 @@ from docchat.documents.sources import (
     read_passage,
 )
 from docchat.documents.storage import ContentStore
+from docchat.errors import TooLarge
 from docchat.leases import Lease
 from docchat.llm.models import ModelCatalog, ModelInfo
 from docchat.options import ChatMode, ChatOptions, SourceFilters
+from docchat.renders import RenderSlots, give_back_memory
 from docchat.retrieval.embedders import Embedder, make_embedder
 from docchat.retrieval.hybrid import Hit, Retriever, SearchMode
 from docchat.retrieval.late_interaction import LateInteractionReranker, TokenEmbedder
 from docchat.retrieval.rerank import RemoteReranker, make_reranker
 from docchat.retrieval.vectors import EmbedProgress, VectorIndex, embedding_text
-from docchat.sessions.store import SessionStore
+from docchat.sessions.store import ExportFileFormat, SessionStore
 from docchat.sessions.types import ChatSession
 from docchat.tasks import Progress, TaskInfo, TaskRunner
 
@@ -89,6 +91,8 @@ class Workspace:
         self.sessions = SessionStore(self.db, settings)
         self.registry = Registry(self.db, ContentStore(settings.data_dir))
         self.ingestor = Ingestor(self.registry, settings)
+        # Exports to Word and PDF and page images share a few slots (docchat.renders).
+        self.renders = RenderSlots(settings.renders)
         self._embedder = embedder
         self._lazy_lock = threading.RLock()
         late = self._late_interaction(settings, embedder)
@@ -339,12 +343,25 @@ class Workspace:
         scale: float = 1.5,
         owner: str | None = None,
     ) -> PageImage:
-        """Page ``page`` of a PDF as a PNG with [start, end) of the text highlighted."""
+        """Page ``page`` of a PDF as a PNG with [start, end) of the text highlighted, drawn in
+        one of the render slots (Busy when none frees in time), at most
+        ``renders.max_page_pixels`` pixels (``scale`` says at what scale it was drawn)."""
         from docchat.documents.pages import page_image
 
-        return page_image(
-            self.registry, document_id, page, start=start, end=end, scale=scale, owner=owner
-        )
+        try:
+            with self.renders.slot(f"page {page}'s image"):
+                return page_image(
+                    self.registry,
+                    document_id,
+                    page,
+                    start=start,
+                    end=end,
+                    scale=scale,
+                    owner=owner,
+                    max_pixels=self.settings.renders.max_page_pixels,
+                )
+        finally:
+            give_back_memory()
 
     def chunks_without_vectors(self) -> int:
         """How many chunks dense search cannot find yet (``embed_pending`` computes them)."""
@@ -443,6 +460,35 @@ class Workspace:
     def session(self, session_id: str, *, owner: str | None = None) -> ChatSession:
         """A chat session (without its messages); SessionNotFound when unknown."""
         return self.sessions.get(session_id, owner=owner)
+
+    def export_file(
+        self, session_id: str, format: ExportFileFormat = "json", *, owner: str | None = None
+    ) -> bytes:
+        """The whole session as a file (``SessionStore.export_file``).  Word and PDF are written
+        by a child process in one of the render slots (Busy when none frees in time); a session
+        of more than ``renders.max_export_chars`` characters is refused (TooLarge) in those
+        formats, whose writers take a core for seconds per million characters."""
+        if format not in ("docx", "pdf"):
+            return self.sessions.export_file(session_id, format, owner=owner)
+        from docchat.sessions.export_process import export_in_child
+
+        limits = self.settings.renders
+        session = self.sessions.get(session_id, owner=owner, include_messages=True)
+        chars = sum(len(m.content) for m in session.messages or ())
+        if chars > limits.max_export_chars:
+            raise TooLarge(
+                f"session {session_id!r} holds {chars:,} characters, more than the "
+                f"{limits.max_export_chars:,} a {'PDF' if format == 'pdf' else 'Word'} export "
+                "may hold; export it as JSON or Markdown",
+                field="format",
+            )
+        with self.renders.slot(f"the {format} export"):
+            return export_in_child(
+                session,
+                format,
+                data_dir=self.settings.data_dir,
+                timeout_s=limits.export_timeout_s,
+            )
 
     def document_text(self, document_id: str, *, owner: str | None = None) -> str:
         """A document's extracted text: what citations' offsets index into."""

@@ -24,7 +24,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from docchat.errors import Conflict, DocchatError, InvalidInput, NotFound, ProviderError, TooLarge
+from docchat.errors import (
+    Busy,
+    Conflict,
+    DocchatError,
+    InvalidInput,
+    NotFound,
+    ProviderError,
+    TooLarge,
+)
 
 logger = logging.getLogger("docchat.api")
 
@@ -35,6 +43,7 @@ STATUS_BY_ERROR: Mapping[type, int] = {
     InvalidInput: 422,
     Conflict: 409,
     ProviderError: 502,
+    Busy: 503,
     DocchatError: 400,
 }
 
@@ -84,7 +93,14 @@ def error_response(
 
 
 async def _docchat_error(_request: Request, exc: DocchatError) -> Response:
-    return error_response(status_for(exc), exc.code, exc.message, field=getattr(exc, "field", None))
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Busy) else None
+    return error_response(
+        status_for(exc),
+        exc.code,
+        exc.message,
+        field=getattr(exc, "field", None),
+        headers=headers,
+    )
 
 
 def _field_of(loc: tuple[int | str, ...]) -> str | None:

@@ -229,6 +229,8 @@ _ERROR_DESCRIPTIONS = {
     502: "The model server failed (refused, 401, 429, 5xx, timeout, context overflow); the "
     "question and the failed turn are stored.",
     422: "Invalid input: malformed JSON, wrong type, unknown key or out-of-range value.",
+    503: "As many exports and page images as allowed are being drawn (`renders.concurrency`, "
+    "`renders.queue`); try again after `Retry-After` seconds.",
 }
 
 

@@ -12,6 +12,10 @@ is drawn from its first to its last matched character.
 PDFium is not thread-safe: every call into it holds ``PDFIUM_LOCK`` (shared with the parser), and
 only those calls do; the database reads, the drawing and the PNG encoding run outside it.  Nothing
 is cached between calls.
+
+Memory: the page is copied once out of PDFium's bitmap into an RGB image, and the highlight is
+blended over the region it covers only.  Converting the whole page to RGBA and compositing a
+page-sized overlay took three more page-sized buffers (64 MB each at ``MAX_PIXELS``).
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ from docchat.validation import INT64_MAX, check_int
 MIN_SCALE = 0.5
 MAX_SCALE = 3.0
 DEFAULT_SCALE = 1.5
-#: Images are rendered at most this many pixels (a 4,000 by 4,000 page): a poster-sized page is
-#: drawn at a smaller scale than asked instead of taking gigabytes.
+#: Images are rendered at most this many pixels by default (a 4,000 by 4,000 page; the setting is
+#: ``renders.max_page_pixels``): a poster-sized page is drawn at a smaller scale than asked instead
+#: of taking gigabytes.
 MAX_PIXELS = 16_000_000
 #: Translucent yellow, like a highlighter pen: the text under it stays readable.
 HIGHLIGHT_RGBA = (255, 204, 0, 110)
@@ -78,11 +83,13 @@ class PageHighlights(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class PageImage:
-    """A rendered page: PNG bytes, their size in pixels, and the highlights drawn on it."""
+    """A rendered page: PNG bytes, their size in pixels, the scale it was drawn at (pixels per
+    point; less than asked for a page over the pixel cap) and the highlights drawn on it."""
 
     png: bytes
     width: int
     height: int
+    scale: float
     highlights: PageHighlights
 
 
@@ -128,9 +135,10 @@ def page_image(
     end: int | None = None,
     scale: float = DEFAULT_SCALE,
     owner: str | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> PageImage:
-    """PDF page ``page`` as a PNG, ``scale`` pixels per point (0.5 to 3; less for a page too
-    large for ``MAX_PIXELS``), with [start, end) of the document's text highlighted.
+    """PDF page ``page`` as a PNG, ``scale`` pixels per point (0.5 to 3; less for a page of
+    more than ``max_pixels`` at that scale), with [start, end) of the document's text highlighted.
 
     Errors as ``page_highlights``.
     """
@@ -140,20 +148,39 @@ def page_image(
     with PDFIUM_LOCK:
         pdf = _open(target.path, document_id)
         try:
-            highlights, rendered = _read_page(pdf, target, document_id, start, end, scale=scale)
+            highlights, rendered = _read_page(
+                pdf, target, document_id, start, end, scale=scale, max_pixels=max_pixels
+            )
         finally:
             pdf.close()
     assert rendered is not None
-    image, pixel_rects = rendered
-    if pixel_rects:
-        overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
-        draw = ImageDraw.Draw(overlay)
-        for x0, y0, x1, y1 in pixel_rects:
-            draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), fill=HIGHLIGHT_RGBA)
-        image = Image.alpha_composite(image, overlay)
+    image, pixel_rects, drawn_at = rendered
+    _highlight(image, pixel_rects)
     out = io.BytesIO()
-    image.convert("RGB").save(out, format="PNG", compress_level=3)
-    return PageImage(out.getvalue(), image.width, image.height, highlights)
+    image.save(out, format="PNG", compress_level=3)
+    width, height = image.size
+    image.close()
+    return PageImage(out.getvalue(), width, height, drawn_at, highlights)
+
+
+def _highlight(image: Image.Image, rects: Sequence[tuple[int, int, int, int]]) -> None:
+    """Blend the highlighter over ``rects`` of an RGB image, in place.  Only the region they
+    cover is copied: a page-sized overlay would double the image's memory."""
+    if not rects:
+        return
+    left = max(0, min(r[0] for r in rects))
+    top = max(0, min(r[1] for r in rects))
+    right = min(image.width, max(max(r[0], r[2] - 1) for r in rects) + 1)
+    bottom = min(image.height, max(max(r[1], r[3] - 1) for r in rects) + 1)
+    if left >= right or top >= bottom:
+        return
+    region = image.crop((left, top, right, bottom)).convert("RGBA")
+    overlay = Image.new("RGBA", region.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    for x0, y0, x1, y1 in rects:
+        box = (x0 - left, y0 - top, max(x0, x1 - 1) - left, max(y0, y1 - 1) - top)
+        draw.rectangle(box, fill=HIGHLIGHT_RGBA)
+    image.paste(Image.alpha_composite(region, overlay).convert("RGB"), (left, top))
 
 
 def align(text: str, chars: Sequence[str]) -> list[int]:
@@ -230,7 +257,8 @@ def _open(path: Path, document_id: str) -> pdfium.PdfDocument:
         ) from None
 
 
-Rendered = tuple[Image.Image, list[tuple[int, int, int, int]]]
+#: A page drawn: the RGB image, the highlight boxes in its pixels, the scale it was drawn at.
+Rendered = tuple[Image.Image, list[tuple[int, int, int, int]], float]
 
 
 def _read_page(
@@ -241,9 +269,11 @@ def _read_page(
     end: int | None,
     *,
     scale: float | None,
+    max_pixels: int = MAX_PIXELS,
 ) -> tuple[PageHighlights, Rendered | None]:
-    """The page's size and highlight boxes, and, when ``scale`` is given, its image and the boxes
-    in pixels.  The caller holds PDFIUM_LOCK; everything opened here is closed here."""
+    """The page's size and highlight boxes, and, when ``scale`` is given, its image (at most
+    ``max_pixels``) and the boxes in pixels.  The caller holds PDFIUM_LOCK; everything opened
+    here is closed here."""
     if target.page > len(pdf):
         raise PageNotFound(document_id, target.page)
     page = pdf[target.page - 1]
@@ -275,12 +305,14 @@ def _read_page(
         )
         if scale is None:
             return highlights, None
-        scale = min(scale, math.sqrt(MAX_PIXELS / max(width * height, 1.0)))
-        bitmap = page.render(scale=scale)
+        scale = min(scale, math.sqrt(max_pixels / max(width * height, 1.0)))
+        # Three bytes a pixel, which PIL copies (it keeps RGB in four) rather than sharing the
+        # buffer: the image outlives the bitmap, closed below.
+        bitmap = page.render(scale=scale, force_bitmap_format=pdfium_c.FPDFBitmap_BGR)
         to_pixels = bitmap.get_posconv(page)
         pixel_rects = [_device_box(to_pixels, box) for box in boxes]
-        image = bitmap.to_pil().convert("RGBA")  # a copy: the bitmap's memory goes below
-        return highlights, (image, pixel_rects)
+        image = bitmap.to_pil()
+        return highlights, (image, pixel_rects, scale)
     except pdfium.PdfiumError:
         raise CorruptDocument(
             f"page {target.page} of document {document_id!r} cannot be rendered",

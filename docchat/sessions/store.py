@@ -627,9 +627,9 @@ class SessionStore:
             from docchat.sessions.export_docx import to_docx
 
             return to_docx(session)
-        from docchat.sessions.export_pdf import to_pdf
+        from docchat.sessions.export_pdf import font_cache_dir, to_pdf
 
-        return to_pdf(session)
+        return to_pdf(session, font_cache=font_cache_dir(self.settings.data_dir))
 
     def save_to_disk(
         self, session_id: str, directory: str | Path, *, owner: str | None = None

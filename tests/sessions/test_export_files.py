@@ -8,11 +8,12 @@ import io
 from typing import Any
 
 import docx
+import pypdfium2 as pdfium
 import pytest
 from pypdf import PdfReader
 
 from docchat.errors import InvalidInput, SessionNotFound
-from docchat.sessions.export_pdf import _latin1, to_pdf
+from docchat.sessions.export_pdf import _latin1, font_cache_dir, to_pdf
 from docchat.sessions.store import SessionStore
 
 QUOTE = "Employees accrue 2.08 days of paid leave per month of service."
@@ -97,6 +98,27 @@ def test_pdf(store: SessionStore, sid: str) -> None:
     assert "CJK \ufffd\ufffd emoji \ufffd RTL \ufffd\ufffd\ufffd\ufffd controlchar" in text
     assert "x" * 100 in text.replace(" ", "")  # a 300-letter word wraps, is not lost
     assert reader.metadata is not None and reader.metadata.title == "Leave questions — ünïcode"
+
+
+def test_pdf_bold_is_made_once_per_data_dir_and_draws_as_fpdf2s_own(
+    store: SessionStore, sid: str
+) -> None:
+    # fpdf2 made the bold of the variable Noto Sans on every export: 5.6 s of CPU for any PDF.
+    first, second = store.export_file(sid, "pdf"), store.export_file(sid, "pdf")
+    cached = list(font_cache_dir(store.settings.data_dir).iterdir())
+    assert [p.suffix for p in cached] == [".ttf"]  # one font, no temporary file left
+    session = store.get(sid, include_messages=True)
+    own = to_pdf(session)  # no cache: fpdf2 makes the bold itself
+    assert pages_drawn(first) == pages_drawn(second) == pages_drawn(own)
+
+
+def pages_drawn(pdf: bytes) -> list[bytes]:
+    """The pixels of each page of a PDF, as PDFium draws them."""
+    document = pdfium.PdfDocument(pdf)
+    try:
+        return [page.render(scale=1).to_pil().tobytes() for page in document]
+    finally:
+        document.close()
 
 
 def test_pdf_without_a_unicode_font(store: SessionStore, sid: str) -> None:

@@ -273,8 +273,18 @@ def download_document(
     operation_id="get_page_image",
     summary="Render a PDF page as PNG, a span highlighted",
     responses={
-        200: {"description": "The page as a PNG image.", "content": {"image/png": _BINARY}},
-        **error_responses(404, 422),
+        200: {
+            "description": "The page as a PNG image.",
+            "content": {"image/png": _BINARY},
+            "headers": {
+                "X-Docchat-Scale": {
+                    "description": "Pixels per point the page was drawn at: less than `scale` "
+                    "when the page would pass `renders.max_page_pixels`.",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **error_responses(404, 422, 503),
     },
 )
 def get_page_image(
@@ -290,11 +300,12 @@ def get_page_image(
 ) -> Response:
     """Page `page` of a PDF with the characters of `[start, end)` of the document's text that lie
     on it under a translucent highlight.  404 for a document that is not a PDF or a page past its
-    last.  A very large page is drawn at a smaller scale than asked (at most 16 million pixels)."""
+    last.  A very large page is drawn at a smaller scale than asked (at most
+    `renders.max_page_pixels`, 16 million by default); `X-Docchat-Scale` says which.  503 with
+    Retry-After while as many renders as allowed run and wait."""
     image = workspace.page_image(document_id, page, start=start, end=end, scale=scale, owner=owner)
-    return Response(
-        image.png, media_type="image/png", headers={"X-Content-Type-Options": "nosniff"}
-    )
+    headers = {"X-Content-Type-Options": "nosniff", "X-Docchat-Scale": f"{image.scale:.4g}"}
+    return Response(image.png, media_type="image/png", headers=headers)
 
 
 @router.get(

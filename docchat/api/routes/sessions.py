@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from docchat.api.deps import OwnerDep, SessionId, StoreDep
+from docchat.api.deps import OwnerDep, SessionId, StoreDep, WorkspaceDep
 from docchat.api.schemas import (
     ClearResult,
     MessageCreate,
@@ -182,12 +182,12 @@ def clear_session(session_id: SessionId, store: StoreDep, owner: OwnerDep) -> Cl
             "description": "The session as a file attachment.",
             "content": {media_type: {} for _, media_type in _EXPORTS.values()},
         },
-        **error_responses(404, 422),
+        **error_responses(404, 413, 422, 503),
     },
 )
 def export_session(
     session_id: SessionId,
-    store: StoreDep,
+    workspace: WorkspaceDep,
     owner: OwnerDep,
     export_format: Annotated[
         ExportFileFormat,
@@ -198,8 +198,10 @@ def export_session(
     ] = "json",
 ) -> Response:
     """The whole session as a `<id>.json`, `.md`, `.docx` or `.pdf` attachment; Markdown, Word
-    and PDF list each answer's references with the quoted span that supports it."""
-    data = store.export_file(session_id, export_format, owner=owner)
+    and PDF list each answer's references with the quoted span that supports it.  Word and PDF
+    are refused (413) for a session of more than `renders.max_export_chars` characters, and
+    (503, with Retry-After) while as many renders as allowed run and wait."""
+    data = workspace.export_file(session_id, export_format, owner=owner)
     suffix, media_type = _EXPORTS[export_format]
     # The store only finds ids of [A-Za-z0-9_-], so the id is safe inside the header as is.
     disposition = f'attachment; filename="{session_id}.{suffix}"'
