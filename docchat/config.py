@@ -370,6 +370,13 @@ class ChatDefaults(BaseModel):
         300.0, gt=0, description="Multi-step modes: seconds before answering with what they have."
     )
     concurrency: int = Field(2, ge=1, le=16, description="Multi-step modes: parallel model calls.")
+    stream_save_interval_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="A streaming answer's text is saved to its session at most this often, so a "
+        "server that dies mid-answer keeps what it had (marked interrupted).",
+    )
     web_search_url: str | None = Field(
         None,
         description="A SearXNG instance (its JSON API, e.g. http://127.0.0.1:8888) for "

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -172,14 +172,27 @@ class Progress:
 
 
 TaskFunction = Callable[[Progress], Any]
+#: ``TaskRunner.unfinished``: which of these task ids are still queued or running.
+Unfinished = Callable[[list[str]], Collection[str]]
+#: Run after each recovery with ``Unfinished``, to finish what the interrupted tasks left
+#: elsewhere under their ids (a streamed answer, say: ``SessionStore.interrupt_answers``).
+AfterRecover = Callable[[Unfinished], object]
 
 
 class TaskRunner:
     """Runs tasks in a small thread pool and answers for their state."""
 
-    def __init__(self, db: Database, lease: Lease, *, workers: int = 2) -> None:
+    def __init__(
+        self,
+        db: Database,
+        lease: Lease,
+        *,
+        workers: int = 2,
+        after_recover: AfterRecover | None = None,
+    ) -> None:
         self.db = db
         self.lease = lease
+        self._after_recover = after_recover
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docchat-task")
         self._progress: dict[str, Progress] = {}
         self._queued: set[str] = set()
@@ -357,9 +370,30 @@ class TaskRunner:
         """
         dead = self.lease.dead()
         interrupted = self._interrupt(dead)
+        if self._after_recover is not None:
+            # After the tasks, so that it sees them finished; a failure waits for the next beat.
+            try:
+                self._after_recover(self.unfinished)
+            except Exception:
+                log.warning("finishing the work of interrupted tasks failed", exc_info=True)
         # Only now that their tasks are finished: the lock files are how the tasks were found.
         self.lease.reap(dead)
         return interrupted
+
+    def unfinished(self, task_ids: list[str]) -> set[str]:
+        """Those of ``task_ids`` whose tasks are queued or running (unknown ids are not)."""
+        found: set[str] = set()
+        for start in range(0, len(task_ids), 500):  # bound the IN list
+            batch = task_ids[start : start + 500]
+            with self.db.read() as s:
+                found.update(
+                    s.scalars(
+                        select(TaskRow.id).where(
+                            TaskRow.id.in_(batch), TaskRow.status.in_(UNFINISHED)
+                        )
+                    )
+                )
+        return found
 
     def _interrupt(self, dead: list[str]) -> int:
         cutoff = utcnow() - HEARTBEAT_TIMEOUT

@@ -147,7 +147,12 @@ class Workspace:
         if self._task_runner is None:
             with self._lazy_lock:
                 if self._task_runner is None:
-                    self._task_runner = TaskRunner(self.db, self._take_lease())
+                    self._task_runner = TaskRunner(
+                        self.db,
+                        self._take_lease(),
+                        # A streamed answer of a turn whose process died keeps its text.
+                        after_recover=self.sessions.interrupt_answers,
+                    )
         return self._task_runner
 
     @property

@@ -1,10 +1,13 @@
 """A turn: a question in a session → passages → a grounded answer with checked citations.
 
 The same for the library, the CLI and HTTP.  The question is appended (durable) before anything
-else can fail; the answer is appended at the end with its references and metadata: mode, model,
+else can fail; the answer is stored at the end with its references and metadata: mode, model,
 effective options, per-stage timings, token usage, the passages used, the prompt version.  A turn
-that fails or is cancelled keeps what it produced, marked as such.  ``ChatEngine`` holds no
-per-turn state: every turn builds its own ``Effective`` settings and ``TurnState``.
+that fails or is cancelled keeps what it produced, marked as such.  A turn with a task (every turn
+a ``Workspace`` runs) makes its answer's message right after the question and saves the text into
+it as it streams (``docchat.chat.autosave``), so a process killed mid-answer leaves the text it
+had, which the next process marks interrupted.  ``ChatEngine`` holds no per-turn state: every turn
+builds its own ``Effective`` settings and ``TurnState``.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from docchat.chat import modes
+from docchat.chat.autosave import Autosave
 from docchat.chat.effective import Effective, explicit_option, resolve
 from docchat.chat.memory import Turn, recent_turns
 from docchat.chat.types import (
@@ -28,6 +33,7 @@ from docchat.chat.types import (
     ErrorEvent,
     ProgressEvent,
     Question,
+    TokenEvent,
 )
 from docchat.chat.web import SearxngSearch, WebSearch, as_web_citations
 from docchat.config import Settings
@@ -96,6 +102,9 @@ class TurnState:
     reading: Any = None
     #: Held while calling the model: as many as the model's server answers at once.
     model_slots: threading.BoundedSemaphore | None = None
+    #: A turn with a task: the assistant message its answer streams into, and what saves it.
+    answer_message: Message | None = None
+    autosave: Autosave | None = None
 
     def check(self) -> None:
         """Raise ``TurnStopped`` when the turn was asked to stop."""
@@ -206,7 +215,7 @@ class ChatEngine:
         state = self._begin(question, cancel=cancel or threading.Event(), turn_id=turn_id)
         stored = False
         try:
-            result = yield from modes.run(self, state, question.text)
+            result = yield from _autosaved(state, modes.run(self, state, question.text))
             answer = self._finish(state, result)
             stored = True
             yield DoneEvent(answer=answer)
@@ -286,6 +295,20 @@ class ChatEngine:
             },
             owner=owner,
         )
+        answer_message = autosave = None
+        if turn_id:
+            # Made now, after the question, so that a server killed at any point of the turn
+            # leaves an answer (interrupted) beside its question, never a bare question.
+            answer_message = self.store.begin_answer(
+                session.id,
+                turn_id=turn_id,
+                metadata={"mode": effective.mode, "model": effective.model},
+                owner=owner,
+            )
+            autosave = Autosave(
+                partial(self.store.save_partial, answer_message.id),
+                interval=self.settings.chat.stream_save_interval_s,
+            )
         if question.history is not None:  # the caller keeps the conversation (OpenAI-style clients)
             keep = effective.memory_turns if effective.use_memory else 0
             memory = list(question.history)[-keep:] if keep else []
@@ -307,6 +330,8 @@ class ChatEngine:
             cancel=cancel,
             reading=reading,
             model_slots=self._model_slots(effective.model) if chat_model else None,
+            answer_message=answer_message,
+            autosave=autosave,
         )
 
     def _model_slots(self, name: str) -> threading.BoundedSemaphore:
@@ -353,14 +378,22 @@ class ChatEngine:
         cited = as_web_citations(result.references)
         references = [c.model_dump(mode="json", exclude_none=True) for c in cited]
         text = self._fit(result.text, metadata)
-        message = self.store.append(
-            state.session_id,
-            "assistant",
-            text,
-            metadata=metadata,
-            references=references,
-            owner=None,  # the session was found for the owner when the turn began
-        )
+        message = None
+        if state.answer_message is not None:
+            if state.autosave is not None:
+                state.autosave.close()  # its save in flight lands first
+            message = self.store.finish_answer(
+                state.answer_message.id, text, metadata=metadata, references=references
+            )
+        if message is None:  # no task to recover it, or the session was cleared meanwhile
+            message = self.store.append(
+                state.session_id,
+                "assistant",
+                text,
+                metadata=metadata,
+                references=references,
+                owner=None,  # the session was found for the owner when the turn began
+            )
         return Answer(
             answer=text,
             references=cited,
@@ -383,6 +416,23 @@ class ChatEngine:
             if metadata.pop(bulky, None) is not None:
                 metadata.setdefault("dropped_metadata", []).append(bulky)
         return text
+
+
+def _autosaved(state: TurnState, events: modes.Events) -> modes.Events:
+    """``events`` passed on, the answer's text handed to the turn's autosave as it streams (the
+    text the client was shown, as it was shown)."""
+    try:
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as stop:
+                result: modes.Result = stop.value
+                return result
+            if state.autosave is not None and isinstance(event, TokenEvent):
+                state.autosave.add(event.text)
+            yield event
+    finally:
+        events.close()  # now, not at garbage collection: a stopped turn frees its model slot
 
 
 def _overrides(effective: Effective) -> dict[str, Any]:

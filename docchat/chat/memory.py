@@ -61,6 +61,9 @@ def pair_turns(messages: Sequence[Message]) -> list[Turn]:
             question = m.content
         elif m.role == "assistant" and question is not None:
             meta = m.metadata or {}
+            if meta.get("status") == "streaming":  # another turn's answer, half written
+                question = None
+                continue
             queries = [q for q in meta.get("queries", []) if isinstance(q, str)]
             cited = [
                 " ".join(str(r.get(k) or "") for k in ("file_name", "section")).strip()

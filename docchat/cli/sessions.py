@@ -81,6 +81,10 @@ def _stored_references(references: Sequence[Any] | None) -> list[Mapping[str, An
     ]
 
 
+#: How an answer stored as it streamed, and never finished, is labelled.
+_UNFINISHED = {"interrupted": "interrupted", "streaming": "still being written"}
+
+
 def _message_heading(message: Message) -> str:
     """Role and time, and for an answer its model and how it ended if not well."""
     meta = message.metadata or {}
@@ -93,6 +97,9 @@ def _message_heading(message: Message) -> str:
             parts.append("[yellow]abstained[/yellow]")
         if meta.get("cancelled"):
             parts.append("[yellow]stopped[/yellow]")
+        unfinished = _UNFINISHED.get(str(meta.get("status")))  # stored as it streamed
+        if unfinished:
+            parts.append(f"[yellow]{unfinished}[/yellow]")
         error = meta.get("error")
         if isinstance(error, Mapping):
             parts.append(f"[red]failed: {escape(str(error.get('message', '')))}[/red]")

@@ -153,6 +153,9 @@ def to_markdown(session: ChatSession) -> str:
     ]
     for m in session.messages:
         lines += [f"## {m.role.capitalize()} · {m.created_at.isoformat()}", "", m.content, ""]
+        note = unfinished_note(m.metadata)
+        if note:
+            lines += [f"*({note})*", ""]
         for ref in reference_views(m.references):
             lines.append(f"{ref.number}. {ref.label}")
             if ref.quote:
@@ -160,6 +163,17 @@ def to_markdown(session: ChatSession) -> str:
         if m.references:
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def unfinished_note(metadata: dict[str, Any] | None) -> str | None:
+    """What a transcript says under an answer stored as it streamed and never finished: cut off
+    by a server that stopped, or still being written when exported."""
+    status = (metadata or {}).get("status")
+    if status == "interrupted":
+        return "interrupted: the server stopped before this answer was finished"
+    if status == "streaming":
+        return "still being written when this transcript was made"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from docchat.db import Base, BigIntKey, JSONType, UTCDateTime
@@ -44,6 +53,17 @@ class MessageRow(Base):
     # "metadata" is reserved on declarative classes, hence the attribute name.
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
     references: Mapped[list[Any] | None] = mapped_column("references", JSONType)
+    #: While the answer streams: its turn (the task id), for recovery to find it if the process
+    #: dies.  None for every finished message.
+    streaming_turn: Mapped[str | None] = mapped_column(String(36))
 
     # The unique index doubles as the index for reading a session's messages in order.
-    __table_args__ = (UniqueConstraint("session_id", "position", name="uq_chat_messages_position"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "position", name="uq_chat_messages_position"),
+        Index(
+            "ix_chat_messages_streaming",
+            "streaming_turn",
+            sqlite_where=text("streaming_turn IS NOT NULL"),
+            postgresql_where=text("streaming_turn IS NOT NULL"),
+        ),
+    )

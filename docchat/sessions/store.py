@@ -7,6 +7,12 @@ There is no process-wide lock: on SQLite, threads queue per database for the one
 allows anyway (``Database.writing``) and concurrent appends share a commit (``group_commit``).
 Appending costs the same at message 20,000 as at message 1: one UPDATE of the session row and one
 INSERT.
+
+A chat turn's answer is written while it streams: ``begin_answer`` appends it empty, marked
+streaming (``"status": "streaming"`` in its metadata, its turn in the indexed ``streaming_turn``
+column), ``save_partial`` replaces its text, ``finish_answer`` stores the answer in place (same id
+and position).  An answer whose process died stays streaming until ``interrupt_answers``, run by
+any live process, marks it ``interrupted``; readers show both states as unfinished.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import logging
 import math
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
@@ -35,6 +41,7 @@ from sqlalchemy import (
     select,
     text,
     type_coerce,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -57,6 +64,11 @@ from docchat.validation import check_int, check_json, check_text
 log = logging.getLogger(__name__)
 
 ExportFormat = Literal["json", "markdown"]
+#: The ``status`` in an answer's metadata while it streams (its text is what was saved so far).
+STREAMING = "streaming"
+#: What an answer whose process died while it streamed gets in its metadata (a reader shows it
+#: as it shows a stopped one: ``partial``).
+INTERRUPTED_ANSWER: dict[str, Any] = {"status": "interrupted", "partial": True}
 #: Formats ``export_file`` writes: the text ones, a Word document and a PDF.
 ExportFileFormat = Literal["json", "markdown", "docx", "pdf"]
 # In the order SessionStore._read_messages unpacks them.  The last three come as the driver returns
@@ -463,6 +475,19 @@ class SessionStore:
         owner: str | None = None,
     ) -> Message:
         """Append a message; returns once it is committed."""
+        return self._append(session_id, role, content, metadata, references, owner=owner)
+
+    def _append(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        metadata: dict[str, Any] | None,
+        references: builtins.list[Any] | None,
+        *,
+        owner: str | None,
+        streaming_turn: str | None = None,
+    ) -> Message:
         self._check_content(role, content)
         metadata, metadata_text = self._encode_json(metadata, "metadata", dict)
         references, references_text = self._encode_json(references, "references", list)
@@ -477,6 +502,7 @@ class SessionStore:
             "content": content,
             "meta": metadata_text,
             "refs": references_text,
+            "turn": streaming_turn,
         }
         # The hot path in plain SQL on the driver's connection: the same two statements
         # SQLAlchemy would emit, without its per-call machinery, which costs more than the
@@ -528,6 +554,99 @@ class SessionStore:
             self._load(s, session_id, owner)
             rows = self._read_messages(s, query)
         return rows[::-1] if newest_first else rows
+
+    # -- answers written as they stream ------------------------------------------------------
+
+    def begin_answer(
+        self,
+        session_id: str,
+        *,
+        turn_id: str,
+        metadata: dict[str, Any] | None = None,
+        owner: str | None = None,
+    ) -> Message:
+        """Append the empty assistant message that turn ``turn_id`` (its task's id) streams into.
+
+        Until ``finish_answer`` its metadata says ``"status": "streaming"`` and ``save_partial``
+        replaces its text; if the process dies first, ``interrupt_answers`` (run by whichever
+        process outlives it) keeps the text it had, marked ``interrupted``.
+        """
+        meta = {**(metadata or {}), "status": STREAMING, "partial": True, "turn_id": turn_id}
+        return self._append(
+            session_id, "assistant", "", meta, None, owner=owner, streaming_turn=turn_id
+        )
+
+    def save_partial(self, message_id: int, content: str) -> bool:
+        """Replace a streaming answer's text with ``content`` (cut to the content limit); False
+        when the message is no longer streaming (finished, recovered or deleted)."""
+        content = content[: self._limits.max_content_chars]
+        self._check_content("assistant", content)
+        with self.db.write() as s:
+            saved = s.execute(
+                update(MessageRow)
+                .where(MessageRow.id == message_id, MessageRow.streaming_turn.is_not(None))
+                .values(content=content)
+            )
+        return bool(cast("CursorResult[Any]", saved).rowcount)
+
+    def finish_answer(
+        self,
+        message_id: int,
+        content: str,
+        metadata: dict[str, Any] | None = None,
+        references: builtins.list[Any] | None = None,
+    ) -> Message | None:
+        """Store the finished answer in the message ``begin_answer`` made: same id and position,
+        no longer streaming.  None when that message is gone (its session was cleared or deleted
+        while the answer streamed)."""
+        self._check_content("assistant", content)
+        metadata = self._check_json(metadata, "metadata", dict)
+        references = self._check_json(references, "references", list)
+        now = utcnow()
+        with self.db.write() as s:
+            row = s.get(MessageRow, message_id, with_for_update=True)
+            if row is None:
+                return None
+            row.content, row.meta, row.references = content, metadata, references
+            row.streaming_turn = None
+            # The session's activity is the answer's end, as when the answer was appended then.
+            s.execute(
+                update(SessionRow).where(SessionRow.id == row.session_id).values(updated_at=now)
+            )
+            return self._message(row)
+
+    def interrupt_answers(self, unfinished: Callable[[builtins.list[str]], Collection[str]]) -> int:
+        """Mark ``interrupted`` the answers still streaming whose turn is over, keeping the text
+        they had: their process died mid-answer.  ``unfinished(turn_ids)`` names the turns still
+        queued or running (the task runner's ``unfinished``); a live process's answer is never
+        touched.  Returns how many were marked."""
+        with self.db.read() as s:
+            streaming = s.execute(
+                select(MessageRow.id, MessageRow.streaming_turn).where(
+                    MessageRow.streaming_turn.is_not(None)
+                )
+            ).all()
+        if not streaming:
+            return 0
+        live = set(unfinished(sorted({turn for _, turn in streaming if turn is not None})))
+        ended = [message_id for message_id, turn in streaming if turn not in live]
+        if not ended:
+            return 0
+        count = 0
+        with self.db.write() as s:
+            # Read again under the write lock: a finished answer is no longer streaming.
+            rows = s.scalars(
+                select(MessageRow)
+                .where(MessageRow.id.in_(ended), MessageRow.streaming_turn.is_not(None))
+                .with_for_update()
+            )
+            for row in rows:
+                row.meta = {**(row.meta or {}), **INTERRUPTED_ANSWER}
+                row.streaming_turn = None
+                count += 1
+        if count:
+            log.warning("%d answer(s) of stopped docchat processes marked interrupted", count)
+        return count
 
     def search(
         self, query: str, *, owner: str | None = None, limit: int = 20
@@ -724,9 +843,9 @@ def _append_sql(mark: Callable[[str], str], json_cast: str) -> _AppendSQL:
         bump_owned=f"{bump} AND owner = {mark('owner')} RETURNING next_position",
         insert=(
             "INSERT INTO chat_messages (session_id, position, role, content, created_at, metadata, "
-            f'"references") VALUES ({mark("sid")}, {mark("pos")}, {mark("role")}, '
+            f'"references", streaming_turn) VALUES ({mark("sid")}, {mark("pos")}, {mark("role")}, '
             f"{mark('content')}, {mark('now')}, {mark('meta')}{json_cast}, "
-            f"{mark('refs')}{json_cast}) RETURNING id"
+            f"{mark('refs')}{json_cast}, {mark('turn')}) RETURNING id"
         ),
     )
 

@@ -53,7 +53,11 @@ class Message(BaseModel):
     role: Role
     content: str
     created_at: dt.datetime
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = Field(
+        None,
+        description="Free-form.  An answer being written has `status: streaming` (its text so "
+        "far); one whose server stopped mid-answer `status: interrupted`; both `partial: true`.",
+    )
     references: list[Any] | None = None
 
 

@@ -1,5 +1,6 @@
-"""A server killed while it streams an answer loses no stored message, and after a restart the
-turn shows as interrupted (its task, named in the question's metadata)."""
+"""A server killed while it streams an answer loses no stored message: after a restart the answer
+holds the text streamed until shortly before the kill, marked interrupted, and the turn's task
+(named in both messages' metadata) says so too."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from docchat.workspace import Workspace
 
 StartServer = Callable[..., httpx.Client]
 HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
+#: All that the slow model would stream.
+SLOW_TEXT = "".join(f" word{i}" for i in range(500))
 
 
 @pytest.fixture
@@ -73,6 +76,7 @@ def test_a_server_killed_mid_stream_loses_nothing(
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
         tokens = 0
+        streamed = ""
         with httpx.stream(
             "POST",
             f"{url}/api/sessions/{sid}/chat/stream",
@@ -80,10 +84,15 @@ def test_a_server_killed_mid_stream_loses_nothing(
             timeout=60,
         ) as response:
             assert response.status_code == 200
+            event = ""
             for line in response.iter_lines():
-                if line == "event: token":
+                if line.startswith("event: "):
+                    event = line.removeprefix("event: ")
+                elif line.startswith("data: ") and event == "token":
                     tokens += 1
-                if tokens >= 3:  # mid-answer
+                    streamed += json.loads(line.removeprefix("data: "))["text"]
+                # Mid-answer, 2 s in (a token every 20 ms): past the first save (1 s).
+                if tokens >= 100:
                     os.kill(process.pid, signal.SIGKILL)
                     break
         process.wait()
@@ -94,17 +103,31 @@ def test_a_server_killed_mid_stream_loses_nothing(
 
     client = start_server(api_settings)
     messages = client.get(f"/api/sessions/{sid}/messages").json()["items"]
-    assert [m["content"] for m in messages] == [
-        "an earlier question",
-        "How long is CCTV footage kept?",
+    assert [(m["role"], m["position"]) for m in messages] == [
+        ("user", 0),
+        ("user", 1),
+        ("assistant", 2),
     ]
-    turn_id = messages[-1]["metadata"]["turn_id"]
+    assert messages[1]["content"] == "How long is CCTV footage kept?"
+    turn_id = messages[1]["metadata"]["turn_id"]
+    answer = messages[2]
+    assert answer["metadata"]["status"] == "interrupted"
+    assert answer["metadata"]["partial"] is True
+    assert answer["metadata"]["turn_id"] == turn_id
+    # The text produced until the last save before the kill (saved once a second): the slow
+    # model's words in order, a second's worth at least.
+    assert SLOW_TEXT.startswith(answer["content"]) and streamed.startswith(" word0 word1")
+    assert answer["content"].count("word") >= 20
     task = client.get(f"/api/tasks/{turn_id}").json()
     assert task["kind"] == "chat"
     assert task["status"] == "interrupted"
     assert task["finished_at"] is not None
-    # The session goes on.
-    answer = client.post(
+    # The session goes on; the interrupted answer stays as it is.
+    again = client.post(
         f"/api/sessions/{sid}/chat", json={"question": "How long is CCTV footage kept?"}
     )
-    assert answer.status_code == 200 and "28 days" in answer.json()["answer"]
+    assert again.status_code == 200 and "28 days" in again.json()["answer"]
+    after = client.get(f"/api/sessions/{sid}/messages").json()["items"]
+    assert after[2] == answer
+    assert [m["role"] for m in after[3:]] == ["user", "assistant"]
+    assert "status" not in after[4]["metadata"]

@@ -500,6 +500,33 @@ def test_stop_a_long_mode(app: Page, app_server: httpx.Client) -> None:
     expect(app.locator("#messages > li.message.assistant.partial").last).to_contain_text("Stopped")
 
 
+def test_an_interrupted_answer_is_marked_like_a_stopped_one(
+    app: Page, url: str, app_server: httpx.Client
+) -> None:
+    # As a server killed mid-answer leaves it once the next one has started (the API tests kill
+    # a real server for it: tests/api/test_chat_recovery.py); appended as such here.
+    sid = app_server.post("/api/sessions", json={"title": "Cut off"}).json()["id"]
+    for role, content, metadata in [
+        ("user", "Summarise the safety rules.", {"mode": "basic"}),
+        ("assistant", "The first rule is", {"status": "interrupted", "partial": True}),
+        ("user", "And now?", {"mode": "basic"}),
+        ("assistant", "Being written", {"status": "streaming", "partial": True}),
+    ]:
+        added = app_server.post(
+            f"/api/sessions/{sid}/messages",
+            json={"role": role, "content": content, "metadata": metadata},
+        )
+        assert added.status_code == 201, added.text
+    app.goto(f"{url}#/chat/{sid}")
+    answers = app.locator("#messages > li.message.assistant.partial")
+    expect(answers).to_have_count(2)
+    expect(answers.first).to_contain_text("The first rule is")
+    expect(answers.first).to_contain_text(
+        "Interrupted: the server stopped before the answer was finished."
+    )
+    expect(answers.last).to_contain_text("Still being written")
+
+
 @pytest.mark.usefixtures("library")
 def test_phone_sized_screen(app: Page) -> None:
     app.set_viewport_size({"width": 360, "height": 740})

@@ -110,3 +110,16 @@ def test_an_answered_turn_passes_on_its_answer_not_its_own_rewrite() -> None:
     ]
     rewrite = standalone_query("By when?", turns)
     assert rewrite is not None and "receipts" in rewrite
+
+
+def test_an_answer_still_being_written_is_not_memory() -> None:
+    # Another turn of the same session, streaming now: its text is a fragment of an answer.
+    turns = pair_turns(
+        [
+            _message("user", "How long is CCTV footage kept?"),
+            _message("assistant", "Footage is kept for", metadata={"status": "streaming"}),
+            _message("user", "And who may see it?"),
+            _message("assistant", "Only security staff [1]."),
+        ]
+    )
+    assert turns == [Turn("And who may see it?", "Only security staff [1].")]

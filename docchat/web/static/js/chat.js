@@ -120,15 +120,22 @@ function renderAnswer({ id, text, references, metadata }) {
   const abstained = Boolean(metadata.abstained);
   const stopped = Boolean(metadata.cancelled);
   const failed = Boolean(metadata.error);
+  // Stored as it streamed: cut off by a server that stopped, or still being written elsewhere.
+  const interrupted = metadata.status === "interrupted";
+  const writing = metadata.status === "streaming";
   const classes = ["message", "assistant"];
   if (abstained) classes.push("abstained");
-  if (stopped || failed) classes.push("partial");
+  if (stopped || failed || interrupted || writing) classes.push("partial");
   const li = h("li", { class: classes.join(" "), id: id ? `msg-${id}` : undefined });
   li.append(h("div", { class: "who" }, abstained ? "No answer found in your documents" : "Answer"));
   const body = h("div", { class: "answer-body markdown" });
   fillAnswerBody(body, text, references, metadata);
   li.append(body);
   if (stopped) li.append(h("p", { class: "flag" }, "Stopped before the answer was finished."));
+  if (interrupted) {
+    li.append(h("p", { class: "flag" }, "Interrupted: the server stopped before the answer was finished."));
+  }
+  if (writing) li.append(h("p", { class: "flag" }, "Still being written; reload to see more."));
   if (failed) {
     li.append(h("p", { class: "flag error" },
       `The answer failed: ${metadata.error.message || metadata.error.code}`));
