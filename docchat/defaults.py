@@ -57,8 +57,8 @@ def create_chat_session(
     title: str | None = None,
     settings: ChatSettings | dict[str, Any] | None = None,
 ) -> ChatSession:
-    """Create an empty chat session."""
-    return default_store().create(owner=owner, title=title, settings=settings)
+    """Create an empty chat session; an unknown ``settings.model`` is InvalidInput."""
+    return default_workspace().create_session(owner=owner, title=title, settings=settings)
 
 
 def get_session(session_id: str, include_messages: bool = False) -> ChatSession:
@@ -85,8 +85,9 @@ def add_message_to_session(
 def update_session_settings(
     session_id: str, settings: ChatSettings | dict[str, Any]
 ) -> ChatSession:
-    """Replace the given settings keys (``model``, ``mode``, ``options``)."""
-    return default_store().update_settings(session_id, settings)
+    """Replace the given settings keys (``model``, ``mode``, ``options``); an unknown model or
+    mode is InvalidInput naming the known ones."""
+    return default_workspace().update_session_settings(session_id, settings)
 
 
 def clear_session(session_id: str) -> int:

@@ -53,7 +53,7 @@ from docchat.documents.storage import ContentStore
 from docchat.errors import TooLarge
 from docchat.leases import Lease
 from docchat.llm.models import ModelCatalog, ModelInfo
-from docchat.options import ChatMode, ChatOptions, SourceFilters
+from docchat.options import ChatMode, ChatOptions, ChatSettings, SourceFilters
 from docchat.renders import RenderSlots, give_back_memory
 from docchat.retrieval.embedders import Embedder, make_embedder
 from docchat.retrieval.hybrid import Hit, Retriever, SearchMode
@@ -465,6 +465,43 @@ class Workspace:
     def session(self, session_id: str, *, owner: str | None = None) -> ChatSession:
         """A chat session (without its messages); SessionNotFound when unknown."""
         return self.sessions.get(session_id, owner=owner)
+
+    def create_session(
+        self,
+        *,
+        owner: str | None = None,
+        title: str | None = None,
+        settings: ChatSettings | dict[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> ChatSession:
+        """A new chat session (``SessionStore.create``); an unknown ``settings.model`` is
+        InvalidInput naming the known ones."""
+        self._check_model(settings, field="settings.model")
+        return self.sessions.create(
+            owner=owner, title=title, settings=settings, session_id=session_id
+        )
+
+    def update_session_settings(
+        self,
+        session_id: str,
+        settings: ChatSettings | dict[str, Any],
+        *,
+        owner: str | None = None,
+    ) -> ChatSession:
+        """Replace the settings keys given (``SessionStore.update_settings``); an unknown model is
+        InvalidInput naming the known ones."""
+        self._check_model(settings, field="model")
+        return self.sessions.update_settings(session_id, settings, owner=owner)
+
+    def _check_model(self, settings: ChatSettings | dict[str, Any] | None, *, field: str) -> None:
+        # The store keeps any name (it knows no models); stored, an unknown one made every later
+        # turn of the session fail, far from where it was written.  A model removed from the
+        # configuration later still fails at the turn, naming the known ones.
+        model = settings.model if isinstance(settings, ChatSettings) else None
+        if isinstance(settings, dict):
+            model = settings.get("model")
+        if isinstance(model, str):
+            self._catalog().resolve(model, field=field)
 
     def export_file(
         self, session_id: str, format: ExportFileFormat = "json", *, owner: str | None = None

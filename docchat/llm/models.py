@@ -101,14 +101,14 @@ class ModelCatalog:
             )
         return infos
 
-    def resolve(self, name: str | None) -> str:
-        """``name``, or the default when None; ``InvalidInput`` (field ``model``) when unknown."""
+    def resolve(self, name: str | None, *, field: str = "model") -> str:
+        """``name``, or the default when None; ``InvalidInput`` naming ``field`` when unknown."""
         if name is None:
             return self.default_name
         if name != EXTRACTIVE_MODEL and name not in self._settings:
             raise InvalidInput(
                 f"unknown model {shown_id(name)!r}; known models: {', '.join(self.names())}",
-                field="model",
+                field=field,
             )
         return name
 

@@ -396,7 +396,7 @@ def test_settings_have_size_caps(client: httpx.Client, expect_error: ExpectError
 def test_null_settings_keys_reset_to_defaults(client: httpx.Client, sid: str) -> None:
     client.put(
         f"/api/sessions/{sid}/settings",
-        json={"model": "m", "mode": "extensive", "options": {"num_results": 3}},
+        json={"model": "smollm2", "mode": "extensive", "options": {"num_results": 3}},
     )
     response = client.put(
         f"/api/sessions/{sid}/settings", json={"options": None, "mode": None, "model": None}

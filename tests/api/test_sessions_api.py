@@ -70,10 +70,10 @@ def test_create_with_title_and_settings(client: httpx.Client) -> None:
     session = create(
         client,
         title="Quarterly report",
-        settings={"model": "llama3", "mode": "extensive", "options": {"num_results": 5}},
+        settings={"model": "smollm2", "mode": "extensive", "options": {"num_results": 5}},
     )
     assert session["title"] == "Quarterly report"
-    assert session["settings"]["model"] == "llama3"
+    assert session["settings"]["model"] == "smollm2"
     assert session["settings"]["mode"] == "extensive"
     assert session["settings"]["options"]["num_results"] == 5
 
@@ -179,18 +179,45 @@ def test_messages_paging(client: httpx.Client) -> None:
 
 
 def test_update_settings_replaces_only_the_keys_sent(client: httpx.Client) -> None:
-    sid = create(client, settings={"model": "llama3"})["id"]
+    sid = create(client, settings={"model": "smollm2"})["id"]
     response = client.put(f"/api/sessions/{sid}/settings", json={"mode": "deep_reflection"})
     assert response.status_code == 200, response.text
     settings = response.json()["settings"]
     assert settings["mode"] == "deep_reflection"
-    assert settings["model"] == "llama3"
+    assert settings["model"] == "smollm2"
 
     response = client.put(f"/api/sessions/{sid}/settings", json={"options": {"temperature": 0.2}})
     assert response.status_code == 200, response.text
     settings = client.get(f"/api/sessions/{sid}").json()["settings"]
     assert {k: v for k, v in settings["options"].items() if v is not None} == {"temperature": 0.2}
     assert settings["mode"] == "deep_reflection"
+
+
+def test_settings_refuse_an_unknown_model_or_mode_naming_the_known_ones(
+    client: httpx.Client, expect_error: ExpectError
+) -> None:
+    # Stored, a model no longer known made every later turn of the session a 422.
+    sid = create(client, settings={"mode": "extensive"})["id"]
+    url = f"/api/sessions/{sid}/settings"
+    error = expect_error(client.put(url, json={"model": "no-such-model"}), 422)
+    assert error["field"] == "model"
+    assert "no-such-model" in error["message"]
+    assert "extractive" in error["message"] and "smollm2" in error["message"]
+    error = expect_error(client.put(url, json={"mode": "telepathy"}), 422)
+    assert error["field"] == "mode"
+    assert "'basic'" in error["message"] and "'deep_reflection'" in error["message"]
+    # Nothing was written; the known names are taken.
+    assert client.get(f"/api/sessions/{sid}").json()["settings"]["model"] is None
+    for model in ("extractive", "smollm2", None):
+        response = client.put(url, json={"model": model})
+        assert response.status_code == 200, response.text
+        assert response.json()["settings"]["model"] == model
+        assert response.json()["settings"]["mode"] == "extensive"
+
+    error = expect_error(client.post("/api/sessions", json={"settings": {"model": "nope"}}), 422)
+    assert error["field"] == "settings.model"
+    assert "smollm2" in error["message"]
+    assert [s["id"] for s in client.get("/api/sessions").json()["items"]] == [sid]
 
 
 def test_clear_keeps_the_session(client: httpx.Client) -> None:

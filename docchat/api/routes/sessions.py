@@ -39,11 +39,12 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     responses=error_responses(403, 413, 415, 422),
 )
 def create_session(
-    store: StoreDep, owner: OwnerDep, body: SessionCreate | None = None
+    workspace: WorkspaceDep, owner: OwnerDep, body: SessionCreate | None = None
 ) -> ChatSession:
-    """Create an empty session; the body is optional."""
+    """Create an empty session; the body is optional.  `settings.model` must be one of
+    GET /api/models."""
     body = body or SessionCreate()
-    return store.create(owner=owner, title=body.title, settings=body.settings)
+    return workspace.create_session(owner=owner, title=body.title, settings=body.settings)
 
 
 @router.get(
@@ -155,10 +156,11 @@ def append_message(
     responses=error_responses(403, 404, 413, 415, 422),
 )
 def update_session_settings(
-    session_id: SessionId, body: SettingsUpdate, store: StoreDep, owner: OwnerDep
+    session_id: SessionId, body: SettingsUpdate, workspace: WorkspaceDep, owner: OwnerDep
 ) -> ChatSession:
-    """Replace the settings keys sent (`model`, `mode`, `options`); the others keep their value."""
-    return store.update_settings(session_id, body.patch(), owner=owner)
+    """Replace the settings keys sent (`model`, `mode`, `options`); the others keep their value.
+    An unknown model (see GET /api/models) or mode is a 422 listing the known ones."""
+    return workspace.update_session_settings(session_id, body.patch(), owner=owner)
 
 
 @router.post(
