@@ -23,7 +23,7 @@ from docchat.chat.memory import standalone_query
 from docchat.chat.types import AnswerEvent, Citation, RetrievalEvent, TokenEvent
 from docchat.chat.web import web_passages
 from docchat.errors import DocchatError
-from docchat.retrieval.hybrid import Hit
+from docchat.retrieval.hybrid import MAX_QUERY_CHARS, Hit
 from docchat.textsearch import keywords, singular
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def extensive(engine: ChatEngine, state: TurnState, question: str) -> Events:
         first = retrieve(engine, state, queries, k=min(pool, 10))
         variants = expansion_queries(question, first, count=engine.settings.chat.query_variants)
     state.extra["variants"] = variants
-    queries = list(dict.fromkeys([*queries, *variants]))
+    queries = list(dict.fromkeys([*queries, *(v[:MAX_QUERY_CHARS] for v in variants)]))
     state.queries = queries
     hits = retrieve(engine, state, queries, k=min(pool, 200))
     hits = hits[: eff.num_results * 2]  # the model sees a larger pool than in basic mode
@@ -115,6 +115,9 @@ def standalone_queries(state: TurnState, question: str) -> Generator[AnswerEvent
             else:
                 rewrite = standalone_query(question, state.memory)
                 rephrased = standalone_query(question, state.memory, with_answer=False)
+    # A rewrite adds words to a question that may already be as long as a query may be: cut to
+    # that length, it still searches with the question's words first.
+    rewrite = rewrite[:MAX_QUERY_CHARS] if rewrite else rewrite
     queries = [question] if not rewrite or rewrite == question else [question, rewrite]
     if rewrite and rewrite != question:
         state.extra["rewritten_query"] = rewrite

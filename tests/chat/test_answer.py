@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from docchat.chat.answer import MAX_QUESTION_CHARS
 from docchat.chat.types import DoneEvent, RetrievalEvent, TokenEvent
 from docchat.errors import InvalidInput, SessionNotFound
 from docchat.sessions.types import ChatOptions, SourceFilters
@@ -106,6 +107,17 @@ def test_a_follow_up_is_answered_from_the_right_document(handbook: Workspace) ->
     assert second.metadata.get("rewritten_query")
     assert "drain pump" in second.answer
     assert {r.file_name for r in second.references} == {"faq-x300.md"}
+
+
+def test_a_follow_up_as_long_as_a_question_may_be_is_answered(handbook: Workspace) -> None:
+    # The rewrite adds the previous turn's words to the question: a 4,000-character follow-up
+    # (the most a question may hold) made a query retrieval refused, so the turn failed (422).
+    first = handbook.ask("How long is CCTV footage kept?")
+    question = "And for how long " + "0" * (MAX_QUESTION_CHARS - 17)
+    assert len(question) == MAX_QUESTION_CHARS
+    answer = handbook.ask(question, session_id=first.session_id)
+    assert answer.session_id == first.session_id
+    assert all(len(q) <= MAX_QUESTION_CHARS for q in answer.metadata.get("queries", []))
 
 
 @pytest.mark.parametrize("mode", ["basic", "extensive", "full_reading", "deep_reflection"])
