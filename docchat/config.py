@@ -63,6 +63,19 @@ class ServerSettings(BaseModel):
         ge=1,
         description="Largest JSON request body accepted (uploads have their own limit).",
     )
+    max_url_bytes: int = Field(
+        32_768,
+        ge=1024,
+        le=1_048_576,
+        description="Longest request target (path and query string) accepted; a longer one is "
+        "refused (414).  A search of 1,000 characters takes at most ~12 KB of URL.",
+    )
+    max_header_bytes: int = Field(
+        32_768,
+        ge=1024,
+        le=1_048_576,
+        description="Largest total of request header lines accepted; more is refused (431).",
+    )
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="Host names the server answers to besides localhost, IP addresses and "

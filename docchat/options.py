@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from docchat.validation import json_problem
+from docchat.validation import OptionalWholeNumber, json_problem
 
 ChatMode = Literal["basic", "extensive", "full_reading", "deep_reflection"]
 
@@ -65,7 +65,7 @@ class SourceFilters(StoredSettings):
 class ChatOptions(StoredSettings):
     """Per-session (or per-request) answer options; None means the configured default."""
 
-    num_results: int | None = Field(None, ge=1, le=200, description="Passages retrieved.")
+    num_results: OptionalWholeNumber = Field(None, ge=1, le=200, description="Passages retrieved.")
     source_filters: SourceFilters | None = None
     manual_keywords: list[Keyword] | None = Field(
         None, max_length=MAX_KEYWORDS, description="Terms forced into the full-text query."
@@ -79,9 +79,9 @@ class ChatOptions(StoredSettings):
         "the answer sees the whole paragraph (citations stay exact).",
     )
     use_memory: bool | None = Field(None, description="Feed earlier turns to the model.")
-    memory_turns: int | None = Field(None, ge=0, le=100)
+    memory_turns: OptionalWholeNumber = Field(None, ge=0, le=100)
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(
+    max_tokens: OptionalWholeNumber = Field(
         None, ge=1, le=32_768, description="Most tokens the model may write for the answer."
     )
     allow_model_knowledge: bool | None = Field(
@@ -97,7 +97,7 @@ class ChatOptions(StoredSettings):
         max_length=MAX_QUERY_LANGUAGES,
         description="Languages the 'extensive' mode translates its query variants into.",
     )
-    reflection_rounds: int | None = Field(
+    reflection_rounds: OptionalWholeNumber = Field(
         None, ge=0, le=5, description="Critique-and-retrieve rounds of 'deep_reflection'."
     )
     force: bool | None = Field(

@@ -19,7 +19,9 @@ import json
 import math
 import re
 import unicodedata
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 from docchat.errors import InvalidInput, InvalidJSON
 
@@ -28,6 +30,20 @@ INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 #: How deeply JSON values may nest (objects and arrays), in request bodies and in stored JSON.
 MAX_JSON_DEPTH = 64
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: An integer (or null) as JSON Schema reads one: ``5`` or ``5.0``, never ``5.5``, ``"5"`` or
+#: ``true``.  JSON has one number type (JavaScript writes 5 for 5.0, a fuzzer 199.0 for 199), and
+#: strict models refused ``199.0`` that the published ``"type": "integer"`` admits.  The validator
+#: wraps the whole union: on ``int`` alone, pydantic published ``Field(ge=...)`` as "ge", not
+#: "minimum".
+OptionalWholeNumber = Annotated[int | None, BeforeValidator(_whole)]
 
 # A lone surrogate: valid in a Python str, not encodable as UTF-8, so no database stores it.
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -20,11 +20,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from docchat import __version__
 from docchat.api import mcp
 from docchat.api.errors import EXCEPTION_HANDLERS, UnexpectedErrors, error_response
-from docchat.api.guard import InputCheck, SiteGuard
+from docchat.api.guard import HeadSizeLimit, InputCheck, SiteGuard
+from docchat.api.openapi import publish_model_names
 from docchat.api.routes import chat, docs, documents, health, openai, search, sessions, tasks
 from docchat.api.schemas import error_responses
 from docchat.api.uploads import UPLOAD_DIR, sweep_stale
 from docchat.config import Settings
+from docchat.llm.models import ModelCatalog
 from docchat.web import views as web
 from docchat.web.security import SecurityHeaders
 from docchat.workspace import Workspace, WorkspaceFactory
@@ -139,6 +141,11 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
             Middleware(UnexpectedErrors),
             Middleware(SecurityHeaders),
             Middleware(
+                HeadSizeLimit,
+                max_url_bytes=settings.server.max_url_bytes,
+                max_header_bytes=settings.server.max_header_bytes,
+            ),
+            Middleware(
                 SiteGuard,
                 bind_host=settings.server.host,
                 allowed_hosts=settings.server.allowed_hosts,
@@ -152,14 +159,17 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
             ),
             Middleware(InputCheck),
         ],
-        # Any request may meet the Host check (api/guard.py).
-        responses=error_responses(400),
+        # Any request may meet the Host check and the URL and header limits (api/guard.py).
+        responses=error_responses(400, 414, 431),
         # /docs is our own page (routes/docs.py): FastAPI's loads Swagger UI from a CDN.
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    # The schema names the models this configuration has (a catalog creates none until asked).
+    names = ModelCatalog(settings.llm).names()
+    publish_model_names(app, names, openai.model_ids(names, settings.llm.default_model))
     routers = [
         module.router for module in (health, sessions, chat, documents, tasks, search, openai, docs)
     ]

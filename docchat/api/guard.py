@@ -11,6 +11,10 @@ are not cross-site requests and pass.
 ``InputCheck`` parses every JSON body strictly before a route does (``parse_json_body``): a
 lone surrogate, NUL, ``NaN``, a 5,000-digit number or a 10,000-deep array anywhere in it is a 422
 naming where, never a driver error inside a transaction.  So is NUL anywhere in the URL.
+
+``HeadSizeLimit`` refuses a URL longer than ``server.max_url_bytes`` (414) and headers larger than
+``server.max_header_bytes`` (431); heads too long for uvicorn's parser to finish are answered
+alike by ``docchat.api.server``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from docchat.api.errors import error_response
 from docchat.errors import InvalidInput
 from docchat.validation import parse_json_body
+
+#: An error response's status, code and message.
+Refusal = tuple[int, str, str]
 
 #: Methods that change state; the others must not, so they need no origin check.
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -152,6 +159,56 @@ class SiteGuard:
                 "unsupported_media_type",
                 "send the request body as JSON with 'Content-Type: application/json'",
             )
+        return None
+
+
+def url_too_long(max_bytes: int) -> Refusal:
+    """The 414 for a request target (path and query string) over ``max_bytes``."""
+    return (
+        414,
+        "uri_too_long",
+        f"the URL is longer than {max_bytes:,} bytes (DOCCHAT_SERVER__MAX_URL_BYTES); send "
+        "long values in a JSON body",
+    )
+
+
+def headers_too_large(max_bytes: int) -> Refusal:
+    """The 431 for request headers over ``max_bytes`` in all."""
+    return (
+        431,
+        "request_header_fields_too_large",
+        f"the request headers are larger than {max_bytes:,} bytes in all "
+        "(DOCCHAT_SERVER__MAX_HEADER_BYTES)",
+    )
+
+
+class HeadSizeLimit:
+    """Refuse a URL over ``max_url_bytes`` (414) and headers over ``max_header_bytes`` (431)."""
+
+    def __init__(self, app: ASGIApp, *, max_url_bytes: int, max_header_bytes: int) -> None:
+        self.app = app
+        self.max_url_bytes = max_url_bytes
+        self.max_header_bytes = max_header_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self._refusal(scope)
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        status, code, message = refusal
+        await error_response(status, code, message)(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> Refusal | None:
+        path = scope.get("raw_path") or str(scope["path"]).encode()
+        query = scope.get("query_string", b"")
+        if len(path) + (len(query) + 1 if query else 0) > self.max_url_bytes:
+            return url_too_long(self.max_url_bytes)
+        # Each header line as sent: name, ": ", value, CRLF.
+        if sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > self.max_header_bytes:
+            return headers_too_large(self.max_header_bytes)
         return None
 
 

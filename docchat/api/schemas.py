@@ -11,6 +11,7 @@ from docchat.options import ChatMode, ChatOptions, ChatSettings, SourceFilters
 from docchat.retrieval.hybrid import MAX_QUERY_CHARS, Hit, SearchMode
 from docchat.sessions.types import Message, MessageHit, Role
 from docchat.tasks import TaskInfo
+from docchat.validation import OptionalWholeNumber
 
 # -- requests ----------------------------------------------------------------------------------
 # Unknown keys are refused: a misspelt field would otherwise be dropped without a word.  Types are
@@ -67,7 +68,7 @@ class DocumentSearch(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for.")
-    num_results: int | None = Field(
+    num_results: OptionalWholeNumber = Field(
         None, ge=1, le=200, description="Passages returned; default: the configured number."
     )
     source_filters: SourceFilters | None = Field(
@@ -225,7 +226,9 @@ _ERROR_DESCRIPTIONS = {
     413: "Request body, a value in it or an uploaded file is too large (`too_large`), or an "
     "upload would pass the data dir's or its owner's quota (`quota_exceeded`); the message names "
     "the setting.",
+    414: "The URL is longer than `server.max_url_bytes`.",
     415: "The body is not JSON (send `Content-Type: application/json`).",
+    431: "The request headers are larger than `server.max_header_bytes` in all.",
     502: "The model server failed (refused, 401, 429, 5xx, timeout, context overflow); the "
     "question and the failed turn are stored.",
     422: "Invalid input: malformed JSON, wrong type, unknown key or out-of-range value.",

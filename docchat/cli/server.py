@@ -35,13 +35,16 @@ def serve(
     import uvicorn
 
     from docchat.api.app import create_app
+    from docchat.api.server import server_config
 
     settings = load_settings()
-    uvicorn.run(
+    config = server_config(
         create_app(settings),
+        settings.server,
         host=host if host is not None else settings.server.host,
         port=port if port is not None else settings.server.port,
     )
+    uvicorn.Server(config).run()
 
 
 @app.command()

@@ -19,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from docchat.api.app import create_app
+from docchat.api.server import server_config
 from docchat.config import Settings
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
@@ -34,9 +35,17 @@ MAX_REQUEST_BYTES = 16_384
 
 @contextmanager
 def live_server(app: FastAPI) -> Iterator[httpx.Client]:
-    """Serve ``app`` with uvicorn in a thread; yields a client bound to it, stops it afterwards."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on"
+    """Serve ``app`` with uvicorn in a thread, configured as ``docchat serve`` configures it;
+    yields a client bound to it, stops it afterwards."""
+    settings: Settings = app.state.settings
+    config = server_config(
+        app,
+        settings.server,
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
