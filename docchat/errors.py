@@ -11,8 +11,9 @@
     │   ├── InvalidJSON
     │   ├── UnsupportedFormat
     │   ├── CorruptDocument
-    │   └── TooLarge
-    │       └── QuotaExceeded
+    │   ├── TooLarge
+    │   │   └── QuotaExceeded
+    │   └── UnsupportedParameter
     ├── Conflict
     ├── ProviderError        (.kind: unavailable, auth, rate_limited, timeout, ...)
     ├── Busy                 (.retry_after_s)
@@ -142,6 +143,13 @@ class QuotaExceeded(TooLarge):
     (documents or bytes); the message names the setting."""
 
     code = "quota_exceeded"
+
+
+class UnsupportedParameter(InvalidInput):
+    """Raised when a request asks for something docchat does not do (OpenAI's ``n`` > 1, a
+    required tool call, a JSON response format): refused rather than silently ignored."""
+
+    code = "unsupported_parameter"
 
 
 class Conflict(DocchatError):

@@ -32,6 +32,7 @@ from docchat.errors import (
     NotFound,
     ProviderError,
     TooLarge,
+    UnsupportedParameter,
 )
 
 logger = logging.getLogger("docchat.api")
@@ -40,12 +41,16 @@ logger = logging.getLogger("docchat.api")
 STATUS_BY_ERROR: Mapping[type, int] = {
     NotFound: 404,
     TooLarge: 413,
+    UnsupportedParameter: 400,  # what OpenAI answers, and its SDK raises BadRequestError for
     InvalidInput: 422,
     Conflict: 409,
     ProviderError: 502,
     Busy: 503,
     DocchatError: 400,
 }
+
+#: Paths of the OpenAI-compatible API: its clients read OpenAI's ``param`` and ``type`` too.
+OPENAI_PREFIX = "/v1/"
 
 # Where a validation error's location says which part of the request was wrong; not a field name.
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
@@ -68,13 +73,18 @@ def error_body(
     *,
     field: str | None = None,
     details: list[dict[str, Any]] | None = None,
+    openai: int | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of an error response."""
+    """The JSON document of an error response; with ``openai`` (the status) it also carries
+    OpenAI's ``param`` (the field) and ``type``, which the ``openai`` SDK reads."""
     error: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         error["field"] = field
     if details is not None:
         error["details"] = details
+    if openai is not None:
+        error["param"] = field
+        error["type"] = "invalid_request_error" if openai < 500 else "server_error"
     return {"error": error}
 
 
@@ -86,13 +96,20 @@ def error_response(
     field: str | None = None,
     details: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
+    request: Request | None = None,
 ) -> JSONResponse:
-    """An error response in the one shape every docchat error takes."""
-    body = error_body(code, message, field=field, details=details)
+    """An error response in the one shape every docchat error takes (plus OpenAI's ``param``
+    and ``type`` for a ``request`` to the OpenAI-compatible API)."""
+    openai = status if request is not None and _is_openai(request) else None
+    body = error_body(code, message, field=field, details=details, openai=openai)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _docchat_error(_request: Request, exc: DocchatError) -> Response:
+def _is_openai(request: Request) -> bool:
+    return str(request.scope.get("path", "")).startswith(OPENAI_PREFIX)
+
+
+async def _docchat_error(request: Request, exc: DocchatError) -> Response:
     headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Busy) else None
     return error_response(
         status_for(exc),
@@ -100,6 +117,7 @@ async def _docchat_error(_request: Request, exc: DocchatError) -> Response:
         exc.message,
         field=getattr(exc, "field", None),
         headers=headers,
+        request=request,
     )
 
 
@@ -108,7 +126,7 @@ def _field_of(loc: tuple[int | str, ...]) -> str | None:
     return ".".join(parts) or None
 
 
-async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     # FastAPI hands over plain dicts that still hold the input; keep only what names the problem.
     errors = [
         {
@@ -124,15 +142,18 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> R
             "invalid_json",
             "request body is not valid JSON",
             details=[{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}],
+            request=request,
         )
     if not errors:  # pragma: no cover  # FastAPI never raises an empty one
-        return error_response(422, "validation_error", "request is invalid")
+        return error_response(422, "validation_error", "request is invalid", request=request)
     first = errors[0]
     field = _field_of(tuple(first["loc"]))
     message = f"{field}: {first['msg']}" if field else str(first["msg"])
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more)"
-    return error_response(422, "validation_error", message, field=field, details=errors)
+    return error_response(
+        422, "validation_error", message, field=field, details=errors, request=request
+    )
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:

@@ -209,6 +209,12 @@ class ErrorDetail(BaseModel):
     details: list[dict[str, Any]] | None = Field(
         None, description="One entry per validation problem: loc, msg, type."
     )
+    param: str | None = Field(
+        None, description="OpenAI-compatible API (/v1) only: `field` under OpenAI's name."
+    )
+    type: Literal["invalid_request_error", "server_error"] | None = Field(
+        None, description="OpenAI-compatible API (/v1) only: OpenAI's error type."
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -7,7 +7,13 @@ on.  ``POST /v1/chat/completions`` takes the conversation in ``messages`` (the l
 is the question, earlier ones are its memory), answers it like ``POST …/chat`` and stores the
 turn in a session (a new one unless ``session_id`` is sent).  Besides OpenAI's fields the answer
 carries ``references`` (the cited passages, with spans) and ``docchat`` (session, message ids,
-metadata); streamed, they arrive in the last chunk before ``[DONE]``.
+metadata); streamed, they arrive in the chunk that carries ``finish_reason``.
+
+What docchat cannot do is refused (400, ``param`` naming it), never silently ignored: more than one
+choice (``n``), a tool call the client requires (``tool_choice``), a response format other than
+text.  Streams follow OpenAI's framing: the first chunk's delta holds the role; with
+``stream_options.include_usage`` every chunk has ``usage: null`` and the usage follows in a last
+chunk of its own, with ``choices: []``.
 """
 
 from __future__ import annotations
@@ -25,11 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from docchat.api.deps import OwnerDep, WorkspaceDep
 from docchat.api.routes.chat import Pump, sse_stream
-from docchat.api.schemas import error_responses
+from docchat.api.schemas import ErrorResponse, error_responses
 from docchat.chat.memory import Turn
 from docchat.chat.types import Answer, AnswerEvent, Citation, DoneEvent, ErrorEvent, TokenEvent
-from docchat.errors import InvalidInput
+from docchat.errors import InvalidInput, UnsupportedParameter
 from docchat.options import ChatMode, ChatOptions
+from docchat.validation import OptionalWholeNumber
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -53,8 +60,20 @@ class OpenAIMessage(BaseModel):
         return "\n".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
 
 
+class StreamOptions(BaseModel):
+    """OpenAI's ``stream_options``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool = Field(
+        False, description="Send the usage in a last chunk of its own, with `choices: []`."
+    )
+
+
 class CompletionRequest(BaseModel):
-    """OpenAI's chat completion request; fields docchat does not use are accepted and ignored."""
+    """OpenAI's chat completion request.  Fields that change nothing a client relies on (`user`,
+    `seed`, `stop`, ...) are accepted and ignored; `n` > 1, a required tool call and a response
+    format other than text are refused (400)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -62,12 +81,44 @@ class CompletionRequest(BaseModel):
     messages: list[OpenAIMessage] = Field(min_length=1, max_length=1000)
     stream: bool = False
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1, le=32768)
-    max_completion_tokens: int | None = Field(None, ge=1, le=32768)
+    max_tokens: OptionalWholeNumber = Field(None, ge=1, le=32768)
+    max_completion_tokens: OptionalWholeNumber = Field(None, ge=1, le=32768)
     session_id: str | None = Field(
         None, max_length=64, description="docchat: continue this session (default: a new one)."
     )
     options: ChatOptions | None = Field(None, description="docchat: options for this turn.")
+    stream_options: StreamOptions | None = None
+    n: OptionalWholeNumber = Field(
+        None, ge=1, le=128, description="Choices to return: only 1 is supported."
+    )
+    tools: list[dict[str, Any]] | None = Field(
+        None, description="Accepted, never called: docchat answers from the documents."
+    )
+    tool_choice: str | dict[str, Any] | None = Field(
+        None, description="`none` or `auto`: docchat never calls a tool, so it cannot be required."
+    )
+    response_format: dict[str, Any] | None = Field(
+        None, description='Only `{"type": "text"}`: answers are prose with citation markers.'
+    )
+
+    def refuse_unsupported(self) -> None:
+        """UnsupportedParameter naming the first parameter asking for what docchat cannot do."""
+        if self.n is not None and self.n > 1:
+            raise UnsupportedParameter(
+                f"n={self.n} is not supported: docchat returns one choice (n=1)", field="n"
+            )
+        if self.tool_choice is not None and self.tool_choice not in ("none", "auto"):
+            raise UnsupportedParameter(
+                "tool_choice: docchat calls no tools, so a tool call cannot be required "
+                "(use 'auto' or 'none')",
+                field="tool_choice",
+            )
+        kind = (self.response_format or {}).get("type", "text")
+        if kind != "text":
+            raise UnsupportedParameter(
+                f"response_format {str(kind)[:40]!r} is not supported: docchat answers in text",
+                field="response_format",
+            )
 
 
 class ModelCard(BaseModel):
@@ -126,12 +177,19 @@ def list_models(workspace: WorkspaceDep) -> ModelCards:
             "content": {"application/json": {}, "text/event-stream": {}},
         },
         **error_responses(403, 404, 413, 415, 422, 502),
+        400: {
+            "model": ErrorResponse,
+            "description": "A parameter docchat does not support (`n` > 1, a required "
+            "`tool_choice`, a `response_format` other than text; `param` names it), or a Host "
+            "header naming a server this is not.",
+        },
     },
 )
 async def chat_completions(
     body: CompletionRequest, request: Request, workspace: WorkspaceDep, owner: OwnerDep
 ) -> Any:
     """The answer to the last user message, the earlier messages being the conversation."""
+    body.refuse_unsupported()
     names = [m.name for m in workspace.models()]
     mode, model = parse_model_id(body.model, names)
     question, history = _conversation(body.messages)
@@ -159,7 +217,9 @@ async def chat_completions(
         return _completion(completion_id, body.model, await anyio.to_thread.run_sync(ask))
     pump = Pump(lambda cancel: turn(cancel=cancel))
     first = await anyio.to_thread.run_sync(pump.next)
-    chunks = sse_stream(first, pump, request, encode=_chunk_encoder(completion_id, body.model))
+    include_usage = body.stream_options is not None and body.stream_options.include_usage
+    encode = _chunk_encoder(completion_id, body.model, include_usage=include_usage)
+    chunks = sse_stream(first, pump, request, encode=encode)
     return StreamingResponse(chunks, media_type="text/event-stream")
 
 
@@ -222,26 +282,43 @@ def _completion(completion_id: str, model: str, answer: Answer) -> dict[str, Any
     }
 
 
-def _chunk_encoder(completion_id: str, model: str) -> Any:
+def _chunk_encoder(completion_id: str, model: str, *, include_usage: bool = False) -> Any:
     created = int(time.time())
+    role_sent = False
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+    def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> bytes:
+        # delta None: the usage chunk, which has no choice at all.
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
         body = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "choices": choices,
+            **({"usage": None} if include_usage else {}),
             **extra,
         }
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
 
+    def role() -> bytes:
+        # OpenAI's first chunk names the role; the SDK's stream helper takes the message's role
+        # from it (without it the assembled message had role None).
+        nonlocal role_sent
+        if role_sent:
+            return b""
+        role_sent = True
+        return chunk({"role": "assistant", "content": ""})
+
     def encode(event: AnswerEvent) -> bytes:
         if isinstance(event, TokenEvent):
-            return chunk({"content": event.text})
+            return role() + chunk({"content": event.text})
         if isinstance(event, DoneEvent):
             answer = event.answer
-            return chunk({}, "stop", usage=_usage(answer), **_extras(answer)) + b"data: [DONE]\n\n"
+            if not include_usage:  # usage rides on the last chunk, as docchat always sent it
+                last = chunk({}, "stop", usage=_usage(answer), **_extras(answer))
+            else:
+                last = chunk({}, "stop", **_extras(answer)) + chunk(None, usage=_usage(answer))
+            return role() + last + b"data: [DONE]\n\n"
         if isinstance(event, ErrorEvent):
             error = {"error": {"code": event.code, "message": event.message}}
             return f"data: {json.dumps(error)}\n\ndata: [DONE]\n\n".encode()
