@@ -15,8 +15,6 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 import h11
-import uvicorn
-from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from docchat.api.errors import error_body
@@ -65,17 +63,12 @@ def head_buffer_bytes(limits: ServerSettings) -> int:
     return limits.max_url_bytes + limits.max_header_bytes + _HEAD_SLACK
 
 
-def server_config(app: FastAPI, limits: ServerSettings, **options: Any) -> uvicorn.Config:
-    """uvicorn's configuration for ``app``: docchat's HTTP protocol and head limits, then
-    ``options`` (host, port, logging)."""
+def server_options(limits: ServerSettings) -> dict[str, Any]:
+    """uvicorn's options for docchat's HTTP protocol and head limits, for ``uvicorn.run`` or
+    ``uvicorn.Config`` besides the host, port and logging."""
 
     class Protocol(JsonErrorsH11Protocol):
         pass
 
     Protocol.limits = limits
-    return uvicorn.Config(
-        app,
-        http=Protocol,
-        h11_max_incomplete_event_size=head_buffer_bytes(limits),
-        **options,
-    )
+    return {"http": Protocol, "h11_max_incomplete_event_size": head_buffer_bytes(limits)}

@@ -35,16 +35,15 @@ def serve(
     import uvicorn
 
     from docchat.api.app import create_app
-    from docchat.api.server import server_config
+    from docchat.api.server import server_options
 
     settings = load_settings()
-    config = server_config(
+    uvicorn.run(
         create_app(settings),
-        settings.server,
         host=host if host is not None else settings.server.host,
         port=port if port is not None else settings.server.port,
+        **server_options(settings.server),
     )
-    uvicorn.Server(config).run()
 
 
 @app.command()

@@ -19,7 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from docchat.api.app import create_app
-from docchat.api.server import server_config
+from docchat.api.server import server_options
 from docchat.config import Settings
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
@@ -38,14 +38,14 @@ def live_server(app: FastAPI) -> Iterator[httpx.Client]:
     """Serve ``app`` with uvicorn in a thread, configured as ``docchat serve`` configures it;
     yields a client bound to it, stops it afterwards."""
     settings: Settings = app.state.settings
-    config = server_config(
+    config = uvicorn.Config(
         app,
-        settings.server,
         host="127.0.0.1",
         port=0,
         log_config=None,
         access_log=False,
         lifespan="on",
+        **server_options(settings.server),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
