@@ -50,6 +50,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before anything imports o
 
 import sqlalchemy
 from _corpus import Fact, SyntheticCorpus, Theme, themes
+from _parts import parts
 from _report import (
     NOT_RUN,
     finish,
@@ -68,7 +69,7 @@ from _setup import Index, add_token_vectors, bench_settings, postgres_settings, 
 
 from docchat.chat.answer import ChatEngine
 from docchat.chat.memory import recent_turns
-from docchat.chat.modes import with_marker
+from docchat.chat.outcomes import with_marker
 from docchat.chat.sentences import split_sentences
 from docchat.chat.types import AnswerEvent, DoneEvent, ErrorEvent, Question, TokenEvent
 from docchat.config import BUILTIN_LOCAL_MODEL, EXTRACTIVE_MODEL
@@ -191,7 +192,7 @@ def instant_engine(ws: Workspace, model: InstantModel) -> ChatEngine:
     return ChatEngine(
         settings=ws.settings,
         store=ws.sessions,
-        retriever=ws.retriever,
+        retriever=parts(ws).retriever,
         embedder=ws.embedder,
         models=lookup,
     )

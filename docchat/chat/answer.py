@@ -18,20 +18,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
-from docchat.chat import modes
+from docchat.chat import modes, outcomes
 from docchat.chat.autosave import Autosave
 from docchat.chat.effective import Effective, explicit_option, resolve
 from docchat.chat.memory import Turn, recent_turns
+from docchat.chat.reading import plan
+
+# Re-exported: the workspace widens a turn's stop flag with its task's.
+from docchat.chat.turn import AnyFlag as AnyFlag
+from docchat.chat.turn import Events, Result, TurnState, TurnStopped
+from docchat.chat.turn import StopFlag as StopFlag
 from docchat.chat.types import (
     Answer,
     AnswerEvent,
     DoneEvent,
     ErrorEvent,
-    ProgressEvent,
     Question,
     TokenEvent,
 )
@@ -41,9 +45,8 @@ from docchat.errors import DocchatError, InvalidInput
 from docchat.llm.base import ChatModel
 from docchat.options import ChatSettings
 from docchat.retrieval.embedders import Embedder
-from docchat.retrieval.hybrid import Hit, Retriever, no_reranker
+from docchat.retrieval.hybrid import Retriever, no_reranker
 from docchat.sessions.store import SessionStore
-from docchat.sessions.types import Message
 from docchat.validation import check_text
 
 log = logging.getLogger(__name__)
@@ -52,90 +55,6 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
 #: Characters of the first question that become a new session's title.
 TITLE_CHARS = 80
-
-
-class TurnStopped(Exception):
-    """Raised inside a turn when its cancel flag is set."""
-
-
-class StopFlag(Protocol):
-    """What a turn polls to learn it should stop (a ``threading.Event``, say)."""
-
-    def is_set(self) -> bool:
-        """Whether to stop."""
-        ...
-
-
-class AnyFlag:
-    """Set when any of its flags is."""
-
-    def __init__(self, *flags: StopFlag | None) -> None:
-        self._flags = [f for f in flags if f is not None]
-
-    def is_set(self) -> bool:
-        """Whether any flag is set."""
-        return any(f.is_set() for f in self._flags)
-
-
-@dataclass(slots=True)
-class TurnState:
-    """What one turn has produced so far (stored as it stands if the turn fails or stops)."""
-
-    session_id: str
-    owner: str | None
-    effective: Effective
-    user_message: Message
-    model: ChatModel | None
-    memory: list[Turn]
-    cancel: StopFlag
-    started: float = field(default_factory=time.perf_counter)
-    timings: dict[str, float] = field(default_factory=dict)
-    queries: list[str] = field(default_factory=list)
-    #: A follow-up's standalone rewrite, when the turn made one.
-    rewrite: str | None = None
-    passages: list[Hit] = field(default_factory=list)
-    text: str = ""
-    usage: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
-    model_calls: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-    #: full_reading's estimate, made before the question is stored.
-    reading: Any = None
-    #: Held while calling the model: as many as the model's server answers at once.
-    model_slots: threading.BoundedSemaphore | None = None
-    #: A turn with a task: the assistant message its answer streams into, and what saves it.
-    answer_message: Message | None = None
-    autosave: Autosave | None = None
-
-    def check(self) -> None:
-        """Raise ``TurnStopped`` when the turn was asked to stop."""
-        if self.cancel.is_set():
-            raise TurnStopped
-
-    def timed(self, stage: str) -> _Timer:
-        """A context manager adding the block's milliseconds to ``timings[stage]``."""
-        return _Timer(self.timings, stage)
-
-    @property
-    def rephrasings(self) -> list[str]:
-        """Other phrasings of the question that evidence may answer (the follow-up's rewrite)."""
-        return [self.rewrite] if self.rewrite else []
-
-    @property
-    def model_name(self) -> str:
-        """The model (or answerer) that produced the answer."""
-        return self.effective.model
-
-
-class _Timer:
-    def __init__(self, timings: dict[str, float], stage: str) -> None:
-        self.timings, self.stage = timings, stage
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        elapsed = (time.perf_counter() - self.start) * 1000
-        self.timings[self.stage] = round(self.timings.get(self.stage, 0.0) + elapsed, 2)
 
 
 ModelLookup = Callable[[str], ChatModel | None]
@@ -220,24 +139,24 @@ class ChatEngine:
             stored = True
             yield DoneEvent(answer=answer)
         except TurnStopped:
-            answer = self._finish(state, modes.partial(state, cancelled=True))
+            answer = self._finish(state, outcomes.partial(state, cancelled=True))
             stored = True
             yield DoneEvent(answer=answer)
         except GeneratorExit:
             # The consumer went away: keep what was produced, then let the generator close.
             if not stored:
-                self._finish(state, modes.partial(state, cancelled=True))
+                self._finish(state, outcomes.partial(state, cancelled=True))
             raise
         except DocchatError as exc:  # a model failed, or a step refused its input
             log.warning("turn in session %s failed: %s", state.session_id, exc.message)
-            answer = self._finish(state, modes.partial(state, error=exc))
+            answer = self._finish(state, outcomes.partial(state, error=exc))
             stored = True
             if failures is not None:
                 failures.append(exc)
             yield ErrorEvent(code=exc.code, message=exc.message, answer=answer)
         except Exception:
             if not stored:  # a bug of ours: the question stays, the turn is marked failed
-                self._finish(state, modes.partial(state, error=DocchatError("internal error")))
+                self._finish(state, outcomes.partial(state, error=DocchatError("internal error")))
             raise
 
     # -- steps -------------------------------------------------------------------------------
@@ -274,8 +193,6 @@ class ChatEngine:
             effective = dataclasses.replace(effective, enable_reranking=False)
         reading = None
         if effective.mode == "full_reading":
-            from docchat.chat.reading import plan
-
             reading = plan(self, effective, owner)  # over budget: InvalidInput, nothing stored
         session = existing or self.store.create(
             owner=owner,
@@ -347,7 +264,7 @@ class ChatEngine:
                 self._slots[name] = slots
             return slots
 
-    def _finish(self, state: TurnState, result: modes.Result) -> Answer:
+    def _finish(self, state: TurnState, result: Result) -> Answer:
         metadata = {
             "mode": state.effective.mode,
             "model": state.model_name,
@@ -418,7 +335,7 @@ class ChatEngine:
         return text
 
 
-def _autosaved(state: TurnState, events: modes.Events) -> modes.Events:
+def _autosaved(state: TurnState, events: Events) -> Events:
     """``events`` passed on, the answer's text handed to the turn's autosave as it streams (the
     text the client was shown, as it was shown)."""
     try:
@@ -426,7 +343,7 @@ def _autosaved(state: TurnState, events: modes.Events) -> modes.Events:
             try:
                 event = next(events)
             except StopIteration as stop:
-                result: modes.Result = stop.value
+                result: Result = stop.value
                 return result
             if state.autosave is not None and isinstance(event, TokenEvent):
                 state.autosave.add(event.text)
@@ -441,8 +358,3 @@ def _overrides(effective: Effective) -> dict[str, Any]:
 
 def _ms_since(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
-
-
-def progress(status: str, done: int | None = None, total: int | None = None) -> ProgressEvent:
-    """A status line for a long mode."""
-    return ProgressEvent(status=status, done=done, total=total)

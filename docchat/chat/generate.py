@@ -16,6 +16,8 @@ from docchat.chat.budget import fit
 from docchat.chat.citations import MarkerFilter, check_answer
 from docchat.chat.extractive import Extraction, extract
 from docchat.chat.memory import as_messages
+from docchat.chat.outcomes import abstention, extracted
+from docchat.chat.turn import Result, TurnEngine, TurnState
 from docchat.chat.types import AnswerEvent, Citation, TokenEvent
 from docchat.llm import prompts
 from docchat.llm.base import ChatMessage, TextDelta, Usage, estimate_tokens
@@ -23,9 +25,6 @@ from docchat.retrieval.hybrid import Hit
 
 if TYPE_CHECKING:
     from collections.abc import Generator
-
-    from docchat.chat.answer import ChatEngine, TurnState
-    from docchat.chat.modes import Result
 
 #: Models with a window this small or smaller see at most SMALL_WINDOW_PASSAGES passages.
 SMALL_WINDOW = 4096
@@ -118,11 +117,9 @@ def source_label(hit: Hit) -> str:
 
 
 def grounded_answer(
-    engine: ChatEngine, state: TurnState, question: str, hits: Sequence[Hit]
+    engine: TurnEngine, state: TurnState, question: str, hits: Sequence[Hit]
 ) -> Generator[AnswerEvent, None, Result]:
     """The model's answer from the passages, markers filtered while streaming, then checked."""
-    from docchat.chat.modes import Result, abstention, extracted
-
     model = state.model
     assert model is not None
     eff = state.effective

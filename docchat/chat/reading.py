@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from docchat.chat import generate
 from docchat.chat.extractive import extract
-from docchat.chat.modes import Events, answer_from, retrieval_event, standalone_queries
+from docchat.chat.steps import answer_from, retrieval_event, standalone_queries
+from docchat.chat.turn import Events, TurnEngine, TurnState
 from docchat.chat.types import AnswerEvent, ProgressEvent
 from docchat.documents.registry import VisibleDocument
 from docchat.errors import InvalidInput
@@ -31,7 +32,6 @@ from docchat.retrieval.hybrid import Hit
 from docchat.retrieval.passages import Scope
 
 if TYPE_CHECKING:
-    from docchat.chat.answer import ChatEngine, TurnState
     from docchat.chat.effective import Effective
 
 #: Everything goes into one prompt when it takes at most this share of the model's window.
@@ -58,7 +58,7 @@ class Plan:
         return sum(len(p) for p in self.passages)
 
 
-def plan(engine: ChatEngine, effective: Effective, owner: str | None) -> Plan:
+def plan(engine: TurnEngine, effective: Effective, owner: str | None) -> Plan:
     """Estimate the work; ``InvalidInput`` with the estimate when it is over budget (not forced)."""
     retriever = engine.retriever
     scope = retriever.scope(owner=owner, filters=effective.source_filters)
@@ -76,7 +76,7 @@ def plan(engine: ChatEngine, effective: Effective, owner: str | None) -> Plan:
     return Plan(documents, passages, tokens)
 
 
-def full_reading(engine: ChatEngine, state: TurnState, question: str) -> Events:
+def full_reading(engine: TurnEngine, state: TurnState, question: str) -> Events:
     """Read every document in scope, then answer."""
     reading = state.reading or plan(engine, state.effective, state.owner)
     state.extra.update(
@@ -100,7 +100,7 @@ def full_reading(engine: ChatEngine, state: TurnState, question: str) -> Events:
 
 
 def _read_by_index(
-    engine: ChatEngine, state: TurnState, queries: list[str], reading: Plan
+    engine: TurnEngine, state: TurnState, queries: list[str], reading: Plan
 ) -> Generator[AnswerEvent, None, list[Hit]]:
     pool: list[Hit] = []
     total = len(reading.documents)
@@ -143,7 +143,7 @@ def _groups(passages: Sequence[Hit], limit: int) -> list[list[Hit]]:
 
 
 def _map(
-    engine: ChatEngine, state: TurnState, question: str, reading: Plan
+    engine: TurnEngine, state: TurnState, question: str, reading: Plan
 ) -> Generator[AnswerEvent, None, list[Hit]]:
     model = state.model
     assert model is not None
@@ -200,7 +200,7 @@ def _map(
 
 
 def _map_group(
-    engine: ChatEngine, state: TurnState, question: str, group: list[Hit]
+    engine: TurnEngine, state: TurnState, question: str, group: list[Hit]
 ) -> tuple[int, list[Hit]]:
     """The group's relevance (0-10) and its passages that hold evidence (none: irrelevant)."""
     text = "\n\n".join(h.text for h in group)

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from docchat.chat import generate
 from docchat.chat.extractive import terms
-from docchat.chat.modes import (
-    Events,
-    Result,
+from docchat.chat.steps import (
     answer_from,
     expansion_queries,
     quietly,
@@ -25,18 +23,16 @@ from docchat.chat.modes import (
     retrieve,
     standalone_queries,
 )
+from docchat.chat.turn import Events, Result, TurnEngine, TurnState
 from docchat.chat.types import ProgressEvent
 from docchat.llm import prompts
 from docchat.retrieval.hybrid import Hit
-
-if TYPE_CHECKING:
-    from docchat.chat.answer import ChatEngine, TurnState
 
 #: Queries searched per critique round.
 QUERIES_PER_ROUND = 3
 
 
-def deep_reflection(engine: ChatEngine, state: TurnState, question: str) -> Events:
+def deep_reflection(engine: TurnEngine, state: TurnState, question: str) -> Events:
     """Answer, criticise the answer, search for what is missing, answer again."""
     eff = state.effective
     budget = engine.settings.chat

@@ -1,8 +1,8 @@
-"""Offline query variants for the extensive mode (docchat.chat.modes.expansion_queries)."""
+"""Offline query variants for the extensive mode (docchat.chat.steps.expansion_queries)."""
 
 from __future__ import annotations
 
-from docchat.chat.modes import expansion_queries
+from docchat.chat.steps import expansion_queries
 from docchat.textsearch import words
 from tests.chat.passages import passages
 
