@@ -88,8 +88,9 @@ QUICK = Plan(
     durability_size=200,
 )
 
-# Targets docchat is held to (see the Targets table).
-TARGET_APPEND_VS_RAW = 0.25
+# Targets docchat is held to (see the Targets table).  Appends: 35 %, what they reached before
+# input hardening (issue 17); 21 % after it, until the append path was profiled.
+TARGET_APPEND_VS_RAW = 0.35
 TARGET_DRIFT = 1.2
 TARGET_THREADED_P99_NS = 5_000_000
 TARGET_READ_VS_RAW = 2.0

@@ -121,6 +121,14 @@ def make_engine(settings: Settings) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # Last in, first out: a thread gets back the connection it just used.  SQLite keeps a
+        # page cache per connection and empties it when another connection wrote since, so
+        # going round the pool (first in, first out) read again every page an append touches.
+        pool: dict[str, Any] = (
+            {"poolclass": NullPool}
+            if url.database in (None, "", ":memory:")
+            else {"pool_use_lifo": True}
+        )
         engine = create_engine(
             url,
             echo=db.echo,
@@ -131,7 +139,7 @@ def make_engine(settings: Settings) -> Engine:
                 "isolation_level": None,
                 "check_same_thread": False,
             },
-            poolclass=NullPool if url.database in (None, "", ":memory:") else None,
+            **pool,
         )
         synchronous = "FULL" if db.durability == "power" else "NORMAL"
 

@@ -191,6 +191,22 @@ def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, s
     return None
 
 
+def may_be_unstorable(encoded: str) -> bool:
+    """Whether JSON text that ``json.dumps(..., ensure_ascii=False, allow_nan=False)`` wrote may
+    hold what ``json_problem`` refuses; False means it holds none of it, so the walk is skipped.
+
+    The text shows each refusal: NUL as the escape ``\\u0000``, a lone surrogate as itself (not
+    escaped without ``ensure_ascii``), a non-finite number never (``allow_nan=False`` raised), and
+    ``MAX_JSON_DEPTH`` levels of nesting as at least as many brackets.  Brackets or a backslash-u
+    inside strings only make it say True more often; ``json_problem`` then decides.
+    """
+    return (
+        "\\u0000" in encoded
+        or encoded.count("[") + encoded.count("{") >= MAX_JSON_DEPTH
+        or _SURROGATE.search(encoded) is not None
+    )
+
+
 def plausible_id(value: object, *, max_chars: int = 255) -> bool:
     """Whether ``value`` could name a row: a string a database can compare (no NUL, no lone
     surrogate, not absurdly long).  Anything else names nothing, so the caller says not found."""

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from docchat.documents.ingest import display_name
 from docchat.documents.registry import check_collection_name
 from docchat.errors import InvalidInput
-from docchat.validation import check_name, name_problem
+from docchat.validation import (
+    MAX_JSON_DEPTH,
+    check_name,
+    json_problem,
+    may_be_unstorable,
+    name_problem,
+)
 
 
 @pytest.mark.parametrize(
@@ -87,3 +98,71 @@ def test_the_message_shows_the_name_escaped() -> None:
     # A bidi override in the message would reorder the text around it wherever it is shown.
     problem = name_problem("invoice\u202efdp.exe")
     assert problem is not None and "\u202e" not in problem
+
+
+# -- the store's fast JSON check -----------------------------------------------------------------
+
+_ANY_TEXT = st.text(
+    st.one_of(
+        st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()),
+        st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=()),
+        st.sampled_from(["\x00", "[", "{", "\\", "u"]),
+    ),
+    max_size=12,
+)
+_JSON_LIKE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _ANY_TEXT,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(_ANY_TEXT | st.integers(), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _encoded(value: Any) -> str | None:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return None  # the store walks such a value with json_problem itself
+
+
+@settings(max_examples=500, deadline=None)
+@given(_JSON_LIKE)
+def test_whatever_json_problem_refuses_the_fast_check_flags(value: Any) -> None:
+    encoded = _encoded(value)
+    if encoded is not None and json_problem(value) is not None:
+        assert may_be_unstorable(encoded)
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1, 500])
+def test_nesting_at_and_past_the_limit_is_flagged(depth: int) -> None:
+    value = _nested(depth)
+    encoded = _encoded(value)
+    assert encoded is not None
+    assert (json_problem(value) is not None) == (depth > MAX_JSON_DEPTH)
+    assert may_be_unstorable(encoded) == (depth >= MAX_JSON_DEPTH)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"x": "nul\x00"}, {"nul\x00key": 1}, ["lone \ud800"], {"\udfff": None}],
+)
+def test_nul_and_lone_surrogates_are_flagged_in_keys_and_values(value: Any) -> None:
+    encoded = _encoded(value)
+    assert encoded is not None and json_problem(value) is not None
+    assert may_be_unstorable(encoded)
+
+
+def test_ordinary_metadata_skips_the_walk() -> None:
+    # The point of the fast check: what chat turns store is not walked a second time.
+    metadata = {"model": "llama-3.1-8b", "mode": "basic", "tokens": 87, "sources": [{"page": 3}]}
+    assert not may_be_unstorable(_encoded(metadata) or "")

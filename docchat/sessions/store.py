@@ -59,7 +59,7 @@ from docchat.sessions.group_commit import GroupCommit, run_append
 from docchat.sessions.models import MessageRow, SessionRow
 from docchat.sessions.types import ROLES, ChatSession, Message, MessageHit, SessionPage
 from docchat.textsearch import fts5_query, pg_tsquery_text
-from docchat.validation import check_int, check_json, check_text
+from docchat.validation import check_int, check_json, check_text, may_be_unstorable
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +182,14 @@ class SessionStore:
             raise InvalidInput(
                 f"{field} must be a JSON {'object' if kind is dict else 'array'}", field=field
             )
-        # Before json.dumps: it recurses (a deep value is a RecursionError) and passes lone
-        # surrogates and NUL through, which the database then refuses mid-transaction.
-        check_json(value, field)
         try:
             encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
+            # check_json names the part that cannot be stored (a deep value, NaN...), if any.
+            check_json(value, field)
             raise InvalidInput(f"{field} is not JSON-serialisable", field=field) from exc
+        if may_be_unstorable(encoded):
+            check_json(value, field)
         if len(encoded.encode()) > self._limits.max_json_bytes:
             raise TooLarge(
                 f"{field} is larger than {self._limits.max_json_bytes} bytes as JSON", field=field
@@ -513,15 +514,19 @@ class SessionStore:
             position, message_id = self._group.append(bump, sql.insert, params)
         else:
             position, message_id = self._append_alone(session_id, bump, sql.insert, params)
-        return Message(
-            id=message_id,
-            session_id=session_id,
-            position=position,
-            role=role,
-            content=content,
-            created_at=now,
-            metadata=metadata,
-            references=references,
+        # Every value was checked above (the metadata is a fresh decoded copy): validating them
+        # again cost 2.4 us of an append.
+        return _stored_message(
+            {
+                "id": message_id,
+                "session_id": session_id,
+                "position": position,
+                "role": role,
+                "content": content,
+                "created_at": now,
+                "metadata": metadata,
+                "references": references,
+            }
         )
 
     def messages(
