@@ -7,13 +7,69 @@ is optional: None means the configured default, so a session stores only what it
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    PlainValidator,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from docchat.validation import OptionalWholeNumber, json_problem
 
-ChatMode = Literal["basic", "extensive", "full_reading", "deep_reflection"]
+#: The chat modes' names, in the order faces list them.  ``docchat.chat.modes`` adds a mode's
+#: name here when it registers the mode: options sit below the chat engine and cannot import its
+#: registry, and the CLI reads them without loading it.  The built-in modes are named here too, so
+#: that stored settings validate before (or without) the engine being loaded; a test checks that
+#: they are the registry's built-in modes.
+_MODE_NAMES: list[str] = ["basic", "extensive", "full_reading", "deep_reflection"]
+
+
+def mode_names() -> tuple[str, ...]:
+    """The names a ``ChatMode`` may take (every registered chat mode)."""
+    return tuple(_MODE_NAMES)
+
+
+def add_mode_name(name: str) -> None:
+    """Accept ``name`` as a chat mode (``docchat.chat.modes.register`` calls it)."""
+    if name not in _MODE_NAMES:
+        _MODE_NAMES.append(name)
+
+
+def remove_mode_name(name: str) -> None:
+    """No longer accept ``name`` (``docchat.chat.modes.unregister`` calls it)."""
+    if name in _MODE_NAMES:
+        _MODE_NAMES.remove(name)
+
+
+def _registered_mode(name: Any) -> str:
+    names = mode_names()
+    if not isinstance(name, str) or name not in names:
+        # Worded as pydantic words a Literal's error, which the mode was until modes registered.
+        expected = ", ".join(repr(n) for n in names[:-1]) + f" or {names[-1]!r}"
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": expected}
+        )
+    return name
+
+
+class _ModeNamesSchema:
+    """The JSON schema of a mode: an enum of the names registered when the schema is made."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"enum": list(mode_names()), "type": "string"}
+
+
+#: A registered chat mode's name.
+ChatMode = Annotated[str, PlainValidator(_registered_mode), _ModeNamesSchema()]
 
 #: Entries of one source-filter list, and keywords of one request: settings are read with every
 #: session, so they stay small (100,000 keywords once made each read 400 KB).

@@ -25,7 +25,7 @@ from retrieval.openai_server import serve
 from typer.testing import CliRunner, Result
 
 from docchat.cli import app, core
-from docchat.options import ChatMode
+from docchat.options import mode_names
 from docchat.sessions.store import ExportFileFormat
 
 runner = CliRunner()
@@ -104,8 +104,13 @@ def _models(**models: str) -> str:
 
 
 def test_the_choices_match_the_library() -> None:
-    # Spelled out in docchat/cli/core.py so that --help loads neither.
-    assert get_args(core.ChatMode) == get_args(ChatMode)
+    # The chat modes are the registry's names, read from docchat.options (which loads no
+    # retrieval stack); the export formats are spelled out in docchat/cli/core.py.
+    parse = core.chat_mode_parser()
+    assert [parse(m) for m in mode_names()] == list(mode_names())
+    with pytest.raises(ValueError, match="'telepathy' is not one of 'basic'"):
+        parse("telepathy")
+    assert core.chat_mode_metavar() == "<" + "|".join(mode_names()) + ">"
     assert get_args(core.ExportFormat) == get_args(ExportFileFormat)
 
 

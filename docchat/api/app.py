@@ -22,7 +22,17 @@ from docchat.api import mcp
 from docchat.api.errors import EXCEPTION_HANDLERS, UnexpectedErrors, error_response
 from docchat.api.guard import HeadSizeLimit, InputCheck, SiteGuard
 from docchat.api.openapi import publish_model_names
-from docchat.api.routes import chat, docs, documents, health, openai, search, sessions, tasks
+from docchat.api.routes import (
+    chat,
+    docs,
+    documents,
+    health,
+    modes,
+    openai,
+    search,
+    sessions,
+    tasks,
+)
 from docchat.api.schemas import error_responses
 from docchat.api.uploads import UPLOAD_DIR, sweep_stale
 from docchat.config import Settings
@@ -171,7 +181,8 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
     names = ModelCatalog(settings.llm).names()
     publish_model_names(app, names, openai.model_ids(names, settings.llm.default_model))
     routers = [
-        module.router for module in (health, sessions, chat, documents, tasks, search, openai, docs)
+        module.router
+        for module in (health, sessions, chat, modes, documents, tasks, search, openai, docs)
     ]
     for router in routers:
         app.include_router(router)

@@ -176,6 +176,22 @@ class ModelList(BaseModel):
     items: list[ModelDescription]
 
 
+class ModeDescription(BaseModel):
+    """A chat mode as the API lists it (what the web app's mode list shows)."""
+
+    name: str = Field(description="What settings.mode and ChatRequest.mode take.")
+    label: str = Field(description="How a list names it.")
+    description: str = Field(description="What it does, in a few words.")
+    background: bool = Field(description="POST …/chat answers it as a task (202).")
+    budgets: list[str] = Field(description="The settings that bound its work.")
+
+
+class ModeList(BaseModel):
+    """The chat modes, in the order a list shows them."""
+
+    items: list[ModeDescription]
+
+
 class TaskAccepted(BaseModel):
     """Work continues as a background task."""
 

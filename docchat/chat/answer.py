@@ -25,7 +25,7 @@ from docchat.chat import modes, outcomes
 from docchat.chat.autosave import Autosave
 from docchat.chat.effective import Effective, explicit_option, resolve
 from docchat.chat.memory import Turn, recent_turns
-from docchat.chat.reading import plan
+from docchat.chat.modes import Run
 
 # Re-exported: the workspace widens a turn's stop flag with its task's.
 from docchat.chat.turn import AnyFlag as AnyFlag
@@ -131,10 +131,10 @@ class ChatEngine:
         turn_id: str | None = None,
         failures: list[DocchatError] | None = None,
     ) -> Iterator[AnswerEvent]:
-        state = self._begin(question, cancel=cancel or threading.Event(), turn_id=turn_id)
+        state, run = self._begin(question, cancel=cancel or threading.Event(), turn_id=turn_id)
         stored = False
         try:
-            result = yield from _autosaved(state, modes.run(self, state, question.text))
+            result = yield from _autosaved(state, run(self, state, question.text))
             answer = self._finish(state, result)
             stored = True
             yield DoneEvent(answer=answer)
@@ -163,7 +163,7 @@ class ChatEngine:
 
     def _begin(
         self, question: Question, *, cancel: StopFlag, turn_id: str | None = None
-    ) -> TurnState:
+    ) -> tuple[TurnState, Run]:
         text, session_id, owner = question.text, question.session_id, question.owner
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("question must be a non-empty string", field="question")
@@ -191,9 +191,8 @@ class ChatEngine:
                 raise no_reranker(field="options.enable_reranking")
             # Only the configured default asked for it, and there is nothing to rerank with.
             effective = dataclasses.replace(effective, enable_reranking=False)
-        reading = None
-        if effective.mode == "full_reading":
-            reading = plan(self, effective, owner)  # over budget: InvalidInput, nothing stored
+        # A mode's own checks (full_reading's budget): refused now, nothing is stored.
+        run = modes.get(effective.mode).start(self, effective, owner)
         session = existing or self.store.create(
             owner=owner,
             title=" ".join(text.split())[:TITLE_CHARS],
@@ -237,7 +236,7 @@ class ChatEngine:
                 turns=effective.memory_turns,
                 owner=owner,
             )
-        return TurnState(
+        state = TurnState(
             session_id=session.id,
             owner=owner,
             effective=effective,
@@ -245,11 +244,11 @@ class ChatEngine:
             model=chat_model,
             memory=memory,
             cancel=cancel,
-            reading=reading,
             model_slots=self._model_slots(effective.model) if chat_model else None,
             answer_message=answer_message,
             autosave=autosave,
         )
+        return state, run
 
     def _model_slots(self, name: str) -> threading.BoundedSemaphore:
         """The calls a model may serve at once, shared by every turn of this engine: llama.cpp's

@@ -35,10 +35,13 @@ from docchat.chat.markers import without_markers
 from docchat.chat.types import Answer, Citation
 from docchat.config import EXTRACTIVE_MODEL
 from docchat.errors import DocchatError, InvalidInput, ProviderError
-from docchat.options import ChatMode
+from docchat.options import ChatMode, mode_names
 from docchat.retrieval.evaluate import Question, follow_up_parents, normalise
 
-CHAT_MODES: tuple[ChatMode, ...] = ("basic", "extensive", "full_reading", "deep_reflection")
+
+def chat_modes() -> tuple[ChatMode, ...]:
+    """The modes an evaluation asks in by default: every registered chat mode."""
+    return mode_names()
 
 
 class Asker(Protocol):
@@ -338,23 +341,23 @@ def evaluate_answers(
     document_text: DocumentText,
     questions: Sequence[Question],
     *,
-    modes: Sequence[ChatMode] = CHAT_MODES,
+    modes: Sequence[ChatMode] | None = None,
     models: Sequence[str] = (EXTRACTIVE_MODEL,),
     progress: EvalProgress | None = None,
 ) -> AnswerReport:
-    """Ask every question in every mode with every model and score the answers;
-    ``progress(done, total)`` after each.
+    """Ask every question in every mode (default: every registered one) with every model and
+    score the answers; ``progress(done, total)`` after each.
 
     Raises ``InvalidInput`` for bad arguments, and whatever the warm-up question raises (an
     unknown model, a server that is down) before any question is scored.
     """
     if not questions:
         raise InvalidInput("there are no questions to evaluate", field="questions")
-    modes = list(dict.fromkeys(modes))
-    if not modes or any(m not in CHAT_MODES for m in modes):
+    known = chat_modes()
+    modes = list(dict.fromkeys(known if modes is None else modes))
+    if not modes or any(m not in known for m in modes):
         raise InvalidInput(
-            "modes must be some of basic, extensive, full_reading and deep_reflection",
-            field="modes",
+            f"modes must be some of {', '.join(known[:-1])} and {known[-1]}", field="modes"
         )
     models = list(dict.fromkeys(models))
     if not models:

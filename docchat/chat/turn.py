@@ -85,8 +85,6 @@ class TurnState:
     usage: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
     model_calls: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
-    #: full_reading's estimate, made before the question is stored.
-    reading: Any = None
     #: Held while calling the model: as many as the model's server answers at once.
     model_slots: threading.BoundedSemaphore | None = None
     #: A turn with a task: the assistant message its answer streams into, and what saves it.

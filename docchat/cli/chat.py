@@ -16,6 +16,8 @@ from docchat.cli.core import (
     ChatMode,
     JsonOption,
     app,
+    chat_mode_metavar,
+    chat_mode_parser,
     console,
     err_console,
     fail,
@@ -43,6 +45,8 @@ ChatModeOption = Annotated[
     typer.Option(
         "--mode",
         "-m",
+        parser=chat_mode_parser(),
+        metavar=chat_mode_metavar(),
         help="basic: search, then answer; extensive: search with query variants too; "
         "full_reading: read every matching document; deep_reflection: critique the answer and "
         "search again. Default: the session's mode, else DOCCHAT_CHAT__MODE (basic).",

@@ -5,7 +5,7 @@ Nothing heavy at import time: this module is loaded by ``docchat --help``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
@@ -25,11 +25,36 @@ if TYPE_CHECKING:
 
 # Spelled out here rather than imported, so that --help does not load the retrieval stack.
 Mode = Literal["hybrid", "fulltext", "dense"]
-EvalMode = Literal[
-    "all", "hybrid", "fulltext", "dense", "basic", "extensive", "full_reading", "deep_reflection"
-]
-ChatMode = Literal["basic", "extensive", "full_reading", "deep_reflection"]
+#: A chat mode's name (``ChatModeChoice`` checks it against the registered modes).
+ChatMode = str
+#: "all", a search mode or a chat mode.
+EvalMode = str
 ExportFormat = Literal["json", "markdown", "docx", "pdf"]
+
+
+def chat_mode_parser(*first: str) -> Callable[[str], str]:
+    """A ``--mode`` parser accepting ``first`` and the registered chat modes, as they are when
+    the command runs (a mode registered after this module was imported is accepted too).  The
+    names come from ``docchat.options``, which loads no retrieval stack."""
+
+    def parse(value: str) -> str:
+        from docchat.options import mode_names
+
+        choices = (*first, *mode_names())
+        if value not in choices:
+            # Worded as Typer words a Literal's error, which the option was until modes registered.
+            raise ValueError(f"{value!r} is not one of {', '.join(map(repr, choices))}.")
+        return value
+
+    return parse
+
+
+def chat_mode_metavar(*first: str) -> str:
+    """The choices as ``--help`` shows them (the modes registered when the CLI is loaded)."""
+    from docchat.options import mode_names
+
+    return "<" + "|".join((*first, *mode_names())) + ">"
+
 
 app = typer.Typer(
     name="docchat",

@@ -15,6 +15,8 @@ from docchat.cli.core import (
     ChatMode,
     EvalMode,
     app,
+    chat_mode_metavar,
+    chat_mode_parser,
     console,
     err_console,
     fail,
@@ -170,18 +172,19 @@ def _eval_answers(
     json_output: bool,
 ) -> None:
     """``eval --answers``: ask every question, score the answers, print the report."""
-    from docchat.chat.evaluate import CHAT_MODES, evaluate_answers
+    from docchat.chat.evaluate import chat_modes, evaluate_answers
     from docchat.options import ChatOptions, SourceFilters
     from docchat.retrieval.evaluate import load_qa
 
-    if mode != "all" and mode not in CHAT_MODES:
+    known = chat_modes()
+    if mode != "all" and mode not in known:
         fail(
-            f"--mode {mode} is a search mode; with --answers use one of " + ", ".join(CHAT_MODES),
+            f"--mode {mode} is a search mode; with --answers use one of " + ", ".join(known),
             code=2,
         )
     with reported():
         questions = load_qa(qa_file)
-    modes: tuple[ChatMode, ...] = CHAT_MODES if mode == "all" else (mode,)
+    modes: tuple[ChatMode, ...] = known if mode == "all" else (mode,)
     options = None
     if k is not None or collection:
         options = ChatOptions(
@@ -282,9 +285,11 @@ def eval_command(
     mode: Annotated[
         EvalMode,
         typer.Option(
+            parser=chat_mode_parser("all", "hybrid", "fulltext", "dense"),
+            metavar=chat_mode_metavar("all", "hybrid", "fulltext", "dense"),
             help="Search mode (hybrid, fulltext, dense) to evaluate, or all three side by side; "
             "with --answers a chat mode (basic, extensive, full_reading, deep_reflection) or all "
-            "four."
+            "four.",
         ),
     ] = "all",
     model: Annotated[
@@ -340,7 +345,8 @@ def eval_command(
         fail(f"--mode {mode} is a chat mode: add --answers to evaluate answers", code=2)
     with reported():
         questions = load_qa(qa_file)
-    modes: tuple[EvalRun, ...] = SEARCH_MODES if mode == "all" else (mode,)
+    # Checked above: a search mode's name (the option takes chat modes' names too).
+    modes: tuple[EvalRun, ...] = SEARCH_MODES if mode == "all" else (cast("SearchMode", mode),)
     filters = SourceFilters(collections=collection or [])
     k = 10 if k is None else k
     with open_workspace() as workspace:

@@ -44,11 +44,11 @@ def test_openapi_names_and_summarises_every_route(client: httpx.Client) -> None:
     spec = client.get("/openapi.json").json()
     operations = [op for ops in spec["paths"].values() for op in ops.values()]
     ids = [op["operationId"] for op in operations]
-    assert len(ids) == len(set(ids)) == 31
+    assert len(ids) == len(set(ids)) == 32
     assert {"create_session", "append_message", "export_session", "search_messages"} <= set(ids)
     assert {"upload_documents", "delete_document", "get_task", "search_documents"} <= set(ids)
     assert "reindex_document" in ids
-    assert {"cancel_task", "chat", "chat_stream", "list_models"} <= set(ids)
+    assert {"cancel_task", "chat", "chat_stream", "list_models", "list_modes"} <= set(ids)
     assert {"openai_list_models", "openai_chat_completions"} <= set(ids)
     assert {"get_passage", "download_document", "get_page_image", "get_page_highlights"} <= set(ids)
     assert all(op.get("summary") for op in operations)

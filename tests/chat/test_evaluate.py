@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from docchat.chat.evaluate import (
-    CHAT_MODES,
+    chat_modes,
     contains_keyword,
     evaluate_answers,
     percentile,
@@ -303,5 +303,8 @@ def test_the_handbook_with_the_extractive_answerer(handbook: Workspace) -> None:
     assert len(sessions) == len(questions) - report.follow_ups
 
 
-def test_chat_modes_are_the_four() -> None:
-    assert CHAT_MODES == ("basic", "extensive", "full_reading", "deep_reflection")
+def test_chat_modes_are_the_registered_ones() -> None:
+    from docchat.chat.modes import all_modes
+
+    assert chat_modes() == ("basic", "extensive", "full_reading", "deep_reflection")
+    assert chat_modes() == tuple(m.name for m in all_modes())

@@ -84,3 +84,12 @@ def test_the_checker_finds_a_circle() -> None:
 
 def test_no_module_of_the_chat_package_imports_in_a_loop() -> None:
     assert cycles(import_graph(PACKAGE / "chat")) == []
+
+
+def test_modes_do_not_import_each_other() -> None:
+    graph = import_graph(PACKAGE / "chat" / "modes")
+    mode_modules = {m for m in graph if m != "docchat.chat.modes" and not m.endswith(".mode")}
+    assert len(mode_modules) >= 4
+    assert {m: sorted(graph[m] & mode_modules) for m in mode_modules} == {
+        m: [] for m in mode_modules
+    }

@@ -30,15 +30,13 @@ from docchat.api.schemas import (
     TaskAccepted,
     error_responses,
 )
+from docchat.chat import modes
 from docchat.chat.types import Answer, AnswerEvent
 from docchat.errors import DocchatError
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api", tags=["chat"])
-
-#: Modes that read many documents or call the model many times: a task, not a request.
-LONG_MODES = frozenset({"full_reading", "deep_reflection"})
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
@@ -81,8 +79,12 @@ async def chat(
     `full_reading` and `deep_reflection` (and any mode with `background`) answer as a task:
     202 with its id; the task's `result` is this answer when it succeeds.
     """
-    background = body.background or (
-        (body.mode or workspace.session(session_id, owner=owner).settings.mode) in LONG_MODES
+    # Modes that read many documents or call the model many times: a task, not a request.
+    background = (
+        body.background
+        or modes.get(
+            body.mode or workspace.session(session_id, owner=owner).settings.mode
+        ).background
     )
     turn = partial(
         workspace.ask,

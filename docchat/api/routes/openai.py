@@ -35,12 +35,11 @@ from docchat.api.schemas import ErrorResponse, error_responses
 from docchat.chat.memory import Turn
 from docchat.chat.types import Answer, AnswerEvent, Citation, DoneEvent, ErrorEvent, TokenEvent
 from docchat.errors import InvalidInput, UnsupportedParameter
-from docchat.options import ChatMode, ChatOptions
+from docchat.options import ChatMode, ChatOptions, mode_names
 from docchat.validation import OptionalWholeNumber
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
-MODES: tuple[ChatMode, ...] = ("basic", "extensive", "full_reading", "deep_reflection")
 PREFIX = "docchat-"
 
 
@@ -138,16 +137,19 @@ class ModelCards(BaseModel):
 
 
 def model_ids(names: list[str], default: str) -> list[str]:
-    """Every id docchat answers to: mode alone (default model), and mode:model."""
-    ids = [f"{PREFIX}{mode}" for mode in MODES]
-    ids += [f"{PREFIX}{mode}:{name}" for mode in MODES for name in names if name != default]
+    """Every id docchat answers to: mode alone (default model), and mode:model, for every
+    registered chat mode."""
+    modes = mode_names()
+    ids = [f"{PREFIX}{mode}" for mode in modes]
+    ids += [f"{PREFIX}{mode}:{name}" for mode in modes for name in names if name != default]
     return ids
 
 
 def parse_model_id(model_id: str, names: list[str]) -> tuple[ChatMode, str | None]:
     """(mode, model name or None for the default) of an id from ``model_ids``."""
     mode_part, _, name = model_id.removeprefix(PREFIX).partition(":")
-    if not model_id.startswith(PREFIX) or mode_part not in MODES or (name and name not in names):
+    known = not name or name in names
+    if not model_id.startswith(PREFIX) or mode_part not in mode_names() or not known:
         raise InvalidInput(
             f"unknown model {model_id[:100]!r}: GET /v1/models lists them "
             f"(e.g. {PREFIX}basic, {PREFIX}extensive:<model>)",

@@ -3,13 +3,10 @@ import { api, ApiError, enc, get, streamChat } from "./api.js";
 import { $, append, clear, h, toast } from "./dom.js";
 import { findText, renderMarkdown, wrapRange } from "./markdown.js";
 import { openPreview } from "./preview.js";
-import { currentSettings, emit, state } from "./state.js";
+import { currentSettings, emit, modeInfo, state } from "./state.js";
 
-const LONG_MODES = new Set(["full_reading", "deep_reflection"]);
-const MODE_NAMES = {
-  basic: "Basic", extensive: "Extensive", full_reading: "Full reading",
-  deep_reflection: "Deep reflection",
-};
+// A mode's label and whether it runs long come from GET /api/modes (state.modes).
+const modeLabel = (name) => (modeInfo(name) || {}).label || name;
 const PAGE = 200;
 const MAX_POSITION = Number.MAX_SAFE_INTEGER;
 const TITLE_CHARS = 80;
@@ -112,7 +109,7 @@ function renderMessage(message) {
   return h("li", { class: `message ${message.role === "user" ? "user" : "other"}`, id: `msg-${message.id}` },
     h("div", { class: "who" }, message.role === "user" ? "You" : message.role),
     h("div", { class: "user-text" }, message.content),
-    meta.mode ? h("div", { class: "meta-line" }, MODE_NAMES[meta.mode] || meta.mode) : null);
+    meta.mode ? h("div", { class: "meta-line" }, modeLabel(meta.mode)) : null);
 }
 
 /** An assistant message: Markdown body, marks, citations, sources, details. */
@@ -254,7 +251,7 @@ function renderDetails(metadata) {
     rows.push(h("dt", {}, label), h("dd", {}, value));
   };
   add("Model", metadata.model);
-  add("Mode", metadata.mode && (MODE_NAMES[metadata.mode] || metadata.mode));
+  add("Mode", metadata.mode && modeLabel(metadata.mode));
   add("Answered by", metadata.answerer);
   if (Array.isArray(metadata.queries) && metadata.queries.length) {
     add("Searched for", metadata.queries.join(" · "));
@@ -340,7 +337,8 @@ async function ask(question) {
   const controller = new AbortController();
   state.streaming = controller;
   setBusy(true);
-  setStatus(LONG_MODES.has(mode) ? `${MODE_NAMES[mode]}: starting…` : "Searching your documents…");
+  const long = (modeInfo(mode) || {}).background;
+  setStatus(long ? `${modeLabel(mode)}: starting…` : "Searching your documents…");
   let text = "";
   let frame = 0;
   let finished = false;

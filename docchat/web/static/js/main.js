@@ -5,7 +5,7 @@ import { initDocuments, refreshLibrary } from "./documents.js";
 import { closePreview, initPreview } from "./preview.js";
 import { initSessions, refreshSessions } from "./sessions.js";
 import { initSettings } from "./settings.js";
-import { loadModels, state } from "./state.js";
+import { loadModels, loadModes, state } from "./state.js";
 
 function setSidebar(open) {
   document.body.classList.toggle("sidebar-open", open);
@@ -46,7 +46,7 @@ function start() {
     if (e.target.closest("a")) setSidebar(false);
   });
   window.addEventListener("hashchange", () => route().catch((err) => toast(err.message)));
-  Promise.all([refreshSessions(), loadModels(), refreshLibrary(), route()])
+  Promise.all([refreshSessions(), loadModels(), loadModes(), refreshLibrary(), route()])
     .catch((err) => toast(err.message))
     .finally(() => document.body.classList.add("ready"));
 }

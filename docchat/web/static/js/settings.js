@@ -26,6 +26,16 @@ function fillModels() {
   select.value = chosen;
 }
 
+function fillModes() {
+  const select = $("#set-mode");
+  const chosen = currentSettings().mode || "basic";
+  clear(select);
+  for (const m of state.modes) {
+    select.append(h("option", { value: m.name }, `${m.label}: ${m.description}`));
+  }
+  select.value = chosen;
+}
+
 function checklist(container, items, chosen, name) {
   clear(container);
   if (!items.length) {
@@ -62,7 +72,7 @@ export function fillSettings() {
   const settings = currentSettings();
   const options = settings.options || {};
   fillModels();
-  $("#set-mode").value = settings.mode || "basic";
+  fillModes();
   $("#set-num-results").value = options.num_results ?? "";
   $("#set-keywords").value = (options.manual_keywords || []).join(", ");
   $("#set-language").value = options.output_language || "";
@@ -143,5 +153,6 @@ export function initSettings() {
   $("#settings-panel").addEventListener("submit", save);
   on("session", () => { if (!$("#settings-panel").hidden) fillSettings(); });
   on("models", () => fillModels());
+  on("modes", () => fillModes());
   on("library", () => { if (!$("#settings-panel").hidden) fillFilters(); });
 }

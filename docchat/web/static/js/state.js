@@ -1,4 +1,4 @@
-// What the views share: the open session, the known models, collections and documents.
+// What the views share: the open session, the known models and modes, collections and documents.
 import { get } from "./api.js";
 
 export const state = {
@@ -7,6 +7,8 @@ export const state = {
   /** Settings of a new chat before its first question creates the session. */
   draftSettings: { mode: "basic", model: null, options: {} },
   models: [],
+  /** The chat modes, as GET /api/modes lists them (the server's registry). */
+  modes: [],
   collections: [],
   documents: [],
   /** The running answer's AbortController, if one streams. */
@@ -42,4 +44,14 @@ export async function loadLibrary() {
 export async function loadModels() {
   state.models = (await get("/api/models")).items;
   emit("models", null);
+}
+
+export async function loadModes() {
+  state.modes = (await get("/api/modes")).items;
+  emit("modes", null);
+}
+
+/** The mode ``name`` as the server describes it (undefined before the list loaded). */
+export function modeInfo(name) {
+  return state.modes.find((m) => m.name === name);
 }

@@ -1,4 +1,4 @@
-"""deep_reflection: draft → critique → targeted retrieval for each gap → final answer.
+"""``deep_reflection``: draft → critique → targeted retrieval for each gap → final answer.
 
 Rounds are bounded (``reflection_rounds``, default 2), and so is the whole turn: model calls
 (``chat.max_model_calls``) and seconds (``chat.max_seconds``).  When a budget runs out the mode
@@ -15,6 +15,7 @@ from typing import Any
 
 from docchat.chat import generate
 from docchat.chat.extractive import terms
+from docchat.chat.modes.mode import Mode
 from docchat.chat.steps import (
     answer_from,
     expansion_queries,
@@ -99,3 +100,13 @@ def _merge(hits: Sequence[Hit], found: Sequence[Hit]) -> list[Hit]:
     """The passages of ``found`` not already in ``hits``."""
     seen = {h.chunk_id for h in hits}
     return [h for h in found if h.chunk_id not in seen]
+
+
+MODE = Mode(
+    name="deep_reflection",
+    label="Deep reflection",
+    description="draft, critique, answer",
+    run=deep_reflection,
+    background=True,
+    budgets=("chat.reflection_rounds", "chat.max_model_calls", "chat.max_seconds"),
+)

@@ -1,4 +1,4 @@
-"""full_reading: read every document in scope, not a top-k.
+"""``full_reading``: read every document in scope, not a top-k.
 
 Before anything is stored the work is estimated (documents, passages, tokens); past
 ``chat.full_reading_max_tokens`` the mode refuses with the estimate unless the request sets
@@ -17,10 +17,12 @@ import time
 from collections.abc import Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import partial
 
 from docchat.chat import generate
+from docchat.chat.effective import Effective
 from docchat.chat.extractive import extract
+from docchat.chat.modes.mode import Mode, Run
 from docchat.chat.steps import answer_from, retrieval_event, standalone_queries
 from docchat.chat.turn import Events, TurnEngine, TurnState
 from docchat.chat.types import AnswerEvent, ProgressEvent
@@ -30,9 +32,6 @@ from docchat.llm import prompts
 from docchat.llm.base import estimate_tokens
 from docchat.retrieval.hybrid import Hit
 from docchat.retrieval.passages import Scope
-
-if TYPE_CHECKING:
-    from docchat.chat.effective import Effective
 
 #: Everything goes into one prompt when it takes at most this share of the model's window.
 WHOLE_SHARE = 0.6
@@ -76,9 +75,16 @@ def plan(engine: TurnEngine, effective: Effective, owner: str | None) -> Plan:
     return Plan(documents, passages, tokens)
 
 
-def full_reading(engine: TurnEngine, state: TurnState, question: str) -> Events:
-    """Read every document in scope, then answer."""
-    reading = state.reading or plan(engine, state.effective, state.owner)
+def prepare(engine: TurnEngine, effective: Effective, owner: str | None) -> Run:
+    """The reading, estimated before the question is stored (over budget: nothing is)."""
+    return partial(full_reading, reading=plan(engine, effective, owner))
+
+
+def full_reading(
+    engine: TurnEngine, state: TurnState, question: str, *, reading: Plan | None = None
+) -> Events:
+    """Read every document in scope (``reading``: as estimated before), then answer."""
+    reading = reading or plan(engine, state.effective, state.owner)
     state.extra.update(
         num_documents=len(reading.documents),
         passages_read=reading.passage_count,
@@ -223,3 +229,19 @@ def _map_group(
         h for h in group if any(q and q.lower()[:60] in h.text.lower() for q in evidence.quotes)
     ]
     return score, quoted or group
+
+
+MODE = Mode(
+    name="full_reading",
+    label="Full reading",
+    description="every document in scope",
+    run=full_reading,
+    prepare=prepare,
+    background=True,
+    budgets=(
+        "chat.full_reading_max_tokens",
+        "chat.concurrency",
+        "chat.max_model_calls",
+        "chat.max_seconds",
+    ),
+)

@@ -1,0 +1,52 @@
+"""``extensive``: query variants (the model writes them, translations included; offline: terms
+from the first passages found) → a larger fused pool, reranked when asked → the answer."""
+
+from __future__ import annotations
+
+from docchat.chat import generate
+from docchat.chat.modes.mode import Mode
+from docchat.chat.steps import (
+    answer_from,
+    expansion_queries,
+    retrieval_event,
+    retrieve,
+    standalone_queries,
+    with_web,
+)
+from docchat.chat.turn import Events, TurnEngine, TurnState
+from docchat.retrieval.hybrid import MAX_QUERY_CHARS
+
+
+def extensive(engine: TurnEngine, state: TurnState, question: str) -> Events:
+    """Several query variants, fused into a larger pool, reranked when asked, then the answer."""
+    queries = yield from standalone_queries(state, question)
+    eff = state.effective
+    pool = eff.num_results * engine.settings.chat.pool_factor
+    if state.model is not None:
+        with state.timed("variants"):
+            variants = generate.query_variants(
+                state,
+                question,
+                count=engine.settings.chat.query_variants,
+                languages=eff.query_languages,
+            )
+    else:
+        first = retrieve(engine, state, queries, k=min(pool, 10))
+        variants = expansion_queries(question, first, count=engine.settings.chat.query_variants)
+    state.extra["variants"] = variants
+    queries = list(dict.fromkeys([*queries, *(v[:MAX_QUERY_CHARS] for v in variants)]))
+    state.queries = queries
+    hits = retrieve(engine, state, queries, k=min(pool, 200))
+    hits = hits[: eff.num_results * 2]  # the model sees a larger pool than in basic mode
+    hits = with_web(engine, state, queries[0], hits)
+    yield retrieval_event(state, hits)
+    return (yield from answer_from(engine, state, question, hits))
+
+
+MODE = Mode(
+    name="extensive",
+    label="Extensive",
+    description="several searches",
+    run=extensive,
+    budgets=("chat.query_variants", "chat.pool_factor"),
+)
