@@ -282,9 +282,9 @@ class ChatEngine:
             ],
             "timings_ms": {**state.timings, "total": _ms_since(state.started)},
             "usage": {
-                "prompt_tokens": state.usage["prompt"],
-                "completion_tokens": state.usage["completion"],
-                "model_calls": state.model_calls,
+                "prompt_tokens": state.usage.prompt,
+                "completion_tokens": state.usage.completion,
+                "model_calls": state.usage.calls,
             },
             "prompt_version": result.prompt_version,
             "abstained": result.abstained,

@@ -53,7 +53,7 @@ def _call(
     """The model's reply as text pieces; usage and calls are counted on the turn."""
     model = state.model
     assert model is not None
-    state.model_calls += 1
+    state.usage.count_call()
     slots = state.model_slots
     if slots is not None:
         while not slots.acquire(timeout=0.2):  # a turn waiting for the model can be cancelled
@@ -69,8 +69,7 @@ def _call(
             if isinstance(event, TextDelta):
                 yield event.text
             elif isinstance(event, Usage):
-                state.usage["prompt"] += event.prompt_tokens
-                state.usage["completion"] += event.completion_tokens
+                state.usage.add(event.prompt_tokens, event.completion_tokens)
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
@@ -185,9 +184,10 @@ def grounded_answer(
         if tail:
             state.text += tail
             yield TokenEvent(text=tail)
-    if state.usage["prompt"] == 0:  # the server reported no usage: estimate it
-        state.usage["prompt"] = sum(estimate_tokens(m.content) for m in messages)
-        state.usage["completion"] = estimate_tokens(state.text)
+    # The server reported no usage: estimate it.
+    state.usage.estimate_unreported(
+        sum(estimate_tokens(m.content) for m in messages), estimate_tokens(state.text)
+    )
     with state.timed("citation_check"):
         checked = check_answer(state.text, kept, embedder=embedder, quotes=markers.quotes)
     stats = checked.stats

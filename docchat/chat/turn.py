@@ -64,6 +64,55 @@ class TurnEngine(Protocol):
     web: WebSearch | None
 
 
+class TurnUsage:
+    """A turn's model calls and tokens, counted from every thread that calls the model.
+
+    ``full_reading`` maps groups of passages on ``chat.concurrency`` threads at once, each adding
+    its call's usage as the reply arrives.  A bare ``+=`` on a shared count is a load, an add and
+    a store: threads that interleave there lose additions (free-threaded Python does; CPython 3.11
+    only happens not to switch inside it), so every change holds the lock.
+    """
+
+    __slots__ = ("_calls", "_completion", "_lock", "_prompt")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls = self._prompt = self._completion = 0
+
+    def count_call(self) -> None:
+        """One more model call."""
+        with self._lock:
+            self._calls += 1
+
+    def add(self, prompt: int, completion: int) -> None:
+        """Tokens a call reported."""
+        with self._lock:
+            self._prompt += prompt
+            self._completion += completion
+
+    def estimate_unreported(self, prompt: int, completion: int) -> None:
+        """Take these estimates when no call reported any prompt tokens (the server sends no
+        usage)."""
+        with self._lock:
+            if self._prompt == 0:
+                self._prompt, self._completion = prompt, completion
+
+    @property
+    def calls(self) -> int:
+        """Model calls so far."""
+        return self._calls
+
+    @property
+    def prompt(self) -> int:
+        """Prompt tokens so far."""
+        return self._prompt
+
+    @property
+    def completion(self) -> int:
+        """Completion tokens so far."""
+        return self._completion
+
+
 @dataclass(slots=True)
 class TurnState:
     """What one turn has produced so far (stored as it stands if the turn fails or stops)."""
@@ -82,8 +131,7 @@ class TurnState:
     rewrite: str | None = None
     passages: list[Hit] = field(default_factory=list)
     text: str = ""
-    usage: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
-    model_calls: int = 0
+    usage: TurnUsage = field(default_factory=TurnUsage)
     extra: dict[str, Any] = field(default_factory=dict)
     #: Held while calling the model: as many as the model's server answers at once.
     model_slots: threading.BoundedSemaphore | None = None
@@ -104,6 +152,11 @@ class TurnState:
     def rephrasings(self) -> list[str]:
         """Other phrasings of the question that evidence may answer (the follow-up's rewrite)."""
         return [self.rewrite] if self.rewrite else []
+
+    @property
+    def model_calls(self) -> int:
+        """Model calls the turn has made so far (from every thread)."""
+        return self.usage.calls
 
     @property
     def model_name(self) -> str:
