@@ -13,145 +13,78 @@ streaming (``"status": "streaming"`` in its metadata, its turn in the indexed ``
 column), ``save_partial`` replaces its text, ``finish_answer`` stores the answer in place (same id
 and position).  An answer whose process died stays streaming until ``interrupt_answers``, run by
 any live process, marks it ``interrupted``; readers show both states as unfinished.
+
+The store keeps the transactions; the rest is in modules of their own: input checks (``checks``),
+rows to values (``rows``), the append SQL (``append_sql``, ``group_commit``), full-text search
+(``search``), files (``files``) and listing cursors (``cursor``).
 """
 
 from __future__ import annotations
 
-import base64
 import builtins
-import datetime as dt
-import json
 import logging
-import math
-import re
 import uuid
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, cast
+from typing import Any, cast
 
-from pydantic import ValidationError
-from sqlalchemy import (
-    CursorResult,
-    Row,
-    Select,
-    and_,
-    delete,
-    insert,
-    or_,
-    select,
-    text,
-    type_coerce,
-    update,
-)
+from sqlalchemy import CursorResult, and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.types import NullType
 
 from docchat.config import Settings
-from docchat.db import Database, UTCDateTime, sqlite_time, utcnow
-from docchat.errors import Conflict, InvalidInput, SessionNotFound, TooLarge
+from docchat.db import Database, sqlite_time, utcnow
+from docchat.errors import Conflict, InvalidInput, SessionNotFound
 from docchat.options import ChatSettings
 from docchat.owners import scope, visible_to
-from docchat.sessions.export import read_classic, to_classic, to_markdown, write_atomically
+from docchat.sessions.append_sql import PG_APPEND, SQLITE_APPEND
+from docchat.sessions.checks import (
+    SessionChecks,
+    check_new_session_id,
+    parse_settings,
+    settings_patch,
+    valid_session_id,
+)
+from docchat.sessions.cursor import decode_cursor, encode_cursor
+from docchat.sessions.export import write_atomically
+from docchat.sessions.files import (
+    ExportFileFormat,
+    ExportFormat,
+    export_document,
+    export_text,
+    import_classic,
+)
 from docchat.sessions.group_commit import GroupCommit, run_append
 from docchat.sessions.models import MessageRow, SessionRow
-from docchat.sessions.types import ROLES, ChatSession, Message, MessageHit, SessionPage
-from docchat.textsearch import fts5_query, pg_tsquery_text
-from docchat.validation import check_int, check_json, check_text, may_be_unstorable
+from docchat.sessions.rows import (
+    MESSAGE_COLUMNS,
+    message_of,
+    read_messages,
+    session_of,
+    stored_message,
+)
+from docchat.sessions.search import search_messages
+from docchat.sessions.types import ChatSession, Message, MessageHit, SessionPage
+from docchat.validation import check_int
+
+# ExportFormat and ExportFileFormat are the store's argument types; callers import them from here.
+__all__ = [
+    "INTERRUPTED_ANSWER",
+    "STREAMING",
+    "ExportFileFormat",
+    "ExportFormat",
+    "SessionStore",
+]
 
 log = logging.getLogger(__name__)
 
-ExportFormat = Literal["json", "markdown"]
 #: The ``status`` in an answer's metadata while it streams (its text is what was saved so far).
 STREAMING = "streaming"
 #: What an answer whose process died while it streamed gets in its metadata (a reader shows it
 #: as it shows a stopped one: ``partial``).
 INTERRUPTED_ANSWER: dict[str, Any] = {"status": "interrupted", "partial": True}
-#: Formats ``export_file`` writes: the text ones, a Word document and a PDF.
-ExportFileFormat = Literal["json", "markdown", "docx", "pdf"]
-# In the order SessionStore._read_messages unpacks them.  The last three come as the driver returns
-# them (NullType has no result processor): _read_messages decodes them itself, without the wrapper
-# calls SQLAlchemy's result processors make per value (3 ms of a 5,000-message read).
-_MESSAGE_COLUMNS = (
-    MessageRow.id,
-    MessageRow.session_id,
-    MessageRow.position,
-    MessageRow.role,
-    MessageRow.content,
-    type_coerce(MessageRow.created_at, NullType()).label("created_at"),
-    type_coerce(MessageRow.meta, NullType()).label("meta"),
-    type_coerce(MessageRow.references, NullType()).label("references"),
-)
-# Every Message read back shares this set: pydantic only reads it (Message is frozen, and
-# model_copy copies it before adding to it), and a set per message cost 6 ms of a 5,000-message
-# read, most of it in garbage collection (bench/sessions.py, scenario d).
-_MESSAGE_FIELDS = set(Message.model_fields)
-_JSON = json.JSONDecoder()
-_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_SETTINGS_KEYS = frozenset(ChatSettings.model_fields)
-_SETTINGS_DEFAULTS = ChatSettings().model_dump(mode="json")
-
-
-def valid_session_id(session_id: object) -> bool:
-    """Whether ``session_id`` is shaped like a session id (safe as a file name, <= 64 chars)."""
-    return isinstance(session_id, str) and bool(_SESSION_ID.match(session_id))
-
-
-def _encode_cursor(updated_at: dt.datetime, session_id: str) -> str:
-    raw = f"{updated_at.isoformat()}|{session_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, session_id = raw.split("|", 1)
-        when = dt.datetime.fromisoformat(stamp)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("cursor is not one this server handed out", field="cursor") from exc
-    if when.tzinfo is None or not valid_session_id(session_id):
-        raise InvalidInput("cursor is not one this server handed out", field="cursor")
-    return when, session_id
-
-
-def _stored_json(text: str | None) -> Any:
-    """JSON text as SQLite returns it, decoded (None for SQL NULL)."""
-    if text is None:
-        return None
-    # raw_decode skips what json.loads checks first (a str, no BOM, no surrounding whitespace),
-    # which docchat's compact JSON never has: 0.75 us where json.loads takes 1.6 us, 4 ms of a
-    # 5,000-message read.  Any other text goes to json.loads, which accepts or refuses it.
-    try:
-        value, end = _JSON.raw_decode(text)
-    except ValueError:
-        return json.loads(text)
-    return value if end == len(text) else json.loads(text)
-
-
-def _stored_message(values: dict[str, Any]) -> Message:
-    """A Message of the values of one stored row, in field order, without validating them again.
-
-    Every message was validated on its way in (``append``, ``load_from_disk``).  This is what
-    ``Message.model_construct`` does, without its per-field loop: about 0.5 us a message, where
-    validation takes 1.6 us (a third of it copying the metadata dict) and model_construct 3 us;
-    5 ms of a 5,000-message read (bench/sessions.py, scenario d).
-    """
-    message = object.__new__(Message)
-    object.__setattr__(message, "__dict__", values)
-    object.__setattr__(message, "__pydantic_fields_set__", _MESSAGE_FIELDS)
-    object.__setattr__(message, "__pydantic_extra__", None)
-    object.__setattr__(message, "__pydantic_private__", None)
-    return message
-
-
-def _aware_utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.UTC)
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 class SessionStore:
@@ -161,6 +94,7 @@ class SessionStore:
         self.db = database
         self.settings = settings
         self._limits = settings.sessions
+        self._checks = SessionChecks(settings.sessions)
         self._postgres = database.engine.dialect.name == "postgresql"
         self._group = None if self._postgres else GroupCommit(database)
 
@@ -168,128 +102,6 @@ class SessionStore:
     def from_settings(cls, settings: Settings) -> SessionStore:
         """Open (and migrate) the configured database."""
         return cls(Database.from_settings(settings), settings)
-
-    # -- validation -------------------------------------------------------------------------
-
-    def _check_json(self, value: Any, field: str, kind: type) -> Any:
-        return self._encode_json(value, field, kind)[0]
-
-    def _encode_json(self, value: Any, field: str, kind: type) -> tuple[Any, str | None]:
-        """``value`` as a reader will get it back (tuples become lists...) and as stored text."""
-        if value is None:
-            return None, None
-        if not isinstance(value, kind):
-            raise InvalidInput(
-                f"{field} must be a JSON {'object' if kind is dict else 'array'}", field=field
-            )
-        try:
-            encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError, RecursionError) as exc:
-            # check_json names the part that cannot be stored (a deep value, NaN...), if any.
-            check_json(value, field)
-            raise InvalidInput(f"{field} is not JSON-serialisable", field=field) from exc
-        if may_be_unstorable(encoded):
-            check_json(value, field)
-        if len(encoded.encode()) > self._limits.max_json_bytes:
-            raise TooLarge(
-                f"{field} is larger than {self._limits.max_json_bytes} bytes as JSON", field=field
-            )
-        return json.loads(encoded), encoded
-
-    def _check_content(self, role: object, content: object) -> None:
-        if role not in ROLES:
-            raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
-        if not isinstance(content, str):
-            raise InvalidInput("content must be a string", field="content")
-        if len(content) > self._limits.max_content_chars:
-            raise TooLarge(
-                f"content is longer than {self._limits.max_content_chars} characters",
-                field="content",
-            )
-        check_text(content, "content")
-
-    def _check_title(self, title: object) -> str:
-        if title is None:
-            return ""
-        if not isinstance(title, str):
-            raise InvalidInput("title must be a string", field="title")
-        if len(title) > self._limits.max_title_chars:
-            raise TooLarge(
-                f"title is longer than {self._limits.max_title_chars} characters", field="title"
-            )
-        return check_text(title, "title")
-
-    @staticmethod
-    def _parse_settings(settings: ChatSettings | dict[str, Any] | None) -> ChatSettings:
-        if settings is None:
-            return ChatSettings()
-        if isinstance(settings, ChatSettings):
-            return settings
-        if not isinstance(settings, dict):
-            raise InvalidInput("settings must be an object", field="settings")
-        try:
-            return ChatSettings.model_validate(settings)
-        except ValueError as exc:
-            raise InvalidInput(_describe_validation(exc, "settings"), field="settings") from exc
-
-    # -- row conversion ----------------------------------------------------------------------
-
-    @staticmethod
-    def _session(row: SessionRow | Row[Any], messages: list[Message] | None = None) -> ChatSession:
-        return ChatSession(
-            id=row.id,
-            owner=row.owner,
-            title=row.title,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            settings=_stored_settings(row.settings),
-            message_count=row.message_count,
-            messages=messages,
-        )
-
-    @staticmethod
-    def _message(row: MessageRow | Row[Any]) -> Message:
-        return Message(
-            id=row.id,
-            session_id=row.session_id,
-            position=row.position,
-            role=row.role,
-            content=row.content,
-            created_at=row.created_at,
-            metadata=row.meta,
-            references=row.references,
-        )
-
-    def _read_messages(self, s: Session, query: Select[*tuple[Any, ...]]) -> builtins.list[Message]:
-        """Messages of ``query``, a select of ``_MESSAGE_COLUMNS``."""
-        # A 5,000-message read is dominated by per-row overhead, not by the database: Core rather
-        # than ORM execution, positional unpacking, the cheapest decoding of each value, no second
-        # validation.  bench/sessions.py, scenario d, in CPU time: 46 ms became 24 ms, where raw
-        # sqlite3 decoding the same values into dicts takes 17 ms.
-        time_of: Callable[[Any], dt.datetime]
-        json_of: Callable[[Any], Any]
-        if self._postgres:
-            # psycopg decodes jsonb itself and returns timestamptz in the connection's zone.
-            time_of, json_of = _aware_utc, _same
-        else:
-            time_of, json_of = UTCDateTime.from_sqlite, _stored_json
-        return [
-            _stored_message(
-                {
-                    "id": i,
-                    "session_id": sid,
-                    "position": pos,
-                    "role": role,
-                    "content": content,
-                    "created_at": time_of(created),
-                    "metadata": json_of(meta),
-                    "references": json_of(refs),
-                }
-            )
-            for i, sid, pos, role, content, created, meta, refs in s.connection()
-            .execute(query)
-            .all()
-        ]
 
     def _load(
         self, s: Session, session_id: str, owner: str | None, *, lock: bool = False
@@ -314,17 +126,13 @@ class SessionStore:
         session_id: str | None = None,
     ) -> ChatSession:
         """Create a session; ``session_id`` defaults to a new UUID."""
-        session_id = session_id or str(uuid.uuid4())
-        if not valid_session_id(session_id):
-            raise InvalidInput(
-                "session id must be 1-64 letters, digits, '-' or '_'", field="session_id"
-            )
-        parsed = self._parse_settings(settings)
+        session_id = check_new_session_id(session_id or str(uuid.uuid4()))
+        parsed = parse_settings(settings)
         now = utcnow()
         row = SessionRow(
             id=session_id,
             owner=owner,
-            title=self._check_title(title),
+            title=self._checks.title(title),
             created_at=now,
             updated_at=now,
             settings=parsed.to_json(),
@@ -336,7 +144,7 @@ class SessionStore:
                 s.add(row)
         except IntegrityError as exc:
             raise Conflict(f"chat session {session_id!r} already exists") from exc
-        return self._session(row)
+        return session_of(row)
 
     def get(
         self, session_id: str, *, owner: str | None = None, include_messages: bool = False
@@ -346,20 +154,18 @@ class SessionStore:
             row = self._load(s, session_id, owner)
             messages = None
             if include_messages:
-                messages = self._read_messages(
+                messages = read_messages(
                     s,
-                    select(*_MESSAGE_COLUMNS)
+                    select(*MESSAGE_COLUMNS)
                     .where(MessageRow.session_id == session_id)
                     .order_by(MessageRow.position),
+                    postgres=self._postgres,
                 )
-            return self._session(row, messages)
+            return session_of(row, messages)
 
     def get_or_create(self, session_id: str, *, owner: str | None = None) -> ChatSession:
         """The session with this id, created empty if there is none (safe under races)."""
-        if not valid_session_id(session_id):
-            raise InvalidInput(
-                "session id must be 1-64 letters, digits, '-' or '_'", field="session_id"
-            )
+        check_new_session_id(session_id)
         now = utcnow()
         values = {
             "id": session_id,
@@ -385,34 +191,22 @@ class SessionStore:
         owner: str | None = None,
     ) -> ChatSession:
         """Replace the keys given (``model``, ``mode``, ``options``); the others stay."""
-        if isinstance(settings, ChatSettings):
-            patch = settings.to_json()
-        elif isinstance(settings, dict):
-            unknown = set(settings) - _SETTINGS_KEYS
-            if unknown:
-                raise InvalidInput(
-                    f"unknown settings key(s): {', '.join(sorted(map(str, unknown)))}",
-                    field="settings",
-                )
-            # null puts a key back to its default (the schema allows null for every key).
-            patch = {k: _SETTINGS_DEFAULTS[k] if v is None else v for k, v in settings.items()}
-        else:
-            raise InvalidInput("settings must be an object", field="settings")
+        patch = settings_patch(settings)
         with self.db.write() as s:
             row = self._load(s, session_id, owner, lock=True)
-            merged = self._parse_settings({**row.settings, **patch})
+            merged = parse_settings({**row.settings, **patch})
             row.settings = merged.to_json()
             row.updated_at = utcnow()
-            return self._session(row)
+            return session_of(row)
 
     def rename(self, session_id: str, title: str, *, owner: str | None = None) -> ChatSession:
         """Set the session's title."""
-        title = self._check_title(title)
+        title = self._checks.title(title)
         with self.db.write() as s:
             row = self._load(s, session_id, owner, lock=True)
             row.title = title
             row.updated_at = utcnow()
-            return self._session(row)
+            return session_of(row)
 
     def clear(self, session_id: str, *, owner: str | None = None) -> int:
         """Delete every message of the session (keeping the session); returns how many."""
@@ -445,7 +239,7 @@ class SessionStore:
         check_int(offset, "offset", minimum=0)
         query = select(SessionRow).where(scope(SessionRow.owner, owner))
         if cursor:
-            when, last_id = _decode_cursor(cursor)
+            when, last_id = decode_cursor(cursor)
             query = query.where(
                 or_(
                     SessionRow.updated_at < when,
@@ -456,11 +250,11 @@ class SessionStore:
         query = query.offset(offset).limit(limit + 1)
         with self.db.read() as s:
             rows = list(s.execute(query).scalars())
-        items = [self._session(r) for r in rows[:limit]]
+        items = [session_of(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = items[-1]
-            next_cursor = _encode_cursor(last.updated_at, last.id)
+            next_cursor = encode_cursor(last.updated_at, last.id)
         return SessionPage(items=items, next_cursor=next_cursor)
 
     # -- messages ----------------------------------------------------------------------------
@@ -489,9 +283,9 @@ class SessionStore:
         owner: str | None,
         streaming_turn: str | None = None,
     ) -> Message:
-        self._check_content(role, content)
-        metadata, metadata_text = self._encode_json(metadata, "metadata", dict)
-        references, references_text = self._encode_json(references, "references", list)
+        self._checks.content(role, content)
+        metadata, metadata_text = self._checks.encode_json(metadata, "metadata", dict)
+        references, references_text = self._checks.encode_json(references, "references", list)
         if not valid_session_id(session_id):
             raise SessionNotFound(str(session_id))
         now = utcnow()
@@ -505,10 +299,8 @@ class SessionStore:
             "refs": references_text,
             "turn": streaming_turn,
         }
-        # The hot path in plain SQL on the driver's connection: the same two statements
-        # SQLAlchemy would emit, without its per-call machinery, which costs more than the
-        # database work itself (bench/sessions.py).
-        sql = _PG_APPEND if self._postgres else _SQLITE_APPEND
+        # The hot path in plain SQL on the driver's connection (append_sql).
+        sql = PG_APPEND if self._postgres else SQLITE_APPEND
         bump = sql.bump_any if owner is None else sql.bump_owned
         if self._group is not None:
             position, message_id = self._group.append(bump, sql.insert, params)
@@ -516,7 +308,7 @@ class SessionStore:
             position, message_id = self._append_alone(session_id, bump, sql.insert, params)
         # Every value was checked above (the metadata is a fresh decoded copy): validating them
         # again cost 2.4 us of an append.
-        return _stored_message(
+        return stored_message(
             {
                 "id": message_id,
                 "session_id": session_id,
@@ -546,7 +338,7 @@ class SessionStore:
             check_int(before, "before")
         if after is not None:
             check_int(after, "after")
-        query = select(*_MESSAGE_COLUMNS).where(MessageRow.session_id == session_id)
+        query = select(*MESSAGE_COLUMNS).where(MessageRow.session_id == session_id)
         if after is not None:
             query = query.where(MessageRow.position > after)
         if before is not None:
@@ -557,7 +349,7 @@ class SessionStore:
             query = query.limit(limit)
         with self.db.read() as s:
             self._load(s, session_id, owner)
-            rows = self._read_messages(s, query)
+            rows = read_messages(s, query, postgres=self._postgres)
         return rows[::-1] if newest_first else rows
 
     # -- answers written as they stream ------------------------------------------------------
@@ -585,7 +377,7 @@ class SessionStore:
         """Replace a streaming answer's text with ``content`` (cut to the content limit); False
         when the message is no longer streaming (finished, recovered or deleted)."""
         content = content[: self._limits.max_content_chars]
-        self._check_content("assistant", content)
+        self._checks.content("assistant", content)
         with self.db.write() as s:
             saved = s.execute(
                 update(MessageRow)
@@ -604,9 +396,9 @@ class SessionStore:
         """Store the finished answer in the message ``begin_answer`` made: same id and position,
         no longer streaming.  None when that message is gone (its session was cleared or deleted
         while the answer streamed)."""
-        self._check_content("assistant", content)
-        metadata = self._check_json(metadata, "metadata", dict)
-        references = self._check_json(references, "references", list)
+        self._checks.content("assistant", content)
+        metadata = self._checks.json(metadata, "metadata", dict)
+        references = self._checks.json(references, "references", list)
         now = utcnow()
         with self.db.write() as s:
             row = s.get(MessageRow, message_id, with_for_update=True)
@@ -618,7 +410,7 @@ class SessionStore:
             s.execute(
                 update(SessionRow).where(SessionRow.id == row.session_id).values(updated_at=now)
             )
-            return self._message(row)
+            return message_of(row)
 
     def interrupt_answers(self, unfinished: Callable[[builtins.list[str]], Collection[str]]) -> int:
         """Mark ``interrupted`` the answers still streaming whose turn is over, keeping the text
@@ -657,61 +449,7 @@ class SessionStore:
         self, query: str, *, owner: str | None = None, limit: int = 20
     ) -> builtins.list[MessageHit]:
         """Messages whose content matches every word of ``query``, best first."""
-        if not isinstance(query, str):
-            raise InvalidInput("query must be a string", field="q")
-        if not 1 <= limit <= 200:
-            raise InvalidInput("limit must be between 1 and 200", field="limit")
-        # docchat.owners' rule, in this hand-written SQL: None sees every session.
-        owned = "" if owner is None else "AND s.owner = :owner"
-        params: dict[str, Any] = {"owner": owner, "limit": limit}
-        if self._postgres:
-            params["q"] = pg_tsquery_text(query)
-            if not params["q"]:
-                return []
-            sql = text(
-                f"""
-                SELECT m.id, ts_rank(m.content_tsv, q) AS score, s.title,
-                       ts_headline('english', left(m.content, 20000), q,
-                                   'StartSel=[, StopSel=], MaxFragments=2, MaxWords=20')
-                         AS snippet
-                FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id,
-                     to_tsquery('english', :q) q
-                WHERE m.content_tsv @@ q {owned}
-                ORDER BY score DESC, m.id DESC LIMIT :limit
-                """
-            )
-        else:
-            params["q"] = fts5_query(query)
-            if not params["q"]:
-                return []
-            sql = text(
-                f"""
-                SELECT m.id, -bm25(chat_messages_fts) AS score, s.title,
-                       snippet(chat_messages_fts, 0, '[', ']', '…', 20) AS snippet
-                FROM chat_messages_fts
-                JOIN chat_messages m ON m.id = chat_messages_fts.rowid
-                JOIN chat_sessions s ON s.id = m.session_id
-                WHERE chat_messages_fts MATCH :q {owned}
-                ORDER BY bm25(chat_messages_fts), m.id DESC LIMIT :limit
-                """
-            )
-        with self.db.read() as s:
-            found = s.execute(sql, params).all()
-            ids = [r.id for r in found]
-            rows = {
-                m.id: m
-                for m in s.execute(select(MessageRow).where(MessageRow.id.in_(ids))).scalars()
-            }
-        return [
-            MessageHit(
-                message=self._message(rows[r.id]),
-                session_title=r.title,
-                snippet=r.snippet,
-                score=float(r.score) if r.score is not None and math.isfinite(r.score) else 0.0,
-            )
-            for r in found
-            if r.id in rows
-        ]
+        return search_messages(self.db, query, owner=owner, limit=limit, postgres=self._postgres)
 
     def _append_alone(
         self, session_id: str, bump: str, insert: str, params: dict[str, Any]
@@ -731,10 +469,7 @@ class SessionStore:
         """The whole session as classic JSON or as a Markdown transcript."""
         if format not in ("json", "markdown"):
             raise InvalidInput("format must be 'json' or 'markdown'", field="format")
-        session = self.get(session_id, owner=owner, include_messages=True)
-        if format == "markdown":
-            return to_markdown(session)
-        return json.dumps(to_classic(session), ensure_ascii=False, indent=2)
+        return export_text(self.get(session_id, owner=owner, include_messages=True), format)
 
     def export_file(
         self, session_id: str, format: ExportFileFormat = "json", *, owner: str | None = None
@@ -746,14 +481,7 @@ class SessionStore:
         if format not in ("docx", "pdf"):
             raise InvalidInput("format must be 'json', 'markdown', 'docx' or 'pdf'", field="format")
         session = self.get(session_id, owner=owner, include_messages=True)
-        # Imported here: python-docx and fpdf2 load only when someone exports to them.
-        if format == "docx":
-            from docchat.sessions.export_docx import to_docx
-
-            return to_docx(session)
-        from docchat.sessions.export_pdf import font_cache_dir, to_pdf
-
-        return to_pdf(session, font_cache=font_cache_dir(self.settings.data_dir))
+        return export_document(session, format, self.settings.data_dir)
 
     def save_to_disk(
         self, session_id: str, directory: str | Path, *, owner: str | None = None
@@ -775,113 +503,7 @@ class SessionStore:
         An existing session with that id raises Conflict unless ``replace``.  A damaged file raises
         InvalidInput and changes nothing.
         """
-        path = Path(path)
-        doc = read_classic(path)
-        session_id = doc.session_id or path.stem
-        if not valid_session_id(session_id):
-            raise InvalidInput(
-                f"session file {path.name!r} names an invalid session id", field="path"
-            )
-        settings = self._parse_settings(doc.settings)
-        title = self._check_title(doc.title)
-        owner = owner if owner is not None else doc.owner
-        rows = []
-        for i, m in enumerate(doc.messages):
-            try:
-                self._check_content(m.role, m.content)
-                metadata = self._check_json(m.metadata, "metadata", dict)
-                references = self._check_json(m.references, "references", list)
-            except InvalidInput as exc:
-                raise InvalidInput(
-                    f"session file {path.name!r}, message {i}: {exc.message}", field="path"
-                ) from exc
-            rows.append(
-                {
-                    "session_id": session_id,
-                    "position": i,
-                    "role": m.role,
-                    "content": m.content,
-                    "created_at": m.timestamp or doc.created_at,
-                    "meta": metadata,
-                    "references": references,
-                }
-            )
-        with self.db.write() as s:
-            existing = s.get(SessionRow, session_id)
-            if existing is not None:
-                if not replace or not visible_to(existing.owner, owner):
-                    raise Conflict(f"chat session {session_id!r} already exists")
-                s.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
-                s.delete(existing)
-                s.flush()
-            row = SessionRow(
-                id=session_id,
-                owner=owner,
-                title=title,
-                created_at=doc.created_at,
-                updated_at=doc.updated_at,
-                settings=settings.to_json(),
-                message_count=len(rows),
-                next_position=len(rows),
-            )
-            s.add(row)
-            s.flush()
-            if rows:
-                s.execute(insert(MessageRow), rows)
+        session_id, owner = import_classic(
+            self.db, self._checks, Path(path), owner=owner, replace=replace
+        )
         return self.get(session_id, owner=owner)
-
-
-class _AppendSQL(NamedTuple):
-    bump_any: str
-    bump_owned: str
-    insert: str
-
-
-def _append_sql(mark: Callable[[str], str], json_cast: str) -> _AppendSQL:
-    bump = (
-        "UPDATE chat_sessions SET message_count = message_count + 1, "
-        f"next_position = next_position + 1, updated_at = {mark('now')} "
-        f"WHERE id = {mark('sid')}"
-    )
-    return _AppendSQL(
-        bump_any=f"{bump} RETURNING next_position",
-        bump_owned=f"{bump} AND owner = {mark('owner')} RETURNING next_position",
-        insert=(
-            "INSERT INTO chat_messages (session_id, position, role, content, created_at, metadata, "
-            f'"references", streaming_turn) VALUES ({mark("sid")}, {mark("pos")}, {mark("role")}, '
-            f"{mark('content')}, {mark('now')}, {mark('meta')}{json_cast}, "
-            f"{mark('refs')}{json_cast}, {mark('turn')}) RETURNING id"
-        ),
-    )
-
-
-_SQLITE_APPEND = _append_sql(lambda name: f":{name}", "")
-_PG_APPEND = _append_sql(lambda name: f"%({name})s", "::jsonb")
-
-
-def _stored_settings(raw: dict[str, Any]) -> ChatSettings:
-    """Settings as stored, read leniently: a value an older version accepted but today's limits
-    refuse (say, 100,000 keywords) falls back to its default rather than failing every read."""
-    try:
-        return ChatSettings.model_validate(raw)
-    except ValidationError:
-        kept = {}
-        for key, value in raw.items():
-            try:
-                ChatSettings.model_validate({key: value})
-            except ValidationError:
-                log.warning("ignoring a stored session setting that is no longer valid: %s", key)
-            else:
-                kept[key] = value
-        return ChatSettings.model_validate(kept)
-
-
-def _describe_validation(exc: ValueError, prefix: str) -> str:
-    """A readable one-line account of a pydantic validation error (no input values echoed)."""
-    if isinstance(exc, ValidationError):
-        parts = []
-        for err in exc.errors(include_input=False, include_url=False):
-            loc = ".".join(str(p) for p in (prefix, *err["loc"]))
-            parts.append(f"{loc}: {err['msg']}")
-        return "; ".join(parts)
-    return f"{prefix} is invalid"

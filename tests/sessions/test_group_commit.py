@@ -10,8 +10,9 @@ import pytest
 
 from docchat.config import Settings
 from docchat.db import sqlite_time, utcnow
+from docchat.sessions.append_sql import SQLITE_APPEND
 from docchat.sessions.group_commit import GroupCommit
-from docchat.sessions.store import _SQLITE_APPEND, SessionStore
+from docchat.sessions.store import SessionStore
 from docchat.sessions.types import Message
 
 
@@ -57,7 +58,7 @@ def test_a_failing_append_does_not_fail_its_batch(sqlite_store: SessionStore) ->
             "refs": None,
         }
         try:
-            results["faulty"] = group.append(_SQLITE_APPEND.bump_any, _SQLITE_APPEND.insert, params)  # type: ignore[assignment]
+            results["faulty"] = group.append(SQLITE_APPEND.bump_any, SQLITE_APPEND.insert, params)  # type: ignore[assignment]
         except BaseException as exc:
             results["faulty"] = exc
 

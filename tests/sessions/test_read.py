@@ -13,7 +13,8 @@ from sqlalchemy import insert, select, text
 
 from docchat.db import UTCDateTime
 from docchat.sessions.models import MessageRow
-from docchat.sessions.store import SessionStore, _stored_json, _stored_message
+from docchat.sessions.rows import message_of, stored_json, stored_message
+from docchat.sessions.store import SessionStore
 from docchat.sessions.types import Message
 
 METADATA: list[dict[str, Any] | None] = [
@@ -44,7 +45,7 @@ def test_messages_read_back_as_appended(store: SessionStore) -> None:
     # The same rows through the ORM, whose columns keep SQLAlchemy's result processors.
     with store.db.read() as session:
         rows = session.execute(select(MessageRow).order_by(MessageRow.position)).scalars()
-        assert [SessionStore._message(row) for row in rows] == read
+        assert [message_of(row) for row in rows] == read
 
 
 def test_rows_written_through_sqlalchemy_read_back(store: SessionStore) -> None:
@@ -100,7 +101,7 @@ def test_stored_message_behaves_like_a_validated_one() -> None:
         "metadata": {"a": [1, 2]},
         "references": None,
     }
-    stored, validated = _stored_message(dict(values)), Message(**values)
+    stored, validated = stored_message(dict(values)), Message(**values)
     assert stored == validated
     assert repr(stored) == repr(validated)
     assert stored.model_fields_set == validated.model_fields_set
@@ -114,7 +115,7 @@ def test_stored_message_behaves_like_a_validated_one() -> None:
     assert copied.model_fields_set is not stored.model_fields_set
     assert copied.content == "changed"
     assert stored.content == "hi"
-    assert _stored_message(dict(values)).model_fields_set == set(Message.model_fields)
+    assert stored_message(dict(values)).model_fields_set == set(Message.model_fields)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +123,7 @@ def test_stored_message_behaves_like_a_validated_one() -> None:
     ['{"a":1}', ' {"a": 1} ', '{"a":1}\n', "null", "[]", '"text"', "1e400"],
 )
 def test_stored_json_matches_json_loads(stored: str) -> None:
-    assert _stored_json(stored) == json.loads(stored)
+    assert stored_json(stored) == json.loads(stored)
 
 
 @pytest.mark.parametrize("stored", ["", "{", '{"a":1} x', "\ufeff{}"])
@@ -130,7 +131,7 @@ def test_stored_json_refuses_what_json_loads_refuses(stored: str) -> None:
     with pytest.raises(ValueError) as expected:
         json.loads(stored)
     with pytest.raises(ValueError) as got:
-        _stored_json(stored)
+        stored_json(stored)
     assert str(got.value) == str(expected.value)
 
 
