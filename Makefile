@@ -33,6 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check docchat tests bench
 	$(BIN)/ruff format --check docchat tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix docchat tests bench
