@@ -45,14 +45,14 @@ from docchat.errors import DocchatError, InvalidInput
 from docchat.llm.base import ChatModel
 from docchat.options import ChatSettings
 from docchat.retrieval.embedders import Embedder
-from docchat.retrieval.hybrid import Retriever, no_reranker
+from docchat.retrieval.hybrid import MAX_QUERY_CHARS, Retriever, no_reranker
 from docchat.sessions.store import SessionStore
 from docchat.validation import check_text
 
 log = logging.getLogger(__name__)
 
 #: Longest question accepted (the retriever's query limit).
-MAX_QUESTION_CHARS = 4000
+MAX_QUESTION_CHARS = MAX_QUERY_CHARS
 #: Characters of the first question that become a new session's title.
 TITLE_CHARS = 80
 
