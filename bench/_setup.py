@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy
 from _corpus import Fact, SyntheticCorpus, Theme
+from _parts import parts
 from _report import step
 from sqlalchemy import func, select, text
 
@@ -114,8 +115,8 @@ class Index:
         """Add documents until the index holds ``target`` chunks; returns seconds taken."""
         ws = Workspace(self.settings, embedder=self.embedder)
         try:
-            ws.vectors.ensure_model(self.embedder.name, self.embedder.dimension)
-            collection = ws.registry.collection_id("default", owner=None)
+            parts(ws).vectors.ensure_model(self.embedder.name, self.embedder.dimension)
+            collection = parts(ws).registry.collection_id("default", owner=None)
             assert collection is not None
             t0 = time.perf_counter()
             ids: list[int] = []
@@ -125,14 +126,14 @@ class Index:
             def flush() -> None:
                 if ids:
                     # Private, but the one way in that skips the embedder (see module docstring).
-                    ws.vectors._store(self.embedder.name, ids, np.concatenate(vectors))
-                    ws.registry.mark_indexed(shas)
+                    parts(ws).vectors._store(self.embedder.name, ids, np.concatenate(vectors))
+                    parts(ws).registry.mark_indexed(shas)
                 ids.clear()
                 vectors.clear()
                 shas.clear()
 
             for doc in self.corpus.documents(target - self.chunks, per_document):
-                ws.registry.store_indexed(
+                parts(ws).registry.store_indexed(
                     collection_id=collection,
                     owner=None,
                     source=f"synthetic:{doc.file_name}",
@@ -143,7 +144,7 @@ class Index:
                     chunks=doc.chunks,
                     stored_path=f"synthetic/{doc.sha256}",
                 )
-                with ws.db.read() as s:
+                with parts(ws).db.read() as s:
                     new = list(
                         s.execute(
                             select(ChunkRow.id)
@@ -174,11 +175,11 @@ def add_token_vectors(settings: Settings, model: str) -> int:
     """
     rng = np.random.default_rng(5)
     ws = Workspace(settings)
-    store = TokenStore(ws.db)
+    store = TokenStore(parts(ws).db)
     try:
         last = -1
         while True:
-            with ws.db.read() as s:
+            with parts(ws).db.read() as s:
                 rows = s.execute(
                     select(ChunkRow.id, ChunkRow.token_count)
                     .where(ChunkRow.id > last)
@@ -193,7 +194,7 @@ def add_token_vectors(settings: Settings, model: str) -> int:
                 [r.id for r in rows],
                 [(r.token_count, rng.bytes(r.token_count * 48)) for r in rows],
             )
-        with ws.db.read() as s:
+        with parts(ws).db.read() as s:
             return int(s.scalar(select(func.sum(func.length(ChunkTokensRow.bits)))) or 0)
     finally:
         ws.close()

@@ -35,6 +35,7 @@ from typing import Any
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before anything imports onnxruntime
 
 from _corpus import TOPICS, SyntheticCorpus, Writer, themes
+from _parts import parts
 from _report import dump_json, load, machine_facts, percentile, print_machine, print_targets, table
 from _setup import Index, add_token_vectors, bench_settings, theme_centres
 from rich.console import Console
@@ -92,7 +93,7 @@ def quality(root: Path, embedder: MiniLMEmbedder) -> dict[str, Any]:
         ws = Workspace(bench_settings(root / f"q-{label}"), embedder=embedder)
         try:
             ws.ingest([folder])
-            with ws.db.read() as s:
+            with parts(ws).db.read() as s:
                 chunks = s.scalar(select(func.count()).select_from(ChunkRow))
 
             def search(

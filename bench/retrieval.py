@@ -47,6 +47,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before anything imports o
 import numpy as np
 import sqlalchemy
 from _corpus import TOPICS, Fact, PdfSpec, SyntheticCorpus, Theme, Writer, make_pdfs, themes
+from _parts import parts
 from _report import (
     NOT_RUN,
     finish,
@@ -205,7 +206,7 @@ def part_ingest(
     rss_before = _rss_bytes()
     step(f"ingesting {len(specs)} PDFs ({_mb(size)} MB)")
     t0 = time.perf_counter_ns()
-    state = ws.ingestor.ingest_paths([root / "pdfs"])
+    state = parts(ws).ingestor.ingest_paths([root / "pdfs"])
     elapsed = time.perf_counter_ns() - t0
     peak_rss = _max_rss_bytes()
     if state.failures:
@@ -228,7 +229,7 @@ def part_ingest(
     traced = Workspace(bench_settings(root / "traced"))
     tracemalloc.start()
     try:
-        traced.ingestor.ingest_paths([s.path for s in specs[: plan.traced_pdfs]])
+        parts(traced).ingestor.ingest_paths([s.path for s in specs[: plan.traced_pdfs]])
         heap_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -309,7 +310,7 @@ def part_embed(
     plan: Plan, ws: Workspace, embedder: TimedEmbedder, specs: list[PdfSpec]
 ) -> dict[str, Any]:
     """``embed_pending`` against the raw embedder on the same texts, then a fact-query check."""
-    with ws.db.read() as s:
+    with parts(ws).db.read() as s:
         rows = s.execute(select(ChunkRow.section, ChunkRow.text).order_by(ChunkRow.id)).all()
     texts = [embedding_text(section, body) for section, body in rows]
     inner = embedder.inner
@@ -562,13 +563,13 @@ def measure(
             vector = embed_query(embedder, q.text)
             t1 = clock()
             lexical = fulltext_search(
-                ws.db,
+                parts(ws).db,
                 q.text,
                 k=wanted,
                 postings_budget=ws.settings.retrieval.fulltext_postings_budget,
             )
             t2 = clock()
-            ws.vectors.search(vector, model=embedder.name, k=wanted)
+            parts(ws).vectors.search(vector, model=embedder.name, k=wanted)
             t3 = clock()
             lat.embed.append(t1 - t0)
             lat.fulltext.append(t2 - t1)
@@ -581,7 +582,7 @@ def measure(
             # Hit assembly for the real result's ids: chunk and document rows, snippets, models.
             fused = [Fused(h.chunk_id, h.scores) for h in hits]
             t0 = clock()
-            ws.retriever.hydrate(fused, query=q.text, scope=Scope())
+            parts(ws).retriever.hydrate(fused, query=q.text, scope=Scope())
             lat.hits.append(clock() - t0)
 
         if profile is not None:
@@ -599,10 +600,10 @@ def measure(
             profile.disable()
 
         # How many chunks each OR query matches: what full-text search time depends on.
-        postgres = ws.db.engine.dialect.name == "postgresql"
+        postgres = parts(ws).db.engine.dialect.name == "postgresql"
         build = pg_tsquery_text if postgres else fts5_query
         sql = text(_match_count_sql(postgres))
-        with ws.db.read() as s:
+        with parts(ws).db.read() as s:
             for q in queries:
                 match = build(q.text, mode="or")
                 count = s.execute(sql, {"q": match}).scalar_one() if match else 0

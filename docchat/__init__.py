@@ -1,8 +1,10 @@
 """docchat: chat with your documents, with citations you can check.
 
-The classic session functions work on a default store opened from the environment (``DOCCHAT_*``);
-``SessionStore`` is the class behind them for applications that hold their own, ``Workspace`` the
-facade of a whole deployment.
+The classic session functions, ``ingest``, ``search`` and ``ask`` work on a default workspace opened
+from the environment (``DOCCHAT_*``); ``SessionStore`` is the class behind the session functions for
+applications that hold their own, ``Workspace`` the facade of a whole deployment.  What they return
+(``Answer`` and its ``Citation``s, ``DocumentInfo``, ``TaskInfo``, ``Hit``) and every error they
+raise (the ``DocchatError`` tree) are exported here too.
 
 Every name here is imported on first use (module ``__getattr__``, as paper-qa does), so
 ``import docchat`` and ``docchat --help`` load neither NumPy nor ONNX Runtime nor the document
@@ -17,9 +19,11 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
+    from docchat.chat.types import Answer, Citation
     from docchat.config import Settings
     from docchat.defaults import (
         add_message_to_session,
+        ask,
         clear_session,
         configure,
         create_chat_session,
@@ -36,54 +40,73 @@ if _typing.TYPE_CHECKING:
         search_messages,
         update_session_settings,
     )
+    from docchat.documents.registry import DocumentInfo
     from docchat.errors import (
+        Busy,
         Cancelled,
         Conflict,
         CorruptDocument,
         DocchatError,
         DocumentNotFound,
         InvalidInput,
+        InvalidJSON,
         NotFound,
+        OriginalNotStored,
+        PageNotFound,
         ProviderError,
+        QuotaExceeded,
         SessionNotFound,
         TaskNotFound,
         TooLarge,
         UnsupportedFormat,
+        UnsupportedParameter,
     )
     from docchat.options import ChatOptions, ChatSettings, SourceFilters
     from docchat.retrieval.hybrid import Hit
     from docchat.sessions.store import SessionStore
     from docchat.sessions.types import ChatSession, Message, MessageHit, SessionPage
+    from docchat.tasks.models import TaskInfo
     from docchat.workspace import Workspace
 
 __version__ = "0.1.0"
 
 #: Each exported name, and the module it lives in.
 _EXPORTS: dict[str, str] = {
+    "Answer": "docchat.chat.types",
+    "Busy": "docchat.errors",
     "Cancelled": "docchat.errors",
     "ChatOptions": "docchat.options",
     "ChatSession": "docchat.sessions.types",
     "ChatSettings": "docchat.options",
+    "Citation": "docchat.chat.types",
     "Conflict": "docchat.errors",
     "CorruptDocument": "docchat.errors",
     "DocchatError": "docchat.errors",
+    "DocumentInfo": "docchat.documents.registry",
     "DocumentNotFound": "docchat.errors",
     "Hit": "docchat.retrieval.hybrid",
     "InvalidInput": "docchat.errors",
+    "InvalidJSON": "docchat.errors",
     "Message": "docchat.sessions.types",
     "MessageHit": "docchat.sessions.types",
     "NotFound": "docchat.errors",
+    "OriginalNotStored": "docchat.errors",
+    "PageNotFound": "docchat.errors",
     "ProviderError": "docchat.errors",
+    "QuotaExceeded": "docchat.errors",
     "SessionNotFound": "docchat.errors",
     "SessionPage": "docchat.sessions.types",
     "SessionStore": "docchat.sessions.store",
     "Settings": "docchat.config",
     "SourceFilters": "docchat.options",
+    "TaskInfo": "docchat.tasks.models",
     "TaskNotFound": "docchat.errors",
     "TooLarge": "docchat.errors",
     "UnsupportedFormat": "docchat.errors",
+    "UnsupportedParameter": "docchat.errors",
     "Workspace": "docchat.workspace",
     "add_message_to_session": "docchat.defaults",
+    "ask": "docchat.defaults",
     "clear_session": "docchat.defaults",
     "configure": "docchat.defaults",
     "create_chat_session": "docchat.defaults",
@@ -102,31 +125,42 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "Answer",
+    "Busy",
     "Cancelled",
     "ChatOptions",
     "ChatSession",
     "ChatSettings",
+    "Citation",
     "Conflict",
     "CorruptDocument",
     "DocchatError",
+    "DocumentInfo",
     "DocumentNotFound",
     "Hit",
     "InvalidInput",
+    "InvalidJSON",
     "Message",
     "MessageHit",
     "NotFound",
+    "OriginalNotStored",
+    "PageNotFound",
     "ProviderError",
+    "QuotaExceeded",
     "SessionNotFound",
     "SessionPage",
     "SessionStore",
     "Settings",
     "SourceFilters",
+    "TaskInfo",
     "TaskNotFound",
     "TooLarge",
     "UnsupportedFormat",
+    "UnsupportedParameter",
     "Workspace",
     "__version__",
     "add_message_to_session",
+    "ask",
     "clear_session",
     "configure",
     "create_chat_session",

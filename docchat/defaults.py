@@ -11,10 +11,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from docchat.chat.types import Answer
 from docchat.config import Settings
 from docchat.documents.ingest import IngestProgress, ProgressCallback
 from docchat.documents.registry import DEFAULT_COLLECTION
-from docchat.options import ChatSettings, SourceFilters
+from docchat.options import ChatMode, ChatOptions, ChatSettings, SourceFilters
 from docchat.retrieval.hybrid import Hit
 from docchat.sessions.store import ExportFormat, SessionStore
 from docchat.sessions.types import ChatSession, Message, MessageHit, SessionPage
@@ -175,4 +176,20 @@ def search(
         filters=filters,
         manual_keywords=manual_keywords or (),
         rerank=enable_reranking,
+    )
+
+
+def ask(
+    question: str,
+    session_id: str | None = None,
+    mode: ChatMode | None = None,
+    model: str | None = None,
+    options: ChatOptions | None = None,
+    owner: str | None = None,
+) -> Answer:
+    """Answer a question from the ingested documents, with citations; in a new session when
+    ``session_id`` is None, else as that session's next turn.  Both messages are stored when it
+    returns (``Workspace.ask``)."""
+    return default_workspace().ask(
+        question, session_id=session_id, owner=owner, mode=mode, model=model, options=options
     )

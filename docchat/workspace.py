@@ -2,9 +2,12 @@
 
 The one facade the faces call (the HTTP routes, the CLI, the module-level functions): one method per
 use case, as ``document``, ``start_ingest``, ``search`` or ``cancel_task``.  Chat sessions have
-their own facade, ``sessions`` (a ``SessionStore``).  The parts built here (``registry``,
-``ingestor``, ``vectors``, ``retriever``, ``task_runner``) stay reachable for tests and benchmarks;
-the faces do not reach into them.
+their own facade, ``sessions`` (a ``SessionStore``).  The parts built here (the database, the
+document registry, the ingestor, the indexer, the retriever, the task runner) are private: a
+caller that needs something of them gets a method here, so the parts can change behind it.
+
+Open it as a context manager (``with Workspace(settings) as workspace:``), or call ``close``: it
+closes everything it opened (tasks, lease, connections, model clients).
 
 The HTTP app, the CLI and the module-level functions each hold one; tests hold several.  Nothing
 here is global: two workspaces on two databases never share state.  ``owner`` follows
@@ -18,14 +21,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from docchat import jobs
 from docchat.chat.answer import AnyFlag, ChatEngine, StopFlag
 from docchat.chat.memory import Turn
 from docchat.chat.types import Answer, AnswerEvent, DoneEvent, ProgressEvent, Question
 from docchat.config import Settings
-from docchat.db import Database
+from docchat.db import Database, ping
 from docchat.documents.ingest import (
     Ingestor,
     IngestProgress,
@@ -51,20 +53,26 @@ from docchat.documents.sources import (
 )
 from docchat.documents.storage import ContentStore
 from docchat.errors import TooLarge
-from docchat.leases import Lease
 from docchat.llm.models import ModelCatalog, ModelInfo
 from docchat.options import ChatMode, ChatOptions, ChatSettings, SourceFilters
 from docchat.renders import RenderSlots, give_back_memory
-from docchat.retrieval.embedders import Embedder, make_embedder
+from docchat.retrieval.embedders import Embedder
 from docchat.retrieval.hybrid import Hit, Retriever, SearchMode
-from docchat.retrieval.late_interaction import LateInteractionReranker, TokenEmbedder
+from docchat.retrieval.indexing import Indexer
 from docchat.retrieval.rerank import RemoteReranker, make_reranker
-from docchat.retrieval.vectors import EmbedProgress, VectorIndex, embedding_text
+from docchat.retrieval.vectors import EmbedProgress
 from docchat.sessions.store import ExportFileFormat, SessionStore
 from docchat.sessions.types import ChatSession
-from docchat.tasks import Progress, TaskInfo, TaskRunner
+from docchat.tasks import jobs
+from docchat.tasks.leases import Lease
+from docchat.tasks.models import TaskInfo
+from docchat.tasks.progress import Progress
+from docchat.tasks.runner import TaskRunner
+from docchat.tasks.threads import ThreadRunner
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from docchat.documents.pages import PageHighlights, PageImage
 
 
@@ -87,28 +95,27 @@ class Workspace:
         embedder: Embedder | None = None,
     ) -> None:
         self.settings = settings
-        self.db = database or Database.from_settings(settings)
-        self.sessions = SessionStore(self.db, settings)
-        self.registry = Registry(self.db, ContentStore(settings.data_dir))
-        self.ingestor = Ingestor(self.registry, settings)
+        self._db = database or Database.from_settings(settings)
+        self.sessions = SessionStore(self._db, settings)
+        self._registry = Registry(self._db, ContentStore(settings.data_dir))
+        self._ingestor = Ingestor(self._registry, settings)
         # Exports to Word and PDF and page images share a few slots (docchat.renders).
-        self.renders = RenderSlots(settings.renders)
-        self._embedder = embedder
+        self._renders = RenderSlots(settings.renders)
         self._lazy_lock = threading.RLock()
-        late = self._late_interaction(settings, embedder)
-        self.vectors = VectorIndex(
-            self.db,
-            self.registry,
-            tokens=late.store if late is not None else None,
+        self._index = Indexer(
+            self._db,
+            self._registry,
+            settings.retrieval,
             cache_dir=settings.data_dir / "cache" / "vectors",
+            embedder=embedder,
         )
-        self.retriever = Retriever(
-            self.db,
-            self.registry,
-            self.vectors,
+        self._retriever = Retriever(
+            self._db,
+            self._registry,
+            self._index.vectors,
             settings.retrieval,
             embedder=self.embedder,
-            reranker=make_reranker(settings.retrieval) or late,
+            reranker=make_reranker(settings.retrieval) or self._index.late_interaction,
         )
         self._lease: Lease | None = None
         self._task_runner: TaskRunner | None = None
@@ -117,38 +124,42 @@ class Workspace:
         self._stopping = threading.Event()
         self._models: ModelCatalog | None = None
         self._engine: ChatEngine | None = None
+        self._closed = False
 
-    def _late_interaction(
-        self, settings: Settings, embedder: Embedder | None
-    ) -> LateInteractionReranker | None:
-        """The offline reranker, when the embedder can hand out token vectors."""
-        r = settings.retrieval
-        able = isinstance(embedder, TokenEmbedder) if embedder else r.embedder == "minilm"
-        if not (r.late_interaction and able):
-            return None
-        return LateInteractionReranker(
-            self.db,
-            lambda: cast(TokenEmbedder, self.embedder()),
-            weight=r.rerank_weight,
-            text_of=embedding_text,
-        )
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def embedder(self) -> Embedder:
         """The configured embedder, loaded on first use."""
-        if self._embedder is None:
-            with self._lazy_lock:
-                if self._embedder is None:
-                    self._embedder = make_embedder(self.settings.retrieval)
-        return self._embedder
+        return self._index.embedder()
+
+    def database_answers(self) -> bool:
+        """Whether the database answers a trivial query (SQLAlchemyError when it cannot be
+        reached at all)."""
+        return ping(self._db.engine)
 
     @property
-    def task_runner(self) -> TaskRunner:
+    def has_reranker(self) -> bool:
+        """Whether searches can be reranked (``rerank=True``): a reranking server is configured,
+        or the offline late-interaction reranker is on."""
+        return self._retriever.reranker is not None
+
+    @property
+    def _runner(self) -> TaskRunner:
         """The background task runner (started on first use)."""
         if self._task_runner is None:
             with self._lazy_lock:
                 if self._task_runner is None:
-                    self._task_runner = TaskRunner(
-                        self.db,
+                    self._task_runner = ThreadRunner(
+                        self._db,
                         self._take_lease(),
                         # A streamed answer of a turn whose process died keeps its text.
                         after_recover=self.sessions.interrupt_answers,
@@ -190,7 +201,8 @@ class Workspace:
         returns the totals (``embedded`` included).  Symbolic links out of a folder are
         skipped (``skipped``) unless ``follow_symlinks``."""
         return jobs.ingest_then_embed(
-            self,
+            self._ingestor,
+            self._index,
             paths=paths,
             collection=collection,
             owner=owner,
@@ -217,9 +229,14 @@ class Workspace:
         try:
             collection = check_collection_name(collection)
             job = jobs.ingest_task(
-                self, files, collection=collection, owner=owner, stop=self._stopping
+                self._ingestor,
+                self._index,
+                files,
+                collection=collection,
+                owner=owner,
+                stop=self._stopping,
             )
-            return self.task_runner.submit(
+            return self._runner.submit(
                 "ingest", job, owner=owner, total=len(files), on_skipped=lambda: discard(files)
             )
         except BaseException:
@@ -235,7 +252,7 @@ class Workspace:
             data_dir = directory_size(self.settings.data_dir)
         usage = None
         if limits.max_documents_per_owner is not None or limits.max_bytes_per_owner is not None:
-            usage = Usage(*self.registry.usage(owner))
+            usage = Usage(*self._registry.usage(owner))
         return upload_allowance(limits, max_files=max_files, data_dir_bytes=data_dir, usage=usage)
 
     def start_upload(
@@ -250,7 +267,7 @@ class Workspace:
         files = list(files)
         try:
             collection = check_collection_name(collection)
-            replaced = self.ingestor.replaced_by(
+            replaced = self._ingestor.replaced_by(
                 [f.file_name for f in files], collection=collection, owner=owner
             )
         except BaseException:
@@ -271,15 +288,20 @@ class Workspace:
         it embeds, the new chunks are searchable by full text and the documents stay
         ``indexing`` until a later embedding run (the next start-up).
         """
-        info, _ = self.ingestor.original(document_id, owner=owner)
+        info, _ = self._ingestor.original(document_id, owner=owner)
         job = jobs.reindex_task(
-            self, info.id, file_name=info.file_name, owner=owner, stop=self._stopping
+            self._ingestor,
+            self._index,
+            info.id,
+            file_name=info.file_name,
+            owner=owner,
+            stop=self._stopping,
         )
-        return self.task_runner.submit("reindex", job, owner=owner, total=1)
+        return self._runner.submit("reindex", job, owner=owner, total=1)
 
     def document(self, document_id: str, *, owner: str | None = None) -> DocumentInfo:
         """One document; DocumentNotFound when unknown or another owner's."""
-        return self.registry.get(document_id, owner=owner)
+        return self._registry.get(document_id, owner=owner)
 
     def documents(
         self,
@@ -290,18 +312,18 @@ class Workspace:
         offset: int = 0,
     ) -> list[DocumentInfo]:
         """Documents, newest first, optionally of one collection and a page of them."""
-        return self.registry.list(owner=owner, collection=collection, limit=limit, offset=offset)
+        return self._registry.list(owner=owner, collection=collection, limit=limit, offset=offset)
 
     def delete_document(self, document_id: str, *, owner: str | None = None) -> DocumentInfo:
         """Delete a document with its chunks, vectors and stored file (when no longer shared);
         returns what it was.  DocumentNotFound when unknown or another owner's."""
-        info = self.registry.get(document_id, owner=owner)
-        self.registry.delete(document_id, owner=owner)
+        info = self._registry.get(document_id, owner=owner)
+        self._registry.delete(document_id, owner=owner)
         return info
 
     def collections(self, *, owner: str | None = None) -> list[Collection]:
         """The collections, by name, with their document counts."""
-        return self.registry.collections(owner=owner)
+        return self._registry.collections(owner=owner)
 
     # -- sources: what citations point at ---------------------------------------------------
 
@@ -316,12 +338,12 @@ class Workspace:
     ) -> Passage:
         """The document's text [start:end] (a citation's offsets) with up to ``context``
         characters each side, its page and section.  InvalidInput for a bad range."""
-        return read_passage(self.registry, document_id, start, end, owner=owner, context=context)
+        return read_passage(self._registry, document_id, start, end, owner=owner, context=context)
 
     def original_file(self, document_id: str, *, owner: str | None = None) -> OriginalFile:
         """Where the document's original file is kept, its media type and name;
         OriginalNotStored when it is not kept."""
-        return original_file(self.registry, document_id, owner=owner)
+        return original_file(self._registry, document_id, owner=owner)
 
     def page_highlights(
         self,
@@ -336,7 +358,7 @@ class Workspace:
         PageNotFound for a document that is not a PDF or a page it lacks."""
         from docchat.documents.pages import page_highlights  # PDFium, loaded on first use
 
-        return page_highlights(self.registry, document_id, page, start=start, end=end, owner=owner)
+        return page_highlights(self._registry, document_id, page, start=start, end=end, owner=owner)
 
     def page_image(
         self,
@@ -354,9 +376,9 @@ class Workspace:
         from docchat.documents.pages import page_image
 
         try:
-            with self.renders.slot(f"page {page}'s image"):
+            with self._renders.slot(f"page {page}'s image"):
                 return page_image(
-                    self.registry,
+                    self._registry,
                     document_id,
                     page,
                     start=start,
@@ -370,32 +392,24 @@ class Workspace:
 
     def chunks_without_vectors(self) -> int:
         """How many chunks dense search cannot find yet (``embed_pending`` computes them)."""
-        return self.vectors.pending()
+        return self._index.pending()
 
     def embed_pending(
         self, *, progress: EmbedProgress | None = None, stop: threading.Event | None = None
     ) -> int:
         """Compute the vectors that are missing; returns how many."""
-        return self.vectors.embed_pending(
-            self.embedder(),
-            batch_size=max(self.settings.retrieval.embed_batch_size * 4, 64),
-            progress=progress,
-            stop=stop,
-        )
+        return self._index.embed_pending(progress=progress, stop=stop)
 
     def mark_indexed(self) -> int:
         """Documents still ``indexing`` whose vectors all exist become ``indexed``; how many."""
-        return self.registry.mark_indexed()
+        return self._index.mark_indexed()
 
     def embedding_outdated(self) -> bool:
         """Whether chunks lack vectors or the vectors belong to another model than configured.
 
         Cheap: the embedder object is made (its name is configuration) but its model is not loaded.
         """
-        recorded = self.vectors.recorded_model()
-        if recorded is not None and recorded != self.embedder().name:
-            return True
-        return self.vectors.pending() > 0
+        return self._index.outdated()
 
     # -- search ------------------------------------------------------------------------------
 
@@ -411,7 +425,7 @@ class Workspace:
         mode: SearchMode = "hybrid",
     ) -> list[Hit]:
         """The best passages for ``query``."""
-        return self.retriever.search(
+        return self._retriever.search(
             query,
             owner=owner,
             k=k,
@@ -425,22 +439,22 @@ class Workspace:
 
     def task(self, task_id: str, *, owner: str | None = None) -> TaskInfo:
         """A background task's progress and outcome; TaskNotFound when unknown or someone else's."""
-        return self.task_runner.get(task_id, owner=owner)
+        return self._runner.get(task_id, owner=owner)
 
     def tasks(self, *, owner: str | None = None, limit: int = 50) -> list[TaskInfo]:
         """The most recent background tasks, newest first."""
-        return self.task_runner.list(owner=owner, limit=limit)
+        return self._runner.list(owner=owner, limit=limit)
 
     def cancel_task(self, task_id: str, *, owner: str | None = None) -> TaskInfo:
         """Cancel a task: a queued one ends ``cancelled`` at once and never runs, a running one at
         its next step.  TaskNotFound when unknown or someone else's; Conflict once finished."""
-        return self.task_runner.cancel(task_id, owner=owner)
+        return self._runner.cancel(task_id, owner=owner)
 
     def wait_for_task(
         self, task_id: str, *, owner: str | None = None, timeout: float = 60.0
     ) -> TaskInfo:
         """The task once it has finished, or as it is after ``timeout`` seconds."""
-        return self.task_runner.wait(task_id, owner=owner, timeout=timeout)
+        return self._runner.wait(task_id, owner=owner, timeout=timeout)
 
     def resume(self) -> TaskInfo | None:
         """At start-up: end the tasks of processes that died (deleting their uploads), and embed
@@ -448,17 +462,17 @@ class Workspace:
         task (None: nothing to embed).
 
         Several server processes on one database may each start this; a live process's uploads
-        and tasks are never touched (docchat.leases), and the index ignores a vector that is
+        and tasks are never touched (docchat.tasks.leases), and the index ignores a vector that is
         already there, so the cost is duplicate work, never duplicate rows.
         """
-        self.task_runner.recover()
+        self._runner.recover()
         if not self.embedding_outdated():
             # Nothing to embed, yet an older docchat left documents whose vectors exist
             # `indexing`.  (After a change of model the embed job re-marks everything.)
             self.mark_indexed()
             return None
-        job = jobs.embed_task(self, stop=self._stopping)
-        return self.task_runner.submit("embed", job, owner=None, total=self.vectors.pending())
+        job = jobs.embed_task(self._index, stop=self._stopping)
+        return self._runner.submit("embed", job, owner=None, total=self._index.pending())
 
     # -- chat --------------------------------------------------------------------------------
 
@@ -524,7 +538,7 @@ class Workspace:
                 "may hold; export it as JSON or Markdown",
                 field="format",
             )
-        with self.renders.slot(f"the {format} export"):
+        with self._renders.slot(f"the {format} export"):
             return export_in_child(
                 session,
                 format,
@@ -534,7 +548,7 @@ class Workspace:
 
     def document_text(self, document_id: str, *, owner: str | None = None) -> str:
         """A document's extracted text: what citations' offsets index into."""
-        return self.registry.text(document_id, owner=owner)
+        return self._registry.text(document_id, owner=owner)
 
     def models(self) -> list[ModelInfo]:
         """The models that can answer: extractive, the built-in local one, the configured ones."""
@@ -564,7 +578,7 @@ class Workspace:
             options=options,
             history=history,
         )
-        with self.task_runner.track("chat", owner=owner) as progress:
+        with self._runner.track("chat", owner=owner) as progress:
             answer = self._chat().ask(
                 asked,
                 cancel=AnyFlag(progress.cancel_flag, cancel),
@@ -597,7 +611,7 @@ class Workspace:
             options=options,
             history=history,
         )
-        with self.task_runner.track("chat", owner=owner) as progress:
+        with self._runner.track("chat", owner=owner) as progress:
             cancel_turn = AnyFlag(progress.cancel_flag, cancel)
             for event in self._chat().stream(asked, cancel=cancel_turn, turn_id=progress.id):
                 _report(progress, event)
@@ -640,7 +654,7 @@ class Workspace:
             progress.check_cancelled()  # a cancelled turn stored its partial answer; say so
             return answer.model_dump(mode="json")
 
-        return self.task_runner.submit("chat", job, owner=owner)
+        return self._runner.submit("chat", job, owner=owner)
 
     def _chat(self) -> ChatEngine:
         if self._engine is None:
@@ -649,7 +663,7 @@ class Workspace:
                     self._engine = ChatEngine(
                         settings=self.settings,
                         store=self.sessions,
-                        retriever=self.retriever,
+                        retriever=self._retriever,
                         embedder=self.embedder,
                         models=self._catalog().get,
                     )
@@ -664,7 +678,11 @@ class Workspace:
 
     def close(self) -> None:
         """Finish running tasks (embedding stops at its next batch), end this process's lease
-        (its upload folder goes with it) and close database connections."""
+        (its upload folder goes with it), close the model and reranker clients it opened and the
+        database connections.  Closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         self._stopping.set()
         if self._task_runner is not None:
             self._task_runner.shutdown()
@@ -672,10 +690,11 @@ class Workspace:
             self._lease.release()
         if self._models is not None:
             self._models.close()
-        self.retriever.close()
-        if isinstance(self.retriever.reranker, RemoteReranker):
-            self.retriever.reranker.close()
-        self.db.dispose()
+        self._retriever.close()
+        if isinstance(self._retriever.reranker, RemoteReranker):
+            self._retriever.reranker.close()
+        self._index.close()
+        self._db.dispose()
 
 
 def _report(progress: Progress, event: AnswerEvent) -> None:

@@ -19,9 +19,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from docchat.config import Settings
-from docchat.leases import RUN_DIR, SPOOL_DIR
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.sessions.store import SessionStore
+from docchat.tasks.leases import RUN_DIR, SPOOL_DIR
 from docchat.workspace import Workspace
 
 BACKENDS = ["sqlite", "postgresql"]

@@ -11,10 +11,11 @@ import pytest
 from docchat.config import Settings
 from docchat.documents.ingest import IngestProgress, UploadedFile
 from docchat.errors import InvalidInput
-from docchat.jobs import EMBEDDING
 from docchat.retrieval.embedders import MiniLMEmbedder, Vectors
 from docchat.tasks import Progress
+from docchat.tasks.jobs import EMBEDDING
 from docchat.workspace import Workspace
+from tests.workspace_parts import parts
 
 NOTES = b"# Garden\n\nWater the tomatoes every morning; prune the apple trees in late winter.\n"
 BALCONY = b"Tomatoes on the balcony need water every evening in summer.\n"
@@ -111,7 +112,7 @@ def test_a_queued_upload_cancelled_never_runs_and_its_files_go(workspace: Worksp
     busy = []
     for _ in range(2):
         started = threading.Event()
-        busy.append(workspace.task_runner.submit("other", blocker(started), owner=None))
+        busy.append(parts(workspace).runner.submit("other", blocker(started), owner=None))
         assert started.wait(30)
     files = spool(workspace, [("notes.md", NOTES)])
     task = workspace.start_ingest(files)
@@ -122,7 +123,7 @@ def test_a_queued_upload_cancelled_never_runs_and_its_files_go(workspace: Worksp
     for other in busy:
         assert workspace.wait_for_task(other.id).status == "succeeded"
     # Its turn came, and it was skipped: the files are gone, nothing was indexed.
-    workspace.task_runner.shutdown()
+    parts(workspace).runner.shutdown()
     assert not files[0].path.exists()
     assert workspace.documents() == []
     assert workspace.task(task.id).status == "cancelled"

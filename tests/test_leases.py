@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from docchat import leases
-from docchat.leases import RUN_DIR, SPOOL_DIR, Lease
+from docchat.tasks import leases
+from docchat.tasks.leases import RUN_DIR, SPOOL_DIR, Lease
 
 AbandonLease = Callable[[Path], str]
 
@@ -22,7 +22,7 @@ AbandonLease = Callable[[Path], str]
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from docchat.leases import Lease
+from docchat.tasks.leases import Lease
 lease = Lease(Path(sys.argv[1]))
 lease.spool.mkdir(parents=True)
 (lease.spool / "upload-partial").write_bytes(b"x" * 100_000)

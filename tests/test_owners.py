@@ -16,6 +16,7 @@ from docchat.errors import DocumentNotFound, SessionNotFound, TaskNotFound
 from docchat.owners import owned_by, scope, visible_to
 from docchat.sessions.models import SessionRow
 from docchat.workspace import Workspace
+from tests.workspace_parts import parts
 
 OWNERS = ("alice", "bob", None)
 
@@ -38,7 +39,7 @@ def test_scope_and_owned_by_in_sql(workspace: Workspace) -> None:
     ids = {owner: workspace.sessions.create(owner=owner).id for owner in OWNERS}
 
     def found(clause: ColumnElement[bool]) -> set[str]:
-        with workspace.db.read() as s:
+        with parts(workspace).db.read() as s:
             return set(s.execute(select(SessionRow.id).where(clause)).scalars())
 
     assert found(scope(SessionRow.owner, None)) == set(ids.values())
@@ -88,7 +89,7 @@ def test_documents_tasks_and_collections_follow_the_rule(
     assert {h.document_id for h in hits} == set(docs.values())
 
     # Three collections called "legal": each document went into its own owner's.
-    with workspace.db.read() as s:
+    with parts(workspace).db.read() as s:
         rows = s.execute(
             select(DocumentRow.owner, CollectionRow.owner).join(
                 CollectionRow, CollectionRow.id == DocumentRow.collection_id
@@ -100,13 +101,13 @@ def test_documents_tasks_and_collections_follow_the_rule(
     assert (mine.name, mine.documents) == ("legal", 1)
     assert workspace.collections(owner="carol") == []
     # The owner-less collection is the one an owner-less write finds again.
-    registry = workspace.registry
+    registry = parts(workspace).registry
     assert registry.collection_id("legal", owner=None, create=False) not in {
         registry.collection_id("legal", owner=o, create=False) for o in ("alice", "bob")
     }
 
     tasks = {
-        owner: workspace.task_runner.submit("t", lambda _p: 1, owner=owner) for owner in OWNERS
+        owner: parts(workspace).runner.submit("t", lambda _p: 1, owner=owner) for owner in OWNERS
     }
     for task in tasks.values():
         workspace.wait_for_task(task.id)

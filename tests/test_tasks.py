@@ -15,8 +15,8 @@ import pytest
 from docchat.config import Settings
 from docchat.db import Database, utcnow
 from docchat.errors import Conflict, TaskNotFound
-from docchat.leases import Lease
-from docchat.tasks import HEARTBEAT_TIMEOUT, INTERRUPTED_ERROR, Progress, TaskRow, TaskRunner
+from docchat.tasks import HEARTBEAT_TIMEOUT, INTERRUPTED_ERROR, Progress, TaskRow, ThreadRunner
+from docchat.tasks.leases import Lease
 
 LONG_AGO = dt.timedelta(minutes=10)
 
@@ -30,10 +30,10 @@ def db(settings: Settings) -> Iterator[Database]:
 
 
 @pytest.fixture
-def runner(db: Database, settings: Settings) -> Iterator[TaskRunner]:
+def runner(db: Database, settings: Settings) -> Iterator[ThreadRunner]:
     """A task runner holding its own lease on the data dir."""
     lease = Lease(settings.data_dir)
-    tasks = TaskRunner(db, lease)
+    tasks = ThreadRunner(db, lease)
     yield tasks
     tasks.shutdown(wait=False)
     lease.release()
@@ -66,7 +66,7 @@ def add_task(
 
 def test_recover_interrupts_the_tasks_of_dead_processes_only(
     db: Database,
-    runner: TaskRunner,
+    runner: ThreadRunner,
     settings: Settings,
     abandoned_lease: Callable[[Path], str],
 ) -> None:
@@ -120,7 +120,7 @@ def test_recover_interrupts_the_tasks_of_dead_processes_only(
 
 def test_a_queued_task_is_kept_alive_by_the_heartbeat(db: Database, settings: Settings) -> None:
     lease = Lease(settings.data_dir)
-    tasks = TaskRunner(db, lease, workers=1)
+    tasks = ThreadRunner(db, lease, workers=1)
     release = threading.Event()
 
     def blocker(_progress: Progress) -> str:
@@ -142,7 +142,7 @@ def test_a_queued_task_is_kept_alive_by_the_heartbeat(db: Database, settings: Se
         assert info.status == "queued" and info.updated_at >= before
         assert tasks.get(first.id, owner=None).status == "running"
         # Another process sees both alive too.
-        other = TaskRunner(db, Lease(settings.data_dir))
+        other = ThreadRunner(db, Lease(settings.data_dir))
         assert other.recover() == 0
         other.shutdown()
         other.lease.release()
@@ -155,7 +155,7 @@ def test_a_queued_task_is_kept_alive_by_the_heartbeat(db: Database, settings: Se
 
 def test_shutdown_without_waiting_interrupts_queued_tasks(db: Database, settings: Settings) -> None:
     lease = Lease(settings.data_dir)
-    tasks = TaskRunner(db, lease, workers=1)
+    tasks = ThreadRunner(db, lease, workers=1)
     started, release = threading.Event(), threading.Event()
 
     def blocker(_progress: Progress) -> None:
@@ -174,7 +174,7 @@ def test_shutdown_without_waiting_interrupts_queued_tasks(db: Database, settings
     lease.release()
 
 
-def test_a_task_row_names_its_runner(runner: TaskRunner, db: Database) -> None:
+def test_a_task_row_names_its_runner(runner: ThreadRunner, db: Database) -> None:
     info = runner.submit("ingest", lambda _progress: 42, owner=None)
     assert runner.wait(info.id, owner=None).status == "succeeded"
     with db.read() as s:
@@ -193,7 +193,7 @@ def _blocker(started: threading.Event, release: threading.Event) -> Callable[[Pr
 
 def test_a_queued_task_cancelled_never_runs(db: Database, settings: Settings) -> None:
     lease = Lease(settings.data_dir)
-    tasks = TaskRunner(db, lease, workers=1)
+    tasks = ThreadRunner(db, lease, workers=1)
     started, release = threading.Event(), threading.Event()
     ran, skipped = threading.Event(), threading.Event()
     try:
@@ -217,7 +217,7 @@ def test_a_queued_task_cancelled_never_runs(db: Database, settings: Settings) ->
         lease.release()
 
 
-def test_a_running_task_stops_at_its_next_check(runner: TaskRunner) -> None:
+def test_a_running_task_stops_at_its_next_check(runner: ThreadRunner) -> None:
     started = threading.Event()
     steps: list[int] = []
 
@@ -241,7 +241,7 @@ def test_a_running_task_stops_at_its_next_check(runner: TaskRunner) -> None:
     assert final.processed == steps[-1]  # what it had done is kept
 
 
-def test_cancel_refuses_unknown_foreign_and_finished_tasks(runner: TaskRunner) -> None:
+def test_cancel_refuses_unknown_foreign_and_finished_tasks(runner: ThreadRunner) -> None:
     info = runner.submit("ingest", lambda _p: 1, owner="alice")
     with pytest.raises(TaskNotFound):
         runner.cancel(info.id, owner="bob")
@@ -257,8 +257,8 @@ def test_cancel_refuses_unknown_foreign_and_finished_tasks(runner: TaskRunner) -
 def test_cancel_across_processes(db: Database, settings: Settings) -> None:
     """Another process can cancel a queued task (it never runs), not a running one."""
     lease, other_lease = Lease(settings.data_dir), Lease(settings.data_dir)
-    tasks = TaskRunner(db, lease, workers=1)
-    other = TaskRunner(db, other_lease)
+    tasks = ThreadRunner(db, lease, workers=1)
+    other = ThreadRunner(db, other_lease)
     started, release, ran = threading.Event(), threading.Event(), threading.Event()
     try:
         busy = tasks.submit("ingest", _blocker(started, release), owner=None)

@@ -6,7 +6,7 @@ temporary file in the folder given (``Workspace.upload_dir``, ``<data_dir>/uploa
 and the first byte over ``max_file_bytes``, or over the request's allowance (its total, the data
 dir's and the owner's quotas: ``docchat.documents.quotas``), ends the upload with TooLarge and
 deletes everything written for it.  If the process dies, the next one to start deletes its folder
-(docchat.leases).
+(docchat.tasks.leases).
 
 A file is judged by its name and first bytes (``parsers.sniff``) before any of it is written: one
 that would be refused anyway (``.bin``, ``.zip``, random bytes named ``.pdf``) is read to its end
@@ -37,7 +37,7 @@ from docchat.documents.ingest import UploadedFile, discard, display_name
 from docchat.documents.parsers import SNIFF_BYTES, sniff
 from docchat.documents.quotas import UploadAllowance
 from docchat.errors import CorruptDocument, InvalidInput, TooLarge, UnsupportedFormat
-from docchat.leases import SPOOL_DIR
+from docchat.tasks.leases import SPOOL_DIR
 
 log = logging.getLogger(__name__)
 

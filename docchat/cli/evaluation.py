@@ -353,7 +353,7 @@ def eval_command(
         # Before the progress display starts, so that the error is all that is printed.
         _require_indexed(workspace, collection)
         with progress_bars(transient=True) as progress:
-            has_reranker = workspace.retriever.reranker is not None
+            has_reranker = workspace.has_reranker
             if rerank and not has_reranker:
                 fail("--rerank: no reranker is configured (see DOCCHAT_RETRIEVAL__RERANK_URL)")
             if rerank or (rerank is None and mode == "all" and has_reranker):

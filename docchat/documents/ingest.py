@@ -4,7 +4,7 @@ Unchanged files (same source, same sha256) are skipped; changed ones are re-inde
 ``prune`` documents whose file left a scanned folder are removed.  A file that fails is recorded as
 failed with its reason and the batch goes on.  Vectors are computed afterwards, by
 ``docchat.retrieval.vectors``: a document is searchable by full text as soon as it is ingested
-(``docchat.jobs`` runs the two steps for every face).
+(``docchat.tasks.jobs`` runs the two steps for every face).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class IngestProgress:
     document_ids: list[str] = field(default_factory=list)
     #: Documents whose earlier version an upload of the same name replaced (their ids stay).
     replaced: list[str] = field(default_factory=list)
-    #: Chunks embedded after the files were ingested (``docchat.jobs``).
+    #: Chunks embedded after the files were ingested (``docchat.tasks.jobs``).
     embedded: int = 0
 
     @property

@@ -20,6 +20,7 @@ from docchat.db import Database
 from docchat.documents.models import ChunkRow, ChunkVectorRow, ContentRow, DocumentRow
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
+from tests.workspace_parts import parts
 
 from .conftest import MakeApp, with_limits
 
@@ -449,7 +450,7 @@ def test_startup_embeds_chunks_left_without_vectors(
     workspace = Workspace(api_settings)
     try:
         workspace.ingest([folder], embed=False)  # as if the server died before embedding
-        assert workspace.vectors.pending() > 0
+        assert workspace.chunks_without_vectors() > 0
     finally:
         workspace.close()
 
@@ -493,9 +494,9 @@ def test_startup_marks_documents_whose_vectors_exist(
     try:
         workspace.ingest([folder])
         # As an older version left them: vectors all there, documents still `indexing`.
-        with workspace.db.write() as s:
+        with parts(workspace).db.write() as s:
             s.execute(update(DocumentRow).values(status="indexing", indexed_at=None))
-        assert workspace.vectors.pending() == 0
+        assert workspace.chunks_without_vectors() == 0
     finally:
         workspace.close()
 

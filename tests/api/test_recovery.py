@@ -21,8 +21,8 @@ import pytest
 
 from docchat.config import Settings
 from docchat.db import Database, utcnow
-from docchat.leases import RUN_DIR, SPOOL_DIR, Lease
 from docchat.tasks import INTERRUPTED_ERROR, TaskRow
+from docchat.tasks.leases import RUN_DIR, SPOOL_DIR, Lease
 
 from .conftest import MakeApp, live_server
 from .test_documents_api import leftovers, upload

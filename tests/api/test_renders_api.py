@@ -15,6 +15,7 @@ from PIL import Image
 
 from docchat.config import Settings
 from docchat.workspace import Workspace
+from tests.workspace_parts import parts
 
 from .conftest import MAX_CONTENT_CHARS, ExpectError, MakeApp, StartServer, with_limits
 from .test_documents_api import ingest
@@ -92,7 +93,7 @@ def test_renders_past_the_slots_get_503_with_retry_after(
     sid = big_session(client, 1)
     image_url = f"/api/documents/{pdf_id}/pages/1/image"
     workspace: Workspace = busy_app.state.workspace
-    with workspace.renders.slot("a test's render"):
+    with parts(workspace).renders.slot("a test's render"):
         for response in (client.get(image_url), export(client, sid, "pdf")):
             error = expect_error(response, 503, "busy")
             assert response.headers["retry-after"] == "5"

@@ -13,6 +13,7 @@ import pytest
 from docchat.config import Settings
 from docchat.tasks import Progress
 from docchat.workspace import Workspace
+from tests.workspace_parts import parts
 
 from .conftest import ExpectError, MakeApp
 from .test_documents_api import NOTES_MD, ingest, leftovers, upload, wait_for_task
@@ -39,7 +40,7 @@ def busy_server(
 
     for _ in range(2):
         started = threading.Event()
-        workspace.task_runner.submit("other", blocker(started), owner=None)
+        parts(workspace).runner.submit("other", blocker(started), owner=None)
         assert started.wait(30)
     try:
         yield client, release

@@ -18,6 +18,7 @@ from docchat.db import utcnow
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.tasks import TaskRow
 from docchat.workspace import Workspace
+from tests.workspace_parts import parts
 
 HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
 
@@ -127,7 +128,7 @@ def test_a_dead_process_answer_is_kept_and_marked_interrupted(
     dead = abandoned_lease(settings.data_dir)
     turn = str(uuid.uuid4())
     now = utcnow() - dt.timedelta(seconds=1)
-    with workspace.db.write() as s:
+    with parts(workspace).db.write() as s:
         s.add(
             TaskRow(
                 id=turn, owner=None, kind="chat", status="running", total=0, processed=0,

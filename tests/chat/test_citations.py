@@ -376,7 +376,7 @@ def test_spans_on_a_real_search(workspace: Workspace, minilm: MiniLMEmbedder) ->
     checked = check_answer(answer, hits, embedder=minilm)
     [ref] = checked.references
     assert ref.document_id is not None and ref.span_start is not None
-    text = workspace.registry.text(ref.document_id, owner=None)
+    text = workspace.document_text(ref.document_id, owner=None)
     assert text[ref.span_start : ref.span_end] == ref.quote
     assert ref.quote == "submitted within 30 days through the Concur portal"
     assert checked.sentences[0].supported is True

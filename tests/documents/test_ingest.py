@@ -13,12 +13,13 @@ from docchat.documents.ingest import MAX_NAME_CHARS, UPLOAD_PREFIX, display_name
 from docchat.documents.models import ChunkRow, ChunkVectorRow, ContentRow, DocumentRow
 from docchat.errors import InvalidInput
 from docchat.workspace import Workspace
+from tests.workspace_parts import parts
 
 from .conftest import MakePdf
 
 
 def _counts(ws: Workspace) -> dict[str, int]:
-    with ws.db.read() as s:
+    with parts(ws).db.read() as s:
         return {
             "documents": s.execute(select(func.count()).select_from(DocumentRow)).scalar_one(),
             "contents": s.execute(select(func.count()).select_from(ContentRow)).scalar_one(),
@@ -111,9 +112,9 @@ def test_identical_content_is_stored_and_embedded_once(
     files = list((workspace.settings.data_dir / "files").rglob("*"))
     assert len([f for f in files if f.is_file()]) == 1
     first, second = workspace.documents()
-    workspace.registry.delete(first.id, owner=None)
+    workspace.delete_document(first.id, owner=None)
     assert _counts(workspace)["contents"] == 1, "still used by the other document"
-    workspace.registry.delete(second.id, owner=None)
+    workspace.delete_document(second.id, owner=None)
     counts = _counts(workspace)
     assert (counts["contents"], counts["chunks"], counts["vectors"]) == (0, 0, 0)
     assert not [f for f in (workspace.settings.data_dir / "files").rglob("*") if f.is_file()]
@@ -164,7 +165,7 @@ def test_bad_files_fail_alone_and_leave_nothing(
 
 def test_oversize_file_is_refused(workspace: Workspace, tmp_path: Path) -> None:
     limits = workspace.settings.documents.model_copy(update={"max_file_bytes": 100})
-    workspace.ingestor.limits = limits
+    parts(workspace).ingestor.limits = limits
     big = tmp_path / "big.txt"
     big.write_text("word " * 100)
     result = workspace.ingest([big])
@@ -192,7 +193,7 @@ def test_changed_file_that_turns_corrupt_drops_old_chunks(
 def test_upload_names_are_sanitised(workspace: Workspace, tmp_path: Path) -> None:
     upload = tmp_path / "incoming.tmp"
     upload.write_text("# Upload\n\nUploaded text about penguins.\n")
-    result = workspace.ingestor.ingest_upload(upload, file_name="../../etc/passwd.md")
+    result = parts(workspace).ingestor.ingest_upload(upload, file_name="../../etc/passwd.md")
     assert result.failures == []
     (doc,) = workspace.documents()
     assert doc.file_name == "etc/passwd.md"
@@ -254,7 +255,7 @@ def test_long_display_names_are_cut_without_merging() -> None:
 def _upload(workspace: Workspace, tmp_path: Path, name: str, text: str) -> None:
     path = tmp_path / "incoming.tmp"
     path.write_text(text)
-    result = workspace.ingestor.ingest_upload(path, file_name=name)
+    result = parts(workspace).ingestor.ingest_upload(path, file_name=name)
     assert result.failures == [] and result.added == 1, result
 
 
@@ -263,11 +264,15 @@ def test_uploads_in_folders_keep_their_path(workspace: Workspace, tmp_path: Path
     _upload(workspace, tmp_path, "2024/report.txt", "Revenue in 2024 doubled.\n")
     docs = {d.file_name: d for d in workspace.documents()}
     assert set(docs) == {"2023/report.txt", "2024/report.txt"}
-    assert workspace.registry.text(docs["2023/report.txt"].id, owner=None).startswith(
-        "Revenue in 2023"
+    assert (
+        parts(workspace)
+        .registry.text(docs["2023/report.txt"].id, owner=None)
+        .startswith("Revenue in 2023")
     )
-    assert workspace.registry.text(docs["2024/report.txt"].id, owner=None).startswith(
-        "Revenue in 2024"
+    assert (
+        parts(workspace)
+        .registry.text(docs["2024/report.txt"].id, owner=None)
+        .startswith("Revenue in 2024")
     )
 
 
@@ -283,7 +288,7 @@ def test_long_upload_names_sharing_a_prefix_stay_two_documents(
     # Re-uploading the same long name replaces its document, as a short name does.
     again = tmp_path / "again.tmp"
     again.write_text("The first, revised.\n")
-    result = workspace.ingestor.ingest_upload(again, file_name=prefix + "-first.txt")
+    result = parts(workspace).ingestor.ingest_upload(again, file_name=prefix + "-first.txt")
     assert (result.added, result.updated) == (0, 1)
     assert len(workspace.documents()) == 2
 
@@ -329,7 +334,7 @@ def test_embedding_run_marks_documents_an_older_run_left_indexing(
     for p in (a, b):
         p.write_text("Stuck documents are found again.\n")
     workspace.ingest([a, b])
-    with workspace.db.write() as s:
+    with parts(workspace).db.write() as s:
         s.execute(update(DocumentRow).values(status="indexing", indexed_at=None))
     assert workspace.embed_pending() == 0
     assert _statuses(workspace) == {"a.txt": INDEXED, "b.txt": INDEXED}

@@ -16,6 +16,7 @@ from docchat.documents.models import ChunkRow, ChunkTokensRow, ChunkVectorRow, C
 from docchat.errors import Conflict, DocumentNotFound
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
+from tests.workspace_parts import parts
 
 from .conftest import MakePdf
 
@@ -51,7 +52,7 @@ def reopen(minilm: MiniLMEmbedder) -> Iterator[Reopen]:
 
 
 def _index_counts(ws: Workspace) -> dict[str, int]:
-    with ws.db.read() as s:
+    with parts(ws).db.read() as s:
         chunks = s.execute(select(func.count()).select_from(ChunkRow)).scalar_one()
         vectors = s.execute(select(func.count()).select_from(ChunkVectorRow)).scalar_one()
         tokens = s.execute(select(func.count()).select_from(ChunkTokensRow)).scalar_one()
@@ -175,7 +176,7 @@ def test_a_failed_document_is_retried_and_records_each_outcome(
     shutil.copy(docx_file, copy)
     workspace.ingest([copy])
     shared = next(d for d in workspace.documents() if d.id != failed.id)
-    stored = workspace.ingestor.files.path(shared.sha256 or "")
+    stored = parts(workspace).ingestor.files.path(shared.sha256 or "")
     good = stored.read_bytes()
 
     # Still broken, for another reason now: its stored original was damaged.
@@ -213,7 +214,7 @@ def test_an_indexed_document_whose_original_no_longer_parses_keeps_its_chunks(
 ) -> None:
     workspace.ingest([pdf_file])
     (before,) = workspace.documents()
-    stored = workspace.ingestor.files.path(before.sha256 or "")
+    stored = parts(workspace).ingestor.files.path(before.sha256 or "")
     good = stored.read_bytes()
     stored.write_bytes(good[:200])  # damaged on disk: cut off
 

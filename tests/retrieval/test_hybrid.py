@@ -16,6 +16,7 @@ from docchat.retrieval.hybrid import Hit, Retriever, SearchMode, snippet
 from docchat.retrieval.rerank import RemoteReranker
 from docchat.sessions.types import SourceFilters
 from docchat.workspace import Workspace
+from tests.workspace_parts import parts
 
 HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
 
@@ -33,7 +34,7 @@ def test_hits_point_at_the_exact_passage(handbook: Workspace) -> None:
     assert top.collection == "handbook"
     assert top.section == "Expense policy > Business travel"
     assert "EUR 45 per day" in top.text
-    text = handbook.registry.text(top.document_id, owner=None)
+    text = handbook.document_text(top.document_id, owner=None)
     assert text[top.char_start : top.char_end] == top.text
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
     assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
@@ -77,8 +78,8 @@ def test_owners_see_only_their_documents(workspace: Workspace, tmp_path: Path) -
     mine.write_text("# Secret\n\nThe launch code word is heliotrope.\n")
     theirs = tmp_path / "theirs.md"
     theirs.write_text("# Plans\n\nThe launch is planned for heliotrope season.\n")
-    workspace.ingestor.ingest_paths([mine], owner="alice")
-    workspace.ingestor.ingest_paths([theirs], owner="bob")
+    parts(workspace).ingestor.ingest_paths([mine], owner="alice")
+    parts(workspace).ingestor.ingest_paths([theirs], owner="bob")
     workspace.embed_pending()
     assert {h.file_name for h in workspace.search("heliotrope launch", owner="alice")} == {
         "mine.md"
@@ -86,7 +87,7 @@ def test_owners_see_only_their_documents(workspace: Workspace, tmp_path: Path) -
     assert {h.file_name for h in workspace.search("heliotrope launch", owner="bob")} == {
         "theirs.md"
     }
-    assert {d.file_name for d in workspace.registry.list(owner="alice")} == {"mine.md"}
+    assert {d.file_name for d in workspace.documents(owner="alice")} == {"mine.md"}
 
 
 def test_fulltext_is_available_before_vectors(workspace: Workspace, tmp_path: Path) -> None:
@@ -96,9 +97,9 @@ def test_fulltext_is_available_before_vectors(workspace: Workspace, tmp_path: Pa
     (info,) = workspace.documents()
     assert info.status == "indexing"
     assert workspace.search("zeppelin hangar")[0].file_name == "fresh.md"
-    assert workspace.vectors.pending() > 0
+    assert workspace.chunks_without_vectors() > 0
     workspace.embed_pending()
-    assert workspace.vectors.pending() == 0
+    assert workspace.chunks_without_vectors() == 0
     assert workspace.documents()[0].status == "indexed"
 
 
@@ -110,7 +111,7 @@ def test_deleted_documents_leave_the_vector_cache(workspace: Workspace, tmp_path
     workspace.ingest([a, b])
     assert {h.file_name for h in workspace.search("plants", mode="dense")} == {"a.md", "b.md"}
     target = next(d for d in workspace.documents() if d.file_name == "a.md")
-    workspace.registry.delete(target.id, owner=None)
+    workspace.delete_document(target.id, owner=None)
     assert {h.file_name for h in workspace.search("plants", mode="dense")} == {"b.md"}
     c = tmp_path / "c.md"
     c.write_text("# Gamma\n\nFerns like shade.\n")
@@ -155,31 +156,31 @@ class _Renamed:
 def test_changing_the_embedding_model_reembeds_everything(
     handbook: Workspace, minilm: MiniLMEmbedder
 ) -> None:
-    assert handbook.vectors.pending() == 0
+    assert handbook.chunks_without_vectors() == 0
     assert not handbook.embedding_outdated()
     renamed = _Renamed(minilm)
-    assert handbook.vectors.ensure_model(renamed.name, renamed.dimension) is True
+    assert parts(handbook).vectors.ensure_model(renamed.name, renamed.dimension) is True
     # The workspace is still configured for MiniLM: a restart would re-embed for it.
     assert handbook.embedding_outdated()
     assert {d.status for d in handbook.documents()} == {"indexing"}
-    pending = handbook.vectors.pending()
+    pending = handbook.chunks_without_vectors()
     assert pending > 0
     # Until re-embedded, dense search under the new model finds nothing (no silent mix).
     vector = minilm.embed(["holiday"])[0]
-    assert handbook.vectors.search(vector, model=renamed.name, k=5) == []
-    handbook.vectors.embed_pending(renamed)
+    assert parts(handbook).vectors.search(vector, model=renamed.name, k=5) == []
+    parts(handbook).vectors.embed_pending(renamed)
     assert renamed.calls == pending
     assert {d.status for d in handbook.documents()} == {"indexed"}
-    assert handbook.vectors.search(vector, model=renamed.name, k=5)
-    assert handbook.vectors.search(vector, model=minilm.name, k=5) == []
+    assert parts(handbook).vectors.search(vector, model=renamed.name, k=5)
+    assert parts(handbook).vectors.search(vector, model=minilm.name, k=5) == []
 
 
 def test_reranking_through_a_remote_endpoint(handbook: Workspace, server_url: str) -> None:
     with RemoteReranker(url=f"{server_url}/v1/rerank", model="minilm-cosine") as reranker:
         retriever = Retriever(
-            handbook.db,
-            handbook.registry,
-            handbook.vectors,
+            parts(handbook).db,
+            parts(handbook).registry,
+            parts(handbook).vectors,
             RetrievalSettings(rerank_url=f"{server_url}/v1/rerank"),
             embedder=handbook.embedder,
             reranker=reranker,
@@ -197,7 +198,7 @@ def test_reranking_without_a_reranker_is_an_error(
     retrieval = settings.retrieval.model_copy(update={"late_interaction": False})
     plain = Workspace(settings.model_copy(update={"retrieval": retrieval}), embedder=minilm)
     try:
-        assert plain.retriever.reranker is None  # no rerank_url, no offline reranker
+        assert not plain.has_reranker  # no rerank_url, no offline reranker
         with pytest.raises(InvalidInput, match="no reranker"):
             plain.search("fire alarm", rerank=True)
     finally:
@@ -243,7 +244,7 @@ def test_common_words_are_pruned_only_past_the_budget(workspace: Workspace, tmp_
         (folder / f"note{i}.md").write_text(f"# Note {i}\n\nThe report mentions item {i}.\n")
     (folder / "rare.md").write_text("# Rare\n\nThe report mentions a walrus.\n")
     workspace.ingest([folder], embed=False)
-    with workspace.db.read() as s:
+    with parts(workspace).db.read() as s:
         assert affordable_words(s, "report walrus", budget=1_000) == ["report", "walrus"]
         assert affordable_words(s, "reports walrus", budget=5) == ["walrus"]
         assert affordable_words(s, "reports mentions", budget=5) == ["reports"]
@@ -253,7 +254,7 @@ def test_common_words_are_pruned_only_past_the_budget(workspace: Workspace, tmp_
 
 
 def test_search_is_its_steps_composed(handbook: Workspace) -> None:
-    retriever = handbook.retriever
+    retriever = parts(handbook).retriever
     query = "How much can I spend on meals on a business trip?"
     scope = retriever.scope(filters=SourceFilters(collections=["handbook"]))
     found = retriever.candidates(query, scope=scope, k=5)
@@ -304,7 +305,7 @@ def test_a_question_fused_with_its_paraphrase_finds_what_either_finds(
 ) -> None:
     def search(*queries: str) -> list[Hit]:
         # Fusion itself, without the reranker that follows it by default.
-        return handbook.retriever.search_many(queries, k=5, mode=mode, rerank=False)
+        return parts(handbook).retriever.search_many(queries, k=5, mode=mode, rerank=False)
 
     alone, rewritten, both = search(question), search(paraphrase), search(question, paraphrase)
     assert not any(needle in h.text for h in alone)
@@ -320,7 +321,9 @@ def test_a_question_fused_with_its_paraphrase_finds_what_either_finds(
 
 def test_a_wrong_rewrite_cannot_lose_the_question(handbook: Workspace) -> None:
     question = "What does F57 mean on the dishwasher?"
-    found = handbook.retriever.search_many([question, "office plants watering schedule"], k=8)
+    found = parts(handbook).retriever.search_many(
+        [question, "office plants watering schedule"], k=8
+    )
     assert any("Error F57" in h.text for h in found)
 
 
@@ -329,10 +332,10 @@ def test_a_scope_is_computed_once_and_kept(workspace: Workspace, tmp_path: Path)
     mine.write_text("# Secret\n\nThe launch code word is heliotrope.\n")
     theirs = tmp_path / "theirs.md"
     theirs.write_text("# Plans\n\nThe launch is planned for heliotrope season.\n")
-    workspace.ingestor.ingest_paths([mine], owner="alice")
-    workspace.ingestor.ingest_paths([theirs], owner="bob")
+    parts(workspace).ingestor.ingest_paths([mine], owner="alice")
+    parts(workspace).ingestor.ingest_paths([theirs], owner="bob")
     workspace.embed_pending()
-    retriever = workspace.retriever
+    retriever = parts(workspace).retriever
     alice = retriever.scope(owner="alice")
     assert [d.file_name for d in retriever.documents(alice)] == ["mine.md"]
     assert {d.file_name for d in retriever.documents(retriever.scope())} == {"mine.md", "theirs.md"}
@@ -358,16 +361,16 @@ def test_a_scope_is_computed_once_and_kept(workspace: Workspace, tmp_path: Path)
 )
 def test_invalid_query_lists(handbook: Workspace, queries: list[str], field: str) -> None:
     with pytest.raises(InvalidInput) as refused:
-        handbook.retriever.search_many(queries)
+        parts(handbook).retriever.search_many(queries)
     assert refused.value.field == field
 
 
 def test_several_queries_rerank_against_the_question(handbook: Workspace, server_url: str) -> None:
     with RemoteReranker(url=f"{server_url}/v1/rerank", model="minilm-cosine") as reranker:
         retriever = Retriever(
-            handbook.db,
-            handbook.registry,
-            handbook.vectors,
+            parts(handbook).db,
+            parts(handbook).registry,
+            parts(handbook).vectors,
             RetrievalSettings(rerank_url=f"{server_url}/v1/rerank"),
             embedder=handbook.embedder,
             reranker=reranker,

@@ -20,6 +20,7 @@ from docchat.retrieval.late_interaction import (
 )
 from docchat.retrieval.vectors import embedding_text
 from docchat.workspace import Workspace
+from tests.workspace_parts import parts
 
 HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
 
@@ -54,7 +55,7 @@ def _handbook(settings: Settings, minilm: MiniLMEmbedder, **retrieval: object) -
 def test_ingestion_keeps_every_chunks_tokens(settings: Settings, minilm: MiniLMEmbedder) -> None:
     ws = _handbook(settings, minilm)
     try:
-        with ws.db.read() as s:
+        with parts(ws).db.read() as s:
             chunks = s.execute(select(ChunkRow.id, ChunkRow.section, ChunkRow.text)).all()
             stored = {
                 r.chunk_id: (r[2], r.bits)
@@ -101,10 +102,10 @@ def test_chunks_without_tokens_are_encoded_when_first_reranked(
 ) -> None:
     ws = _handbook(settings, minilm)
     try:
-        with ws.db.write() as s:
+        with parts(ws).db.write() as s:
             s.execute(delete(ChunkTokensRow))  # as an index built before tokens were kept
         before = ws.search("How long is maternity leave?", k=5, rerank=True)
-        with ws.db.read() as s:
+        with parts(ws).db.read() as s:
             kept = s.scalar(select(func.count()).select_from(ChunkTokensRow))
         assert kept is not None and kept >= 5
         again = ws.search("How long is maternity leave?", k=5, rerank=True)
@@ -118,9 +119,9 @@ def test_without_late_interaction_nothing_is_kept(
 ) -> None:
     ws = _handbook(settings, minilm, late_interaction=False)
     try:
-        with ws.db.read() as s:
+        with parts(ws).db.read() as s:
             assert s.scalar(select(func.count()).select_from(ChunkTokensRow)) == 0
-        assert ws.retriever.reranker is None
+        assert not ws.has_reranker
         # Reranking is on by default, but with nothing to rerank with the default asks nothing.
         assert ws.settings.retrieval.enable_reranking is True
         assert ws.search("How long is maternity leave?", k=3)[0].scores.rerank is None
@@ -137,8 +138,8 @@ def test_a_new_embedding_model_drops_old_tokens(
 ) -> None:
     ws = _handbook(settings, minilm)
     try:
-        assert ws.vectors.ensure_model(other, 384)
-        with ws.db.read() as s:
+        assert parts(ws).vectors.ensure_model(other, 384)
+        with parts(ws).db.read() as s:
             assert s.scalar(select(func.count()).select_from(ChunkTokensRow)) == 0
     finally:
         ws.close()

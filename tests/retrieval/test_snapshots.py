@@ -10,6 +10,7 @@ import pytest
 from docchat.config import Settings
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
+from tests.workspace_parts import parts
 
 HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
 
@@ -41,7 +42,7 @@ def test_a_new_process_starts_from_the_snapshot(
     try:
         again = second.search("water use of the eco programme", k=5, mode="dense")
         # Mapped from the snapshot, not read from the rows.
-        assert isinstance(second.vectors._matrix.vectors, np.memmap)  # type: ignore[union-attr]
+        assert isinstance(parts(second).vectors._matrix.vectors, np.memmap)  # type: ignore[union-attr]
         assert [(h.chunk_id, round(h.score, 5)) for h in again] == [
             (h.chunk_id, round(h.score, 5)) for h in expected
         ]

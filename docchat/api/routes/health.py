@@ -7,9 +7,8 @@ import logging
 from fastapi import APIRouter, Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from docchat.api.deps import StoreDep
+from docchat.api.deps import WorkspaceDep
 from docchat.api.schemas import Health
-from docchat.db import ping
 
 logger = logging.getLogger("docchat.api")
 
@@ -23,10 +22,10 @@ router = APIRouter(tags=["health"])
     summary="Check that the server and its database answer",
     responses={503: {"model": Health, "description": "The database does not answer."}},
 )
-def health(store: StoreDep, response: Response) -> Health:
+def health(workspace: WorkspaceDep, response: Response) -> Health:
     """`ok`, or 503 `unavailable` when the database does not answer."""
     try:
-        ok = ping(store.db.engine)
+        ok = workspace.database_answers()
     except SQLAlchemyError:
         # A load balancer polls this: a warning per failure, not a 500 with a traceback.
         logger.warning("health check: the database does not answer", exc_info=True)

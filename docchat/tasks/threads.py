@@ -1,186 +1,53 @@
-"""Background tasks with progress, stored in the database so any worker process can report them.
+"""The in-process task runner: background tasks in a thread pool, their progress in the database.
 
 A task runs in this process's thread pool; its progress (processed / total, the current item,
 errors) is written to its row as it goes, with a heartbeat.  Its row names the lease of the
-process running it (``runner``, docchat.leases).  A task whose process died ends as
+process running it (``runner``, docchat.tasks.leases).  A task whose process died ends as
 ``interrupted``, with ``finished_at`` and an error saying so, written by ``recover``: at start-up
 and on every heartbeat of any live runner.  A runner on this machine is known dead at once from its
 lease; one elsewhere (another host on the same PostgreSQL) once its task has been silent for
 ``HEARTBEAT_TIMEOUT``.  Tasks are visible only to the owner who started them (``owner=None``,
 single-user mode, sees all: ``docchat.owners``).
 
-A task can be cancelled (``TaskRunner.cancel``): a queued one ends ``cancelled`` at once and never
+A task can be cancelled (``ThreadRunner.cancel``): a queued one ends ``cancelled`` at once and never
 runs; a running one is asked to stop, a flag its job checks between two steps
 (``Progress.check_cancelled``), and ends ``cancelled`` when it does.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Literal
 
-from pydantic import BaseModel
-from sqlalchemy import Integer, String, Text, or_, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import or_, select, update
 
-from docchat.db import Base, Database, JSONType, UTCDateTime, utcnow
+from docchat.db import Database, utcnow
 from docchat.errors import Cancelled, Conflict, DocchatError, TaskNotFound
-from docchat.leases import Lease
 from docchat.owners import scope, visible_to
+from docchat.tasks.leases import Lease
+from docchat.tasks.models import (
+    HEARTBEAT_S,
+    HEARTBEAT_TIMEOUT,
+    INTERRUPTED_ERROR,
+    UNFINISHED,
+    TaskInfo,
+    TaskRow,
+    task_info,
+)
+from docchat.tasks.progress import Progress, TaskFunction
+from docchat.tasks.runner import AfterRecover
 from docchat.validation import plausible_id
 
 log = logging.getLogger(__name__)
 
-TaskStatus = Literal["queued", "running", "succeeded", "failed", "interrupted", "cancelled"]
-#: Statuses of a task that has not finished.
-UNFINISHED = ("queued", "running")
-#: An unfinished task of another host's process that has not written for this long is
-#: interrupted (its runner's own heartbeat touches it every ``_HEARTBEAT_S``).
-HEARTBEAT_TIMEOUT = dt.timedelta(seconds=60)
-#: The error entry of an interrupted task.
-INTERRUPTED_ERROR = {
-    "message": "the server stopped before the task finished",
-    "code": "interrupted",
-}
-_HEARTBEAT_S = 5.0
-_MIN_WRITE_INTERVAL_S = 0.25
 
-
-class TaskRow(Base):
-    """A background job (ingestion, re-embedding, long chat modes) and its progress."""
-
-    __tablename__ = "tasks"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    owner: Mapped[str | None] = mapped_column(String(255))
-    kind: Mapped[str] = mapped_column(String(50))
-    status: Mapped[str] = mapped_column(String(16))
-    total: Mapped[int] = mapped_column(Integer, default=0)
-    processed: Mapped[int] = mapped_column(Integer, default=0)
-    current: Mapped[str | None] = mapped_column(Text)
-    errors: Mapped[list[Any]] = mapped_column(JSONType)
-    result: Mapped[Any] = mapped_column(JSONType)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    #: The lease id of the process that queued and runs it (None: made before leases existed).
-    runner: Mapped[str | None] = mapped_column(String(36))
-
-
-class TaskInfo(BaseModel):
-    """A task as callers see it."""
-
-    id: str
-    kind: str
-    status: TaskStatus
-    processed: int
-    total: int
-    current: str | None
-    errors: list[Any]
-    result: Any
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    finished_at: dt.datetime | None
-
-
-class Progress:
-    """Handed to a task's function: report progress (writes are throttled, the last one forced)
-    and learn whether the task was cancelled."""
-
-    def __init__(self, db: Database, task_id: str) -> None:
-        self._db = db
-        self._id = task_id
-        self._last_write = 0.0
-        self._cancel = threading.Event()
-        self.processed = 0
-        self.total = 0
-        self.current: str | None = None
-        self.errors: list[Any] = []
-        #: What ``TaskRunner.track`` records as the task's result.
-        self.result: Any = None
-
-    @property
-    def id(self) -> str:
-        """The task's id."""
-        return self._id
-
-    @property
-    def cancel_flag(self) -> threading.Event:
-        """The flag ``cancelled`` reads, for work that waits on an event."""
-        return self._cancel
-
-    @property
-    def cancelled(self) -> bool:
-        """Whether the task was asked to stop."""
-        return self._cancel.is_set()
-
-    def check_cancelled(self) -> None:
-        """Raise ``Cancelled`` if the task was asked to stop; call it where stopping is safe."""
-        if self._cancel.is_set():
-            raise Cancelled(self._id)
-
-    def request_cancel(self) -> None:
-        """Ask the task to stop (``TaskRunner.cancel``)."""
-        self._cancel.set()
-
-    def update(
-        self,
-        *,
-        processed: int | None = None,
-        total: int | None = None,
-        current: str | None = None,
-        error: Any = None,
-        force: bool = False,
-    ) -> None:
-        """Record progress; persisted at most every 0.25 s unless ``force`` or an error."""
-        if processed is not None:
-            self.processed = processed
-        if total is not None:
-            self.total = total
-        if current is not None:
-            self.current = current
-        if error is not None:
-            self.errors.append(error)
-        now = time.monotonic()
-        if force or error is not None or now - self._last_write >= _MIN_WRITE_INTERVAL_S:
-            self._write()
-            self._last_write = now
-
-    def heartbeat(self) -> None:
-        """Write the current state if nothing was written for a while."""
-        if time.monotonic() - self._last_write >= _HEARTBEAT_S:
-            self._write()
-            self._last_write = time.monotonic()
-
-    def _write(self, **extra: Any) -> None:
-        with self._db.write() as s:
-            row = s.get(TaskRow, self._id, with_for_update=True)
-            if row is None:
-                return
-            row.processed, row.total = self.processed, self.total
-            row.current, row.errors = self.current, list(self.errors)
-            row.updated_at = utcnow()
-            for key, value in extra.items():
-                setattr(row, key, value)
-
-
-TaskFunction = Callable[[Progress], Any]
-#: ``TaskRunner.unfinished``: which of these task ids are still queued or running.
-Unfinished = Callable[[list[str]], Collection[str]]
-#: Run after each recovery with ``Unfinished``, to finish what the interrupted tasks left
-#: elsewhere under their ids (a streamed answer, say: ``SessionStore.interrupt_answers``).
-AfterRecover = Callable[[Unfinished], object]
-
-
-class TaskRunner:
-    """Runs tasks in a small thread pool and answers for their state."""
+class ThreadRunner:
+    """Runs tasks in a small thread pool of this process and answers for their state."""
 
     def __init__(
         self,
@@ -215,7 +82,7 @@ class TaskRunner:
         """Queue ``fn``; returns the new task.  ``on_skipped`` is called instead of ``fn`` if the
         task is cancelled before it starts (to delete what ``fn`` would have consumed, say)."""
         row = self._insert(kind, owner=owner, status="queued", total=total)
-        info = _info(row)
+        info = task_info(row)
         with self._lock:
             self._queued.add(row.id)
         self._pool.submit(self._run, row.id, fn, total, on_skipped)
@@ -428,7 +295,7 @@ class TaskRunner:
         return count
 
     def _heartbeats(self) -> None:
-        while not self._stop.wait(_HEARTBEAT_S):
+        while not self._stop.wait(HEARTBEAT_S):
             self._beat()
 
     def _beat(self) -> None:
@@ -458,7 +325,7 @@ class TaskRunner:
             row = s.get(TaskRow, task_id) if plausible_id(task_id) else None
         if row is None or not visible_to(row.owner, owner):
             raise TaskNotFound(str(task_id))
-        return _info(row)
+        return task_info(row)
 
     def list(self, *, owner: str | None, limit: int = 50) -> list[TaskInfo]:
         """The owner's most recent tasks."""
@@ -470,7 +337,7 @@ class TaskRunner:
         )
         with self.db.read() as s:
             rows = s.execute(query).scalars()
-            return [_info(r) for r in rows]
+            return [task_info(r) for r in rows]
 
     def wait(self, task_id: str, *, owner: str | None, timeout: float = 60.0) -> TaskInfo:
         """Poll until the task finishes (for scripts and tests)."""
@@ -501,19 +368,3 @@ class TaskRunner:
                         finished_at=utcnow(),
                     )
                 )
-
-
-def _info(row: TaskRow) -> TaskInfo:
-    return TaskInfo(
-        id=row.id,
-        kind=row.kind,
-        status=row.status,
-        processed=row.processed,
-        total=row.total,
-        current=row.current,
-        errors=list(row.errors or []),
-        result=row.result,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        finished_at=row.finished_at,
-    )

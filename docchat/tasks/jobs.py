@@ -8,6 +8,9 @@ vectors are computed they count chunks and ``current`` is ``embedding``; at the 
 files again.  A task stops between two files or two batches of vectors when it is cancelled.
 Embedding stops at its next batch when the workspace closes (``stop``), and the next start-up
 resumes it (``embed_task``), for chunks without vectors are found again.
+
+Each job is handed the parts it works with (the ``Ingestor``, the ``Indexer``), never the
+workspace that starts it: nothing here calls back into the facade.
 """
 
 from __future__ import annotations
@@ -17,20 +20,21 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from docchat.documents.ingest import IngestProgress, ProgressCallback, UploadedFile
+from docchat.documents.ingest import Ingestor, IngestProgress, ProgressCallback, UploadedFile
 from docchat.documents.registry import DEFAULT_COLLECTION
-from docchat.tasks import Progress, TaskFunction
+from docchat.tasks.progress import Progress, TaskFunction
 
 if TYPE_CHECKING:
+    from docchat.retrieval.indexing import Indexer
     from docchat.retrieval.vectors import EmbedProgress
-    from docchat.workspace import Workspace
 
 #: ``current`` of a task while it computes vectors.
 EMBEDDING = "embedding"
 
 
 def ingest_then_embed(
-    workspace: Workspace,
+    ingestor: Ingestor,
+    index: Indexer,
     *,
     paths: Iterable[str | Path] = (),
     uploads: Sequence[UploadedFile] = (),
@@ -51,7 +55,6 @@ def ingest_then_embed(
     ``embed_progress`` with ``(0, chunks to embed)`` as embedding starts, then after each batch.
     Either may raise (``Cancelled``, say) to stop the job there.
     """
-    ingestor = workspace.ingestor
     if uploads:
         paths = list(paths)
         if paths:
@@ -69,12 +72,12 @@ def ingest_then_embed(
             progress=progress,
         )
     if embed:
-        state.embedded = embed_new_chunks(workspace, progress=embed_progress, stop=stop)
+        state.embedded = embed_new_chunks(index, progress=embed_progress, stop=stop)
     return state
 
 
 def embed_new_chunks(
-    workspace: Workspace,
+    index: Indexer,
     *,
     progress: EmbedProgress | None = None,
     stop: threading.Event | None = None,
@@ -82,12 +85,13 @@ def embed_new_chunks(
     """Compute the vectors chunks lack; returns how many.  ``progress`` is called with
     ``(0, chunks to embed)`` first, then after each batch."""
     if progress:
-        progress(0, workspace.chunks_without_vectors())
-    return workspace.embed_pending(progress=progress, stop=stop)
+        progress(0, index.pending())
+    return index.embed_pending(progress=progress, stop=stop)
 
 
 def ingest_task(
-    workspace: Workspace,
+    ingestor: Ingestor,
+    index: Indexer,
     uploads: Sequence[UploadedFile],
     *,
     collection: str,
@@ -100,7 +104,8 @@ def ingest_task(
     def job(progress: Progress) -> dict[str, Any]:
         report = _TaskReport(progress)
         state = ingest_then_embed(
-            workspace,
+            ingestor,
+            index,
             uploads=uploads,
             collection=collection,
             owner=owner,
@@ -126,7 +131,8 @@ def ingest_task(
 
 
 def reindex_then_embed(
-    workspace: Workspace,
+    ingestor: Ingestor,
+    index: Indexer,
     document_id: str,
     *,
     owner: str | None = None,
@@ -139,8 +145,8 @@ def reindex_then_embed(
     Returns what changed: the documents re-indexed, the new chunk and page counts, and how many
     chunks were embedded.  ``embed_progress`` as for ``ingest_then_embed``.
     """
-    done = workspace.ingestor.reindex(document_id, owner=owner)
-    embedded = embed_new_chunks(workspace, progress=embed_progress, stop=stop)
+    done = ingestor.reindex(document_id, owner=owner)
+    embedded = embed_new_chunks(index, progress=embed_progress, stop=stop)
     return {
         "documents": done.document_ids,
         "chunks": done.chunk_count,
@@ -150,7 +156,8 @@ def reindex_then_embed(
 
 
 def reindex_task(
-    workspace: Workspace,
+    ingestor: Ingestor,
+    index: Indexer,
     document_id: str,
     *,
     file_name: str,
@@ -164,7 +171,8 @@ def reindex_task(
         progress.update(processed=0, total=1, current=file_name, force=True)
         progress.check_cancelled()
         result = reindex_then_embed(
-            workspace,
+            ingestor,
+            index,
             document_id,
             owner=owner,
             embed_progress=_TaskReport(progress).embedding,
@@ -177,11 +185,11 @@ def reindex_task(
     return job
 
 
-def embed_task(workspace: Workspace, *, stop: threading.Event | None = None) -> TaskFunction:
+def embed_task(index: Indexer, *, stop: threading.Event | None = None) -> TaskFunction:
     """The task that embeds chunks left without vectors (start-up, a change of model)."""
 
     def job(progress: Progress) -> dict[str, Any]:
-        embedded = embed_new_chunks(workspace, progress=_TaskReport(progress).embedding, stop=stop)
+        embedded = embed_new_chunks(index, progress=_TaskReport(progress).embedding, stop=stop)
         progress.current = None
         return {"embedded": embedded}
 

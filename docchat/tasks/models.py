@@ -1,0 +1,81 @@
+"""A task as stored (``TaskRow``, one row per task, any process may read it) and as callers see
+it (``TaskInfo``), with the statuses it moves through."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from docchat.db import Base, JSONType, UTCDateTime
+
+TaskStatus = Literal["queued", "running", "succeeded", "failed", "interrupted", "cancelled"]
+#: Statuses of a task that has not finished.
+UNFINISHED = ("queued", "running")
+#: How often a runner writes a sign of life for its unfinished tasks, and looks for dead ones.
+HEARTBEAT_S = 5.0
+#: An unfinished task of another host's process that has not written for this long is
+#: interrupted (its runner's own heartbeat touches it every ``HEARTBEAT_S``).
+HEARTBEAT_TIMEOUT = dt.timedelta(seconds=60)
+#: The error entry of an interrupted task.
+INTERRUPTED_ERROR = {
+    "message": "the server stopped before the task finished",
+    "code": "interrupted",
+}
+
+
+class TaskRow(Base):
+    """A background job (ingestion, re-embedding, long chat modes) and its progress."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    current: Mapped[str | None] = mapped_column(Text)
+    errors: Mapped[list[Any]] = mapped_column(JSONType)
+    result: Mapped[Any] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: The lease id of the process that queued and runs it (None: made before leases existed).
+    runner: Mapped[str | None] = mapped_column(String(36))
+
+
+class TaskInfo(BaseModel):
+    """A task as callers see it."""
+
+    id: str
+    kind: str
+    status: TaskStatus
+    processed: int
+    total: int
+    current: str | None
+    errors: list[Any]
+    result: Any
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+def task_info(row: TaskRow) -> TaskInfo:
+    """The row as callers see it."""
+    return TaskInfo(
+        id=row.id,
+        kind=row.kind,
+        status=row.status,
+        processed=row.processed,
+        total=row.total,
+        current=row.current,
+        errors=list(row.errors or []),
+        result=row.result,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        finished_at=row.finished_at,
+    )

@@ -1,0 +1,58 @@
+"""The workspace as a facade: a context manager that closes what it opened, methods for what its
+callers used to read from its parts, and ``docchat.ask`` answering from the default one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import docchat
+from docchat import defaults
+from docchat.config import Settings
+from docchat.retrieval.embedders import MiniLMEmbedder
+from docchat.tasks.leases import RUN_DIR
+from docchat.workspace import Workspace
+
+HANDBOOK = Path(__file__).parent / "data" / "handbook"
+
+
+def test_leaving_with_closes_the_lease_and_its_uploads(
+    settings: Settings, minilm: MiniLMEmbedder
+) -> None:
+    with Workspace(settings, embedder=minilm) as workspace:
+        spool = workspace.upload_dir
+        spool.mkdir(parents=True)
+        (spool / "received.txt").write_text("waiting for its task")
+        assert len(list((settings.data_dir / RUN_DIR).iterdir())) == 1
+        assert workspace.database_answers()
+        task = workspace.resume()  # starts the task runner: an empty index has nothing to embed
+        assert task is None
+    assert not spool.exists()
+    assert list((settings.data_dir / RUN_DIR).iterdir()) == []
+    workspace.close()  # closing again does nothing
+
+
+def test_the_facade_says_whether_searches_can_be_reranked(
+    settings: Settings, minilm: MiniLMEmbedder
+) -> None:
+    with Workspace(settings, embedder=minilm) as workspace:
+        assert workspace.has_reranker  # the offline late-interaction reranker, on by default
+    plain = settings.retrieval.model_copy(update={"late_interaction": False})
+    with Workspace(settings.model_copy(update={"retrieval": plain}), embedder=minilm) as workspace:
+        assert not workspace.has_reranker
+        with pytest.raises(docchat.InvalidInput):
+            workspace.search("maternity leave", rerank=True)
+
+
+def test_docchat_ask_answers_from_the_default_workspace(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace.ingest([HANDBOOK])
+    monkeypatch.setattr(defaults, "_workspace", workspace)
+    answer = docchat.ask("How long is maternity leave?")
+    assert isinstance(answer, docchat.Answer)
+    assert "16 weeks" in answer.answer
+    assert answer.references
+    assert all(isinstance(c, docchat.Citation) for c in answer.references)
+    assert [m.role for m in docchat.get_messages(answer.session_id)] == ["user", "assistant"]
