@@ -20,6 +20,7 @@ from pathlib import Path
 
 from docchat.config import Settings
 from docchat.documents.chunking import chunk
+from docchat.documents.identity import DocumentIdentity
 from docchat.documents.parsers import SUPPORTED_SUFFIXES, parse
 from docchat.documents.registry import (
     DEFAULT_COLLECTION,
@@ -271,11 +272,10 @@ class Ingestor:
                 progress(state)
             self._ingest_one(
                 path,
-                collection_id=collection_id,
-                owner=owner,
-                source=str(path),
-                file_name=path.name,
-                state=state,
+                DocumentIdentity(
+                    collection_id=collection_id, owner=owner, source=str(path), file_name=path.name
+                ),
+                state,
             )
             state.files_done += 1
             if progress:
@@ -323,22 +323,18 @@ class Ingestor:
                 if name in names:
                     reason = f"{name!r} is in this upload twice; the first one is kept"
                     state.failures.append(FileFailure(name, reason))
-                elif upload.refused is not None:
-                    names.add(name)
-                    source = UPLOAD_PREFIX + name
-                    self._fail(
-                        state, collection_id, owner, source, name, None, upload.size, upload.refused
-                    )
                 else:
                     names.add(name)
-                    self._ingest_one(
-                        upload.path,
+                    document = DocumentIdentity(
                         collection_id=collection_id,
                         owner=owner,
                         source=UPLOAD_PREFIX + name,
                         file_name=name,
-                        state=state,
                     )
+                    if upload.refused is not None:
+                        self._fail(state, document, None, upload.size, upload.refused)
+                    else:
+                        self._ingest_one(upload.path, document, state)
                 upload.path.unlink(missing_ok=True)
                 state.files_done += 1
                 if progress:
@@ -368,11 +364,13 @@ class Ingestor:
         state = IngestProgress(files_total=1, current=name)
         self._ingest_one(
             path,
-            collection_id=collection_id,
-            owner=owner,
-            source=UPLOAD_PREFIX + name,
-            file_name=name,
-            state=state,
+            DocumentIdentity(
+                collection_id=collection_id,
+                owner=owner,
+                source=UPLOAD_PREFIX + name,
+                file_name=name,
+            ),
+            state,
         )
         state.files_done = 1
         return state
@@ -457,22 +455,14 @@ class Ingestor:
             )
         return parsed, chunks
 
-    def _ingest_one(
-        self,
-        path: Path,
-        *,
-        collection_id: str,
-        owner: str | None,
-        source: str,
-        file_name: str,
-        state: IngestProgress,
-    ) -> None:
+    def _ingest_one(self, path: Path, document: DocumentIdentity, state: IngestProgress) -> None:
+        file_name = document.file_name
         sha: str | None = None
         size = 0
         try:
             sha, size = hash_file(path, max_bytes=self.limits.max_file_bytes, name=file_name)
             state.bytes += size
-            existing = self.registry.find(collection_id, source)
+            existing = self.registry.find(document.collection_id, document.source)
             if existing and existing.sha256 == sha and existing.status != "failed":
                 state.unchanged += 1
                 state.document_ids.append(existing.id)
@@ -485,11 +475,8 @@ class Ingestor:
                 stored_path = self.files.put(path, sha)
                 state.pages += parsed.page_count or 1
                 state.chunks += len(chunks)
-            row = self.registry.store_indexed(
-                collection_id=collection_id,
-                owner=owner,
-                source=source,
-                file_name=file_name,
+            row = self.registry.save_indexed(
+                document,
                 sha256=sha,
                 size=size,
                 parsed=parsed,
@@ -504,30 +491,19 @@ class Ingestor:
                 state.replaced.append(row.id)
         except Exception as exc:
             reason = _failure_reason(exc, path, file_name)
-            self._fail(state, collection_id, owner, source, file_name, sha, size, reason)
+            self._fail(state, document, sha, size, reason)
 
     def _fail(
         self,
         state: IngestProgress,
-        collection_id: str,
-        owner: str | None,
-        source: str,
-        file_name: str,
+        document: DocumentIdentity,
         sha: str | None,
         size: int,
         reason: str,
     ) -> None:
-        row = self.registry.store_failed(
-            collection_id=collection_id,
-            owner=owner,
-            source=source,
-            file_name=file_name,
-            sha256=sha,
-            size=size,
-            error=reason,
-        )
+        row = self.registry.save_failed(document, sha256=sha, size=size, error=reason)
         state.document_ids.append(row.id)
-        state.failures.append(FileFailure(file_name, reason))
+        state.failures.append(FileFailure(document.file_name, reason))
 
 
 def _failure_reason(exc: Exception, path: Path, file_name: str) -> str:

@@ -2,6 +2,8 @@
 
 Writes here are short transactions; parsing happens before them.  Content no document refers to any
 more is removed with its chunks, vectors and stored file, so re-indexing never leaves duplicates.
+What it returns is in ``documents.views``, whether chunks have vectors in
+``documents.vector_state``, and a document's identity is one ``DocumentIdentity``.
 """
 
 from __future__ import annotations
@@ -13,115 +15,61 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Exists, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from docchat.db import Database, utcnow
-from docchat.documents.models import (
-    ChunkRow,
-    ChunkVectorRow,
-    CollectionRow,
-    ContentRow,
-    DocumentRow,
-    IndexStateRow,
-)
+from docchat.documents.identity import DocumentIdentity
+from docchat.documents.models import ChunkRow, CollectionRow, ContentRow, DocumentRow
 from docchat.documents.storage import ContentStore
 from docchat.documents.types import Chunk, ParsedDocument
+from docchat.documents.vector_state import (
+    VECTORS_VERSION,
+    bump_vectors_version,
+    chunk_has_vector,
+    fully_embedded,
+)
+from docchat.documents.views import (
+    ChunkPlace,
+    Collection,
+    DocumentInfo,
+    DocumentView,
+    Reindexed,
+    ReplacedDocument,
+    StoredContent,
+    VisibleDocument,
+    document_info,
+)
 from docchat.errors import DocumentNotFound, InvalidInput
 from docchat.owners import owned_by, scope, visible_to
 from docchat.validation import check_name, plausible_id
 
+# The registry's own names, and the types and helpers it used to define, which callers still
+# import from here (they moved to views, vector_state and identity).
+__all__ = [
+    "DEFAULT_COLLECTION",
+    "MAX_COLLECTION_CHARS",
+    "VECTORS_VERSION",
+    "ChunkPlace",
+    "Collection",
+    "DocumentIdentity",
+    "DocumentInfo",
+    "DocumentView",
+    "Registry",
+    "Reindexed",
+    "ReplacedDocument",
+    "StoredContent",
+    "VisibleDocument",
+    "bump_vectors_version",
+    "check_collection_name",
+    "chunk_has_vector",
+]
+
 DEFAULT_COLLECTION = "default"
 #: Longest collection name.
 MAX_COLLECTION_CHARS = 200
-#: index_state key counting changes to the set of vectors (readers cache vectors by it).
-VECTORS_VERSION = "vectors_version"
-
-
-class DocumentView(BaseModel):
-    """A document as a client of the HTTP API sees it: its display name, never a server path."""
-
-    id: str
-    collection: str
-    file_name: str
-    size: int
-    sha256: str | None
-    mime_type: str | None
-    status: str
-    error: str | None
-    page_count: int | None
-    chunk_count: int | None = Field(
-        description="Passages its content is cut into; null while it has none (failed)."
-    )
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    indexed_at: dt.datetime | None
-
-
-class DocumentInfo(DocumentView):
-    """A document as the library shows it: with its source (a path on this machine, or
-    ``upload:<name>``)."""
-
-    source: str
-
-    def view(self) -> DocumentView:
-        """What an API client may see of it (no source)."""
-        return DocumentView.model_validate(self.model_dump(exclude={"source"}))
-
-
-class Collection(BaseModel):
-    """A named group of documents."""
-
-    id: str
-    name: str
-    documents: int = Field(description="How many documents it holds.")
-
-
-class VisibleDocument(BaseModel):
-    """Enough about a document to name it in a search hit."""
-
-    id: str
-    file_name: str
-    collection: str
-    sha256: str
-
-
-class StoredContent(BaseModel):
-    """Where a document's content is kept: its format, pages and the hash its file is stored by."""
-
-    document: DocumentInfo
-    sha256: str
-    mime_type: str
-    page_count: int | None
-    text_length: int
-
-
-class Reindexed(BaseModel):
-    """Content parsed again: the documents that use it (now ``indexing``) and its new chunks."""
-
-    sha256: str
-    document_ids: list[str]
-    chunk_count: int
-    page_count: int | None
-
-
-class ReplacedDocument(BaseModel):
-    """A document an upload of the same name replaces: it keeps its id, its content changes."""
-
-    document_id: str
-    file_name: str
-
-
-class ChunkPlace(BaseModel):
-    """The page and section of a chunk, and where it sits in the document's text."""
-
-    page: int | None
-    section: str | None
-    char_start: int
-    char_end: int
 
 
 def check_collection_name(name: str) -> str:
@@ -130,25 +78,6 @@ def check_collection_name(name: str) -> str:
     if not isinstance(name, str):
         raise InvalidInput("collection name must not be empty", field="collection")
     return check_name(name, "collection", max_chars=MAX_COLLECTION_CHARS)
-
-
-def bump_vectors_version(s: Session) -> None:
-    """Record that vectors were added or removed, inside the caller's transaction."""
-    row = s.get(IndexStateRow, VECTORS_VERSION)
-    if row is None:
-        s.add(IndexStateRow(name=VECTORS_VERSION, value=1))
-    else:
-        row.value = int(row.value) + 1
-
-
-def chunk_has_vector() -> Exists:
-    """SQL: the enclosing query's chunk (``ChunkRow``) has a vector."""
-    return select(ChunkVectorRow.chunk_id).where(ChunkVectorRow.chunk_id == ChunkRow.id).exists()
-
-
-def _embedded(sha256: Any) -> ColumnElement[bool]:
-    """SQL: every chunk of content ``sha256`` (a value or a column) has a vector."""
-    return ~select(ChunkRow.id).where(ChunkRow.sha256 == sha256, ~chunk_has_vector()).exists()
 
 
 class Registry:
@@ -210,13 +139,10 @@ class Registry:
         with self.db.read() as s:
             return s.get(ContentRow, sha256) is not None
 
-    def store_indexed(
+    def save_indexed(
         self,
+        document: DocumentIdentity,
         *,
-        collection_id: str,
-        owner: str | None,
-        source: str,
-        file_name: str,
         sha256: str,
         size: int,
         parsed: ParsedDocument | None,
@@ -232,7 +158,9 @@ class Registry:
         now = utcnow()
         with self.db.write() as s:
             content = s.get(ContentRow, sha256)
-            embedded = content is not None and s.execute(select(_embedded(sha256))).scalar_one()
+            embedded = (
+                content is not None and s.execute(select(fully_embedded(sha256))).scalar_one()
+            )
             if content is None:
                 if parsed is None:
                     raise RuntimeError("content vanished between check and write; retry")
@@ -252,10 +180,7 @@ class Registry:
                 _insert_chunks(s, sha256, chunks)
             row, replaced_sha = self._upsert_document(
                 s,
-                collection_id=collection_id,
-                owner=owner,
-                source=source,
-                file_name=file_name,
+                document,
                 now=now,
                 sha256=sha256,
                 size=size,
@@ -268,6 +193,31 @@ class Registry:
             garbage = self._collect_garbage(s, [replaced_sha] if replaced_sha else [])
         self._delete_files(garbage)
         return row
+
+    def store_indexed(
+        self,
+        *,
+        collection_id: str,
+        owner: str | None,
+        source: str,
+        file_name: str,
+        sha256: str,
+        size: int,
+        parsed: ParsedDocument | None,
+        chunks: Sequence[Chunk],
+        stored_path: str,
+    ) -> DocumentRow:
+        """``save_indexed`` with the identity spelled out (bench/_setup.py still calls this)."""
+        return self.save_indexed(
+            DocumentIdentity(
+                collection_id=collection_id, owner=owner, source=source, file_name=file_name
+            ),
+            sha256=sha256,
+            size=size,
+            parsed=parsed,
+            chunks=chunks,
+            stored_path=stored_path,
+        )
 
     def replace_content(
         self,
@@ -331,26 +281,15 @@ class Registry:
             page_count=parsed.page_count,
         )
 
-    def store_failed(
-        self,
-        *,
-        collection_id: str,
-        owner: str | None,
-        source: str,
-        file_name: str,
-        sha256: str | None,
-        size: int,
-        error: str,
+    def save_failed(
+        self, document: DocumentIdentity, *, sha256: str | None, size: int, error: str
     ) -> DocumentRow:
         """Record a document that could not be indexed, with the reason; no chunks remain."""
         now = utcnow()
         with self.db.write() as s:
             row, replaced_sha = self._upsert_document(
                 s,
-                collection_id=collection_id,
-                owner=owner,
-                source=source,
-                file_name=file_name,
+                document,
                 now=now,
                 sha256=sha256,
                 size=size,
@@ -384,19 +323,22 @@ class Registry:
             )
 
     def _upsert_document(
-        self, s: Session, *, collection_id: str, source: str, now: dt.datetime, **values: Any
+        self, s: Session, document: DocumentIdentity, *, now: dt.datetime, **values: Any
     ) -> tuple[DocumentRow, str | None]:
         row = s.execute(
             select(DocumentRow).where(
-                DocumentRow.collection_id == collection_id, DocumentRow.source == source
+                DocumentRow.collection_id == document.collection_id,
+                DocumentRow.source == document.source,
             )
         ).scalar()
+        # The owner and shown name are set on every write, as they were when passed as values.
+        values |= {"owner": document.owner, "file_name": document.file_name}
         replaced = None
         if row is None:
             row = DocumentRow(
                 id=str(uuid.uuid4()),
-                collection_id=collection_id,
-                source=source,
+                collection_id=document.collection_id,
+                source=document.source,
                 created_at=now,
                 updated_at=now,
                 **values,
@@ -588,7 +530,7 @@ class Registry:
         if limit is not None:
             query = query.limit(limit)
         with self.db.read() as s:
-            return [_info(row, name, chunks) for row, name, chunks in s.execute(query)]
+            return [document_info(row, name, chunks) for row, name, chunks in s.execute(query)]
 
     def visible(
         self,
@@ -628,7 +570,7 @@ class Registry:
         query = update(DocumentRow).where(
             DocumentRow.status == "indexing",
             DocumentRow.sha256.is_not(None),
-            _embedded(DocumentRow.sha256),
+            fully_embedded(DocumentRow.sha256),
         )
         if shas is not None:
             shas = list(shas)
@@ -668,24 +610,4 @@ def _insert_chunks(s: Session, sha256: str, chunks: Sequence[Chunk]) -> None:
             }
             for c in chunks
         ],
-    )
-
-
-def _info(row: DocumentRow, collection: str, chunk_count: int | None) -> DocumentInfo:
-    return DocumentInfo(
-        id=row.id,
-        collection=collection,
-        file_name=row.file_name,
-        source=row.source,
-        size=row.size,
-        sha256=row.sha256,
-        mime_type=row.mime_type,
-        status=row.status,
-        error=row.error,
-        page_count=row.page_count,
-        # A failed document may share a hash with content another document indexed: it has none.
-        chunk_count=None if row.status == "failed" else chunk_count,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        indexed_at=row.indexed_at,
     )
