@@ -13,14 +13,15 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from docchat.chat.budget import fit
-from docchat.chat.citations import MarkerFilter, check_answer
+from docchat.chat.citations import CheckedAnswer, MarkerFilter, check_answer
 from docchat.chat.extractive import Extraction, extract
 from docchat.chat.memory import as_messages
 from docchat.chat.outcomes import abstention, extracted
 from docchat.chat.turn import Result, TurnEngine, TurnState
 from docchat.chat.types import AnswerEvent, Citation, TokenEvent
 from docchat.llm import prompts
-from docchat.llm.base import ChatMessage, TextDelta, Usage, estimate_tokens
+from docchat.llm.base import ChatMessage, ChatModel, TextDelta, Usage, estimate_tokens
+from docchat.retrieval.embedders import Embedder
 from docchat.retrieval.hybrid import Hit
 
 if TYPE_CHECKING:
@@ -118,13 +119,73 @@ def source_label(hit: Hit) -> str:
 def grounded_answer(
     engine: TurnEngine, state: TurnState, question: str, hits: Sequence[Hit]
 ) -> Generator[AnswerEvent, None, Result]:
-    """The model's answer from the passages, markers filtered while streaming, then checked."""
+    """The model's answer from the passages, markers filtered while streaming, then checked.
+
+    Each decision is a step: the evidence floor (abstain without asking the model), the passages
+    a small model sees, the prompt fitted to the window, the streamed reply, the model's own "the
+    documents do not say", and the extractive fallback from an answer the passages do not bear
+    out.
+    """
     model = state.model
     assert model is not None
-    eff = state.effective
     embedder = engine.embedder()
-    # The calibrated floor first (the extractive scorer's): passages this far from the question
-    # do not answer it, and a model asked anyway tends to answer from its own knowledge.
+    evidence = _evidence(state, question, hits, embedder)
+    if evidence is None or evidence.abstained:
+        result = abstention(state, hits, reason="no passage is close enough to the question")
+        return (yield from _maybe_own_knowledge(state, question, result))
+    retrieved = list(hits)  # what the evidence's passage numbers index
+    small = model.context_window <= SMALL_WINDOW
+    hits = _evidence_first(retrieved, evidence, small=small)
+    reply_tokens = min(
+        state.effective.max_tokens or DEFAULT_REPLY_TOKENS, max(64, model.context_window // 3)
+    )
+    kept, messages = _fitted_prompt(state, model, question, hits, reply_tokens=reply_tokens)
+    markers = yield from _streamed(state, messages, kept, reply_tokens=reply_tokens)
+    with state.timed("citation_check"):
+        checked = check_answer(state.text, kept, embedder=embedder, quotes=markers.quotes)
+    stats = checked.stats
+    citations = {
+        "markers": stats.markers_total,
+        "repaired": markers.repaired,
+        "removed_unknown": markers.removed_unknown,
+        "added": stats.added,
+        "unsupported_sentences": stats.unsupported_sentences,
+        "precision": stats.citation_precision,
+    }
+    if _model_found_nothing(checked):
+        result = abstention(state, hits, reason="the model found no answer in the passages")
+        result.metadata["model_reply"] = checked.text
+        return (yield from _maybe_own_knowledge(state, question, result))
+    reason = _fallback_reason(checked, evidence, retrieved, small=small)
+    if reason is not None:
+        fallback = extracted(evidence, retrieved)
+        fallback.prompt_version = prompts.PROMPT_VERSION
+        fallback.metadata.update(
+            fallback="extractive",
+            fallback_reason=reason,
+            model_reply=checked.text,
+            citations=citations,
+        )
+        return fallback
+    return Result(
+        text=checked.text,
+        references=checked.references,
+        prompt_version=prompts.PROMPT_VERSION,
+        metadata={
+            "sentences": [s.model_dump(mode="json") for s in checked.sentences],
+            "citations": citations,
+        },
+    )
+
+
+def _evidence(
+    state: TurnState, question: str, hits: Sequence[Hit], embedder: Embedder
+) -> Extraction | None:
+    """The extractive scorer's evidence, its best score recorded (None: no passages).
+
+    The calibrated floor comes first: passages this far from the question do not answer it, and
+    a model asked anyway tends to answer from its own knowledge.
+    """
     with state.timed("evidence"):
         evidence = (
             extract(question, hits, embedder, rephrasings=state.rephrasings, follow_on=False)
@@ -133,14 +194,20 @@ def grounded_answer(
         )
     if evidence is not None:
         state.extra["evidence_score"] = round(evidence.best_score, 4)
-    if evidence is None or evidence.abstained:
-        result = abstention(state, hits, reason="no passage is close enough to the question")
-        return (yield from _maybe_own_knowledge(state, question, result))
-    retrieved = list(hits)  # what the evidence's passage numbers index
-    small = model.context_window <= SMALL_WINDOW
-    hits = _evidence_first(retrieved, evidence, small=small)
+    return evidence
 
-    reply_tokens = min(eff.max_tokens or DEFAULT_REPLY_TOKENS, max(64, model.context_window // 3))
+
+def _fitted_prompt(
+    state: TurnState,
+    model: ChatModel,
+    question: str,
+    hits: Sequence[Hit],
+    *,
+    reply_tokens: int,
+) -> tuple[list[Hit], list[ChatMessage]]:
+    """The passages and memory that fit the model's window (what was left out recorded), and the
+    prompt made of them, passages numbered as the model will see them."""
+    eff = state.effective
     rendered = [
         prompts.render_passages([prompts.Passage(i, h.text, source_label(h))])
         for i, h in enumerate(hits, 1)
@@ -173,6 +240,14 @@ def grounded_answer(
         output_language=eff.output_language,
         custom_instructions=eff.custom_instructions,
     )
+    return kept, messages
+
+
+def _streamed(
+    state: TurnState, messages: Sequence[ChatMessage], kept: Sequence[Hit], *, reply_tokens: int
+) -> Generator[AnswerEvent, None, MarkerFilter]:
+    """The reply streamed into ``state.text``, markers filtered as they come; the filter (what it
+    repaired, removed and quoted) is returned for the check."""
     markers = MarkerFilter(len(kept))
     with state.timed("generation"):
         for piece in _call(state, messages, max_tokens=reply_tokens):
@@ -188,31 +263,24 @@ def grounded_answer(
     state.usage.estimate_unreported(
         sum(estimate_tokens(m.content) for m in messages), estimate_tokens(state.text)
     )
-    with state.timed("citation_check"):
-        checked = check_answer(state.text, kept, embedder=embedder, quotes=markers.quotes)
+    return markers
+
+
+def _model_found_nothing(checked: CheckedAnswer) -> bool:
+    """The model's own verdict: it cited nothing and said the passages do not answer."""
+    return not checked.references and _NOT_FOUND.search(checked.text) is not None
+
+
+def _fallback_reason(
+    checked: CheckedAnswer, evidence: Extraction, retrieved: Sequence[Hit], *, small: bool
+) -> str | None:
+    """Why the extracted evidence should stand in for the model's answer (None: it need not)."""
     stats = checked.stats
-    metadata = {
-        "sentences": [s.model_dump(mode="json") for s in checked.sentences],
-        "citations": {
-            "markers": stats.markers_total,
-            "repaired": markers.repaired,
-            "removed_unknown": markers.removed_unknown,
-            "added": stats.added,
-            "unsupported_sentences": stats.unsupported_sentences,
-            "precision": stats.citation_precision,
-        },
-    }
-    if not checked.references and _NOT_FOUND.search(checked.text):
-        # The model's own verdict: the passages do not answer the question.
-        result = abstention(state, hits, reason="the model found no answer in the passages")
-        result.metadata["model_reply"] = checked.text
-        return (yield from _maybe_own_knowledge(state, question, result))
-    reason = None
     if stats.supported_sentences == 0 and stats.unsupported_sentences > 0:
         # Nothing the model wrote is borne out by the passages: say what the documents say
         # instead (its reply is kept in the metadata), rather than an unchecked answer.
-        reason = "no sentence of the model's answer is supported by the passages"
-    elif (
+        return "no sentence of the model's answer is supported by the passages"
+    if (
         small
         and checked.references
         and not _cites_evidence(checked.references, evidence, retrieved)
@@ -220,23 +288,8 @@ def grounded_answer(
         # A small model sometimes copies out a passage that does not answer the question (in
         # one evaluation run SmolLM2 answered "which way do I leave the building?" with an
         # error code's description): supported, word for word, and beside the point.
-        reason = "the model cited none of the passages that answer the question"
-    if reason is not None:
-        fallback = extracted(evidence, retrieved)
-        fallback.prompt_version = prompts.PROMPT_VERSION
-        fallback.metadata.update(
-            fallback="extractive",
-            fallback_reason=reason,
-            model_reply=checked.text,
-            citations=metadata["citations"],
-        )
-        return fallback
-    return Result(
-        text=checked.text,
-        references=checked.references,
-        prompt_version=prompts.PROMPT_VERSION,
-        metadata=metadata,
-    )
+        return "the model cited none of the passages that answer the question"
+    return None
 
 
 def _cites_evidence(
@@ -266,7 +319,7 @@ def _maybe_own_knowledge(
         return abstained
     state.text = OWN_KNOWLEDGE_LABEL + " "
     yield TokenEvent(text=state.text)
-    messages = [ChatMessage("system", "Answer briefly."), ChatMessage("user", question)]
+    messages = prompts.own_knowledge_messages(question)
     with state.timed("generation"):
         for piece in _call(state, messages, max_tokens=state.effective.max_tokens or 256):
             state.text += piece

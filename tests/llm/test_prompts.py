@@ -166,3 +166,13 @@ def test_parse_map() -> None:
     assert parse_map(reply) == Evidence(quotes=["The capital of Xanadu is Zorbia."], score=9)
     assert parse_map("SCORE: 42") == Evidence(quotes=[], score=10)
     assert parse_map("I think it is relevant.") == Evidence(quotes=[], score=None)
+
+
+def test_the_own_knowledge_prompt_sends_the_question_as_asked() -> None:
+    from docchat.llm.base import ChatMessage
+    from docchat.llm.prompts import own_knowledge_messages
+
+    assert own_knowledge_messages(" Who wrote Hamlet? ") == [
+        ChatMessage("system", "Answer briefly."),
+        ChatMessage("user", " Who wrote Hamlet? "),
+    ]
