@@ -358,6 +358,23 @@ def test_html_in_a_legacy_charset(tmp_path: Path, limits: DocumentSettings) -> N
     assert parse(path, limits).text == "Café \u2013 10 €"
 
 
+def test_html_permalink_anchors_leave_no_mark(tmp_path: Path, limits: DocumentSettings) -> None:
+    # Sphinx and MkDocs end each heading with a "¶" link; Docusaurus with a "#" one.
+    path = tmp_path / "guide.html"
+    path.write_text(
+        "<body><h1>Guide<a class='headerlink' href='#guide' title='Permalink'>\u00b6</a></h1>"
+        "<p>Intro.</p><h2>Install <a class='hash-link' href='#install'>#</a></h2>"
+        "<div class='code-block-caption'><span>setup.sh</span>"
+        "<a class='headerlink' href='#id1'>\u00b6</a></div><p>Run it.</p>"
+        "<h2>Limits<a href='#limits'>\u00a7</a></h2><p>Ten at most.</p></body>",
+        encoding="utf-8",
+    )
+    doc = parse(path, limits)
+    assert [u.section for u in doc.units] == ["Guide", "Guide > Install", "Guide > Limits"]
+    assert "\u00b6" not in doc.text and "\u00a7" not in doc.text
+    assert doc.units[1].text == "Install\nsetup.sh\nRun it."
+
+
 def test_deeply_nested_html_does_not_recurse(tmp_path: Path, limits: DocumentSettings) -> None:
     path = tmp_path / "deep.html"
     path.write_text("<div>" * 5000 + "<p>bottom</p>" + "</div>" * 5000, encoding="utf-8")

@@ -23,6 +23,9 @@ _DROPPED_TAGS = [
     "button", "select", "svg", "canvas", "iframe", "object", "embed", "dialog",
 ]  # fmt: skip
 _DROPPED_ROLES = '[role="navigation"], [role="banner"], [role="contentinfo"], [aria-hidden="true"]'
+# Permalink anchors that doc generators put after headings and captions (Sphinx and MkDocs "¶",
+# Docusaurus "#"): they would end every section name with a stray symbol.
+_PERMALINK_MARKS = frozenset("\u00b6\u00a7#\U0001f517\u200b")
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _BLOCKS = frozenset(
     {
@@ -48,9 +51,17 @@ def parse_html(path: Path, limits: DocumentSettings, *, name: str | None = None)
     tree.strip_tags(_DROPPED_TAGS)
     for node in tree.css(_DROPPED_ROLES):
         node.decompose()
+    _drop_permalinks(tree)
     root = tree.body or tree.root
     pieces = list(_sections(root)) if root is not None else []
     return build_document(pieces, name=name, mime_type=HTML.mime_type, title=title)
+
+
+def _drop_permalinks(tree: LexborHTMLParser) -> None:
+    # An in-page link whose whole text is a permalink mark; one with real words is kept.
+    for node in tree.css('a[href^="#"]'):
+        if set(node.text(deep=True).strip()) <= _PERMALINK_MARKS:
+            node.decompose()
 
 
 def _decode(data: bytes, *, name: str) -> str:
