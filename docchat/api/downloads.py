@@ -49,6 +49,14 @@ def content_disposition(file_name: str, *, inline: bool = False) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+def export_name(title: str, fallback: str, suffix: str) -> str:
+    """A file name for an export: the chat's title made one path part, or ``fallback`` when the
+    title leaves nothing."""
+    # A slash in "Q3/Q4 plan" is part of the title, not a folder; base_name would keep only "Q4".
+    stem = " ".join(re.sub(r"[/\\]", "-", title).split())[:_MAX_NAME_CHARS].strip(" .")
+    return f"{stem or fallback}.{suffix}"
+
+
 def file_headers(media_type: str, file_name: str, *, inline: bool = False) -> dict[str, str]:
     """Headers for sending a stored file: inline only when asked and safe, never sniffed, and
     sandboxed (no script, no same-origin access) should a browser render it anyway."""

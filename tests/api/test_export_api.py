@@ -39,13 +39,35 @@ def sid(client: httpx.Client) -> str:
     return sid
 
 
+@pytest.mark.parametrize(
+    ("title", "disposition"),
+    [
+        (
+            'Q3 plan: "draft"/v2 été 中文',
+            'attachment; filename="Q3 plan_ _draft_-v2 ete.md"; '
+            "filename*=UTF-8''Q3%20plan%3A%20%22draft%22-v2%20%C3%A9t%C3%A9%20%E4%B8%AD%E6%96%87.md",
+        ),
+        ("   ", None),  # no title: the id names the file
+    ],
+)
+def test_export_is_named_after_the_chat_title(
+    client: httpx.Client, title: str, disposition: str | None
+) -> None:
+    sid = str(client.post("/api/sessions", json={"title": title}).json()["id"])
+    response = client.get(f"/api/sessions/{sid}/export", params={"format": "markdown"})
+    assert response.status_code == 200, response.text
+    expected = disposition or f"attachment; filename=\"{sid}.md\"; filename*=UTF-8''{sid}.md"
+    assert response.headers["content-disposition"] == expected
+
+
 @pytest.mark.parametrize("export_format", ["json", "markdown", "docx", "pdf"])
 def test_export_formats(client: httpx.Client, sid: str, export_format: str) -> None:
     response = client.get(f"/api/sessions/{sid}/export", params={"format": export_format})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == MEDIA_TYPES[export_format]
+    suffix = SUFFIXES[export_format]
     assert response.headers["content-disposition"] == (
-        f'attachment; filename="{sid}.{SUFFIXES[export_format]}"'
+        f"attachment; filename=\"Retention.{suffix}\"; filename*=UTF-8''Retention.{suffix}"
     )
     if export_format == "docx":
         text = "\n".join(p.text for p in docx.Document(io.BytesIO(response.content)).paragraphs)

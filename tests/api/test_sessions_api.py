@@ -233,6 +233,9 @@ def test_clear_keeps_the_session(client: httpx.Client) -> None:
     assert client.get(f"/api/sessions/{sid}/messages").json()["items"] == []
 
 
+EXPORT_ME = "attachment; filename=\"Export me.json\"; filename*=UTF-8''Export%20me.json"
+
+
 def test_export_json(client: httpx.Client) -> None:
     sid = create(client, title="Export me")["id"]
     append(client, sid, "user", "question?")
@@ -240,7 +243,7 @@ def test_export_json(client: httpx.Client) -> None:
     response = client.get(f"/api/sessions/{sid}/export", params={"format": "json"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    assert response.headers["content-disposition"] == f'attachment; filename="{sid}.json"'
+    assert response.headers["content-disposition"] == EXPORT_ME
     document = json.loads(response.text)
     assert document["session_id"] == sid
     assert document["title"] == "Export me"
@@ -248,7 +251,7 @@ def test_export_json(client: httpx.Client) -> None:
     assert document["messages"][1]["references"] == [{"document": "a.pdf", "page": 2}]
     # json is the default format
     default = client.get(f"/api/sessions/{sid}/export")
-    assert default.headers["content-disposition"] == f'attachment; filename="{sid}.json"'
+    assert default.headers["content-disposition"] == EXPORT_ME
 
 
 def test_export_markdown(client: httpx.Client) -> None:
@@ -258,7 +261,9 @@ def test_export_markdown(client: httpx.Client) -> None:
     response = client.get(f"/api/sessions/{sid}/export", params={"format": "markdown"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/markdown; charset=utf-8"
-    assert response.headers["content-disposition"] == f'attachment; filename="{sid}.md"'
+    assert response.headers["content-disposition"] == (
+        "attachment; filename=\"Notes.md\"; filename*=UTF-8''Notes.md"
+    )
     assert response.text.startswith("# Notes\n")
     assert "What is **bold**?" in response.text
     assert "1. style.md" in response.text

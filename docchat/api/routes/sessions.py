@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from docchat.api.deps import OwnerDep, SessionId, StoreDep, WorkspaceDep
+from docchat.api.downloads import content_disposition, export_name
 from docchat.api.schemas import (
     ClearResult,
     MessageCreate,
@@ -199,12 +200,13 @@ def export_session(
         ),
     ] = "json",
 ) -> Response:
-    """The whole session as a `<id>.json`, `.md`, `.docx` or `.pdf` attachment; Markdown, Word
-    and PDF list each answer's references with the quoted span that supports it.  Word and PDF
-    are refused (413) for a session of more than `renders.max_export_chars` characters, and
-    (503, with Retry-After) while as many renders as allowed run and wait."""
+    """The whole session as a `<title>.json`, `.md`, `.docx` or `.pdf` attachment (`<id>.…` for
+    a chat without a title); Markdown, Word and PDF list each answer's references with the quoted
+    span that supports it.  Word and PDF are refused (413) for a session of more than
+    `renders.max_export_chars` characters, and (503, with Retry-After) while as many renders as
+    allowed run and wait."""
     data = workspace.export_file(session_id, export_format, owner=owner)
     suffix, media_type = _EXPORTS[export_format]
-    # The store only finds ids of [A-Za-z0-9_-], so the id is safe inside the header as is.
-    disposition = f'attachment; filename="{session_id}.{suffix}"'
+    title = workspace.session(session_id, owner=owner).title
+    disposition = content_disposition(export_name(title, session_id, suffix))
     return Response(data, media_type=media_type, headers={"Content-Disposition": disposition})
