@@ -384,7 +384,7 @@ def test_reindex_with_a_new_chunk_size(tmp_path: Path) -> None:
 
     failed = run(data, "reindex", before["scan.pdf"]["id"])
     assert failed.exit_code == 1
-    assert "is not stored" in failed.output
+    assert "'scan.pdf' cannot be re-indexed: its original file was not kept" in failed.output
     unknown = run(data, "reindex", "no-such-id")
     assert unknown.exit_code == 1
     assert "error: document 'no-such-id' does not exist" in unknown.output

@@ -31,7 +31,7 @@ from docchat.documents.registry import (
 )
 from docchat.documents.storage import hash_file
 from docchat.documents.types import Chunk, ParsedDocument
-from docchat.errors import Conflict, DocchatError, InvalidInput, TooLarge, shown_id
+from docchat.errors import Conflict, DocchatError, InvalidInput, TooLarge
 from docchat.validation import name_problem, normalise_name
 
 log = logging.getLogger(__name__)
@@ -394,9 +394,15 @@ class Ingestor:
         info = self.registry.get(document_id, owner=owner)
         path = self.files.path(info.sha256) if info.sha256 else None
         if path is None or not path.is_file():
+            # Named by its file name: the list a user re-indexes from shows names, not ids.
+            why = (
+                "because it failed before it was stored"
+                if info.status == "failed"
+                else "it is missing from the data directory"
+            )
             raise Conflict(
-                f"the original file of document {shown_id(document_id)!r} is not stored, so it "
-                "cannot be re-indexed; add the file again instead"
+                f"{info.file_name!r} cannot be re-indexed: its original file was not kept, {why}; "
+                "upload the file again instead"
             )
         return info, path
 

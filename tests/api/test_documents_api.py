@@ -552,7 +552,11 @@ def test_reindex_after_a_change_of_chunk_size(
     assert scan["chunk_count"] is None
     # The broken file was never stored, so there is nothing to parse again.
     error = expect_error(client.post(f"/api/documents/{scan['id']}/reindex"), 409, "conflict")
-    assert scan["id"] in error["message"]
+    # Said with the name the user sees in the list, not the id they never do.
+    assert error["message"] == (
+        "'scan.pdf' cannot be re-indexed: its original file was not kept, because it failed "
+        "before it was stored; upload the file again instead"
+    )
 
     # The same data dir and database, served with a smaller chunk size.
     smaller = start_server(

@@ -121,7 +121,7 @@ def test_a_failed_document_whose_original_is_stored_can_be_reindexed(
     assert len(result.failures) == 1
     (failed,) = strict.documents()
     assert failed.status == "failed" and failed.sha256 and failed.chunk_count is None
-    with pytest.raises(Conflict, match="not stored"):
+    with pytest.raises(Conflict, match="not kept, because it failed before it was stored"):
         strict.reindex(failed.id)  # the bytes were never kept
 
     # The same bytes under another name, with the default limits: the original is stored now.
@@ -249,7 +249,9 @@ def test_a_corrupt_file_that_failed_is_retried_by_adding_it_again(
     (failed,) = workspace.documents()
     assert (failed.status, failed.error) == ("failed", "'memo.pdf' is damaged or not a PDF")
     # Its bytes were never kept, so there is nothing to re-index: the document is unchanged.
-    with pytest.raises(Conflict, match="not stored"):
+    with pytest.raises(
+        Conflict, match="^.memo.pdf. cannot be re-indexed: its original file was not kept"
+    ):
         workspace.reindex(failed.id)
     assert workspace.document(failed.id) == failed
 
