@@ -177,3 +177,36 @@ def test_ingest_paths_reports_files_then_embedding(workspace: Workspace, tmp_pat
         (None, 2),
     ]
     assert batches == [(0, 2), (2, 2)]
+
+
+def test_an_upload_counts_its_own_passages_while_it_embeds(
+    gated: tuple[Workspace, GatedEmbedder], tmp_path: Path
+) -> None:
+    workspace, embedder = gated
+    # Another batch's passages still wait for vectors (ingested without, or a cancelled run).
+    other = tmp_path / "rivers.txt"
+    other.write_text(
+        "\n\n".join(f"River {i} floods in spring and runs dry by August." * 8 for i in range(40))
+    )
+    embedder.gate.set()
+    workspace.ingest([other], embed=False)
+    embedder.gate.clear()
+    waiting = workspace.chunks_without_vectors()
+    assert waiting > 10
+
+    task = workspace.start_ingest(spool(workspace, [("notes.md", NOTES)]))
+    assert embedder.entered.wait(30)
+    running = workspace.task(task.id)
+    (notes,) = [d for d in workspace.documents() if d.file_name == "notes.md"]
+    # The row of notes.md counts notes.md's passages, not every passage left without a vector.
+    assert (running.current, running.processed, running.total) == (
+        EMBEDDING,
+        0,
+        notes.chunk_count,
+    )
+    embedder.gate.set()
+    done = workspace.wait_for_task(task.id)
+    assert done.status == "succeeded", done
+    # The others are still embedded, as before, just not counted as this file's.
+    assert done.result["embedded"] == waiting + notes.chunk_count
+    assert workspace.chunks_without_vectors() == 0

@@ -70,6 +70,8 @@ class IngestProgress:
     skipped: list[FileFailure] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     document_ids: list[str] = field(default_factory=list)
+    #: The content (sha256) of each document read, failed ones aside: the passages this run owns.
+    contents: set[str] = field(default_factory=set)
     #: Documents whose earlier version an upload of the same name replaced (their ids stay).
     replaced: list[str] = field(default_factory=list)
     #: Chunks embedded after the files were ingested (``docchat.tasks.jobs``).
@@ -472,6 +474,7 @@ class Ingestor:
             if existing and existing.sha256 == sha and existing.status != "failed":
                 state.unchanged += 1
                 state.document_ids.append(existing.id)
+                state.contents.add(sha)
                 return
             parsed: ParsedDocument | None = None
             chunks: list[Chunk] = []
@@ -490,6 +493,7 @@ class Ingestor:
                 stored_path=stored_path,
             )
             state.document_ids.append(row.id)
+            state.contents.add(sha)
             if existing is None:
                 state.added += 1
             else:

@@ -13,6 +13,7 @@ lack vectors or the vectors belong to another model than the one configured, and
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from pathlib import Path
 from typing import Protocol, cast, runtime_checkable
 
@@ -80,20 +81,27 @@ class Indexer:
                     self._made_embedder = True
         return self._embedder
 
-    def pending(self) -> int:
-        """How many chunks dense search cannot find yet (``embed_pending`` computes them)."""
-        return self.vectors.pending()
+    def pending(self, contents: Collection[str] | None = None) -> int:
+        """How many chunks dense search cannot find yet (``embed_pending`` computes them); of
+        ``contents`` (sha256 values) only, when given."""
+        return self.vectors.pending(contents)
 
     def embed_pending(
-        self, *, progress: EmbedProgress | None = None, stop: threading.Event | None = None
+        self,
+        *,
+        progress: EmbedProgress | None = None,
+        stop: threading.Event | None = None,
+        contents: Collection[str] | None = None,
     ) -> int:
-        """Compute the vectors that are missing; returns how many.  ``progress`` is called after
-        each batch; ``stop`` ends the work at the next batch (the next run resumes it)."""
+        """Compute the vectors that are missing (of ``contents`` only, when given); returns how
+        many.  ``progress`` is called after each batch; ``stop`` ends the work at the next batch
+        (the next run resumes it)."""
         return self.vectors.embed_pending(
             self.embedder(),
             batch_size=max(self._settings.embed_batch_size * 4, 64),
             progress=progress,
             stop=stop,
+            contents=contents,
         )
 
     def mark_indexed(self) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Row, delete, func, select, text
+from sqlalchemy import ColumnElement, Row, delete, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
@@ -155,11 +155,11 @@ class VectorIndex:
 
     # -- embedding ---------------------------------------------------------------------------
 
-    def pending(self) -> int:
-        """Chunks without a vector."""
+    def pending(self, contents: Collection[str] | None = None) -> int:
+        """Chunks without a vector (of ``contents`` only, when given: sha256 values)."""
         with self.db.read() as s:
             return s.execute(
-                select(func.count()).select_from(ChunkRow).where(~chunk_has_vector())
+                select(func.count()).select_from(ChunkRow).where(*_lacking_vectors(contents))
             ).scalar_one()
 
     def embed_pending(
@@ -169,21 +169,23 @@ class VectorIndex:
         batch_size: int = 256,
         progress: EmbedProgress | None = None,
         stop: threading.Event | None = None,
+        contents: Collection[str] | None = None,
     ) -> int:
-        """Embed every chunk that has no vector yet; returns how many were embedded.
+        """Embed every chunk that has no vector yet (of ``contents`` only, when given); returns
+        how many were embedded.
 
         Documents become ``indexed`` as their content's last vector is stored; at the end, so do
         any others whose vectors all exist (new names for known content, or left by an older run).
         """
         self.ensure_model(embedder.name, embedder.dimension)
-        total = self.pending()
+        total = self.pending(contents)
         done = 0
         last_id = -1
         while not (stop and stop.is_set()):
             with self.db.read() as s:
                 rows = s.execute(
                     select(ChunkRow.id, ChunkRow.sha256, ChunkRow.section, ChunkRow.text)
-                    .where(ChunkRow.id > last_id, ~chunk_has_vector())
+                    .where(ChunkRow.id > last_id, *_lacking_vectors(contents))
                     .order_by(ChunkRow.id)
                     .limit(batch_size)
                 ).all()
@@ -366,6 +368,14 @@ class VectorIndex:
 #: Texts whose float32 token vectors are held at once while embedding (then packed to bits):
 #: 64 chunks of ~160 word-pieces are 16 MB, a whole 256-chunk group would be 63 MB.
 TOKEN_GROUP = 64
+
+
+def _lacking_vectors(contents: Collection[str] | None) -> list[ColumnElement[bool]]:
+    """The filter of chunks without a vector, of ``contents`` only when given."""
+    conditions = [~chunk_has_vector()]
+    if contents is not None:
+        conditions.append(ChunkRow.sha256.in_(contents))
+    return conditions
 
 
 def _embed_packing_tokens(

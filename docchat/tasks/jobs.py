@@ -16,7 +16,7 @@ workspace that starts it: nothing here calls back into the facade.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,12 +81,29 @@ def embed_new_chunks(
     *,
     progress: EmbedProgress | None = None,
     stop: threading.Event | None = None,
+    own: Collection[str] | None = None,
 ) -> int:
     """Compute the vectors chunks lack; returns how many.  ``progress`` is called with
-    ``(0, chunks to embed)`` first, then after each batch."""
+    ``(0, chunks to embed)`` first, then after each batch.
+
+    With ``own`` (sha256 values), the chunks of that content come first and are all that
+    ``progress`` counts; the others left without vectors follow, reported as that same count.
+    """
+    if own is None:
+        if progress:
+            progress(0, index.pending())
+        return index.embed_pending(progress=progress, stop=stop)
+    # A file's row showed "297 of 297" for its 91 chunks: every upload counted what all the
+    # uploads at once had left to embed.
+    total = index.pending(own)
     if progress:
-        progress(0, index.pending())
-    return index.embed_pending(progress=progress, stop=stop)
+        progress(0, total)
+    done = index.embed_pending(progress=progress, stop=stop, contents=own)
+    # Then what an earlier run left (ingested without vectors, or cancelled), as before; the
+    # callback still runs per batch, so a cancel stops it there.
+    own_done = done
+    rest = None if progress is None else (lambda _done, _total: progress(own_done, total))
+    return done + index.embed_pending(progress=rest, stop=stop)
 
 
 def ingest_task(
@@ -109,9 +126,11 @@ def ingest_task(
             uploads=uploads,
             collection=collection,
             owner=owner,
+            embed=False,
             progress=report.file,
-            embed_progress=report.embedding,
-            stop=stop,
+        )
+        state.embedded = embed_new_chunks(
+            index, progress=report.embedding, stop=stop, own=state.contents
         )
         # Finished: the counts go back to files, as they started.
         progress.current = None
@@ -146,7 +165,7 @@ def reindex_then_embed(
     chunks were embedded.  ``embed_progress`` as for ``ingest_then_embed``.
     """
     done = ingestor.reindex(document_id, owner=owner)
-    embedded = embed_new_chunks(index, progress=embed_progress, stop=stop)
+    embedded = embed_new_chunks(index, progress=embed_progress, stop=stop, own={done.sha256})
     return {
         "documents": done.document_ids,
         "chunks": done.chunk_count,
