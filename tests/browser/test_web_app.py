@@ -32,6 +32,7 @@ from docchat.config import LLMSettings, ModelSettings, Settings
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 
+from .conftest import LiveServer
 from .scripted_model import REPLIES, run_scripted_model
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -211,6 +212,31 @@ def assert_fits(page: Page, width: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------ tests
+
+
+def test_an_empty_install_points_to_documents(
+    page: Page, live_server: LiveServer, foreign_requests: list[str]
+) -> None:
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(live_server.url + "/")
+    page.wait_for_selector("body.ready")
+    hint = page.locator("#chat-no-documents")
+    expect(hint).to_be_visible()
+    expect(hint).to_contain_text("There are no documents to ask about yet.")
+    hint.get_by_role("link", name="Add documents").click()
+    expect(page.locator("#documents-view")).to_be_visible()
+    assert page.evaluate("location.hash") == "#/documents"
+
+    # With a document in the library, the chat view no longer says so.
+    page.set_input_files(
+        "#file-input",
+        files=[{"name": "notes.md", "mimeType": "text/markdown", "buffer": b"# Notes\n\nHello.\n"}],
+    )
+    expect(page.locator("#document-rows")).to_contain_text("notes.md")
+    page.click("#nav-chat")
+    expect(page.locator("#empty-chat")).to_be_visible()
+    expect(hint).to_be_hidden()
+    assert foreign_requests == []
 
 
 def test_page_headers_and_first_load_weight(app: Page, app_server: httpx.Client) -> None:
@@ -456,6 +482,8 @@ def test_export_each_format(app: Page, tmp_path: Path) -> None:
         path = tmp_path / info.value.suggested_filename
         info.value.save_as(path)
         files[fmt] = path
+    # Named after the chat (its first question), not its id.
+    assert files["markdown"].name.startswith("When is the emergency generator tested")
     assert "When is the emergency generator tested?" in files["markdown"].read_text()
     exported = json.loads(files["json"].read_text())
     assert "When is the emergency generator tested?" in json.dumps(exported)

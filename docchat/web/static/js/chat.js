@@ -3,7 +3,7 @@ import { api, ApiError, enc, get, streamChat } from "./api.js";
 import { $, append, clear, h, toast } from "./dom.js";
 import { findText, renderMarkdown, wrapRange } from "./markdown.js";
 import { openPreview } from "./preview.js";
-import { currentSettings, emit, modeInfo, state } from "./state.js";
+import { currentSettings, emit, modeInfo, on, state } from "./state.js";
 
 // A mode's label and whether it runs long come from GET /api/modes (state.modes).
 const modeLabel = (name) => (modeInfo(name) || {}).label || name;
@@ -409,7 +409,14 @@ export function stop() {
   }
 }
 
+/** A new install has nothing to search: the chat says where documents are added. */
+function showLibraryHint() {
+  const searchable = state.documents.some((d) => d.status !== "failed");
+  $("#chat-no-documents").hidden = !state.libraryLoaded || searchable;
+}
+
 export function initChat() {
+  on("library", showLibraryHint);
   const input = $("#composer-input");
   $("#composer").addEventListener("submit", (e) => {
     e.preventDefault();

@@ -11,6 +11,8 @@ export const state = {
   modes: [],
   collections: [],
   documents: [],
+  /** Whether ``documents`` holds the library yet (an empty list may just not be loaded). */
+  libraryLoaded: false,
   /** The running answer's AbortController, if one streams. */
   streaming: null,
 };
@@ -38,6 +40,7 @@ export async function loadLibrary() {
   ]);
   state.collections = collections.items;
   state.documents = documents.items;
+  state.libraryLoaded = true;
   emit("library", null);
 }
 
