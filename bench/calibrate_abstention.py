@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from docchat.chat.extractive import ABSTAIN_BELOW, extract  # noqa: E402
 from docchat.config import Settings  # noqa: E402
+from docchat.language.en import LEXICON as EN  # noqa: E402
 from docchat.retrieval.embedders import MiniLMEmbedder  # noqa: E402
 from docchat.workspace import Workspace  # noqa: E402
 
@@ -45,7 +46,7 @@ def main() -> None:
             results = []
             for row in rows:
                 hits = workspace.search(row["question"], k=8)
-                found = extract(row["question"], hits, embedder, abstain_below=-1.0)
+                found = extract(row["question"], hits, embedder, lexicon=EN, abstain_below=-1.0)
                 text = " ".join(e.sentence.text for e in found.extracts).lower()
                 keywords = [k.lower() for k in row.get("answer", [])]
                 results.append(

@@ -10,75 +10,15 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
+from docchat.language import en
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-# Words so common that OR-ing them into a query matches nearly every row: costly, and no signal.
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "should",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    ]
-)
+#: Function words dropped from full-text "or" queries: English ones, as the index itself is read
+#: as English (SQLite FTS5's ``porter`` tokenizer, PostgreSQL's ``english`` configuration), in
+#: whatever language a query is.  The chat checks take the question's own (``docchat.language``).
+STOPWORDS = en.STOPWORDS
 
 
 def words(text: str) -> list[str]:
@@ -86,20 +26,10 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
-def singular(word: str) -> str:
-    """``word`` with a plural ending taken off: "days"/"day", "policies"/"policy", "résumés";
-    enough to match a question's words to a passage's, not a real stemmer."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
-def keywords(text: str) -> list[str]:
-    """The words of ``text`` without stop words (all of them if nothing else is left)."""
+def keywords(text: str, stopwords: frozenset[str] = STOPWORDS) -> list[str]:
+    """The words of ``text`` without ``stopwords`` (all of them if nothing else is left)."""
     found = words(text)
-    kept = [w for w in found if w not in STOPWORDS]
+    kept = [w for w in found if w not in stopwords]
     return kept or found
 
 

@@ -42,6 +42,7 @@ from docchat.chat.types import (
 from docchat.chat.web import SearxngSearch, WebSearch, as_web_citations
 from docchat.config import Settings
 from docchat.errors import DocchatError, InvalidInput
+from docchat.language import language_of
 from docchat.llm.base import ChatModel
 from docchat.options import ChatSettings
 from docchat.retrieval.embedders import Embedder
@@ -247,6 +248,7 @@ class ChatEngine:
             model_slots=self._model_slots(effective.model) if chat_model else None,
             answer_message=answer_message,
             autosave=autosave,
+            language=language_of(text),
         )
         return state, run
 
@@ -288,6 +290,8 @@ class ChatEngine:
             },
             "prompt_version": result.prompt_version,
             "abstained": result.abstained,
+            # Which language rules checked it: "en", "nl", "fr", or "neutral" (none).
+            **state.language.metadata(),
             **state.extra,
             **result.metadata,
         }

@@ -14,6 +14,9 @@ fails one of these checks below its abstention floor, as it does one that misses
   before the same noun ("quick programme", "eco programme"), a sentence about another variant
   does not answer a question about this one.  Only words the passages themselves use as such a
   pair count, so a paraphrase ("fast programme") is not taken for a variant.
+
+The cue words are the question's language's (``Lexicon.answer_kinds``); a language without them
+gets no kind check, and the variant check with its stop words and stemmer (none: every word).
 """
 
 from __future__ import annotations
@@ -21,115 +24,15 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from docchat.textsearch import STOPWORDS, singular, words
+from docchat.language import AnswerKinds, Lexicon
+from docchat.textsearch import words
 
 Kind = Literal["clock", "year", "amount"]
 
-# Words that end the noun phrase after "how many" / "how much": verbs, auxiliaries, prepositions.
-_PHRASE_ENDS = frozenset(
-    [
-        "do",
-        "does",
-        "did",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "can",
-        "could",
-        "will",
-        "would",
-        "should",
-        "must",
-        "may",
-        "might",
-        "shall",
-        "has",
-        "have",
-        "had",
-        "of",
-        "per",
-        "in",
-        "on",
-        "at",
-        "for",
-        "with",
-        "to",
-        "from",
-        "before",
-        "after",
-        "during",
-        "within",
-        "by",
-        "about",
-    ]
-)
-_NUMBER_WORDS = frozenset(
-    [
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "fifteen",
-        "twenty",
-        "thirty",
-        "forty",
-        "fifty",
-        "sixty",
-        "hundred",
-        "thousand",
-        "million",
-        "once",
-        "twice",
-        "half",
-        "quarter",
-        "dozen",
-        "double",
-    ]
-)
-_FREQUENCY_WORDS = frozenset(
-    [
-        "every",
-        "each",
-        "daily",
-        "weekly",
-        "monthly",
-        "yearly",
-        "annually",
-        "quarterly",
-        "hourly",
-        "nightly",
-        "always",
-        "never",
-    ]
-)
-_ASKS_CLOCK = re.compile(r"\b(?:what|which) time (?P<aux>\w+)")
-_ASKS_YEAR = re.compile(r"\b(?:what|which) year (?P<aux>\w+)")
-_DO = frozenset(["do", "does", "did"])
-_BE = frozenset(["is", "are", "was", "were"])
-# Irregular past participles a question may end on ("... was the office built?").
-_PARTICIPLES = frozenset(["built", "held", "kept", "made", "paid", "sent", "sold", "shut", "set"])
-# "What is the price of ...": nouns whose value is an amount.
-_ASKS_AMOUNT = re.compile(
-    r"\b(?:what|which) (?:is|are|was|were) the (?:\w+ )?(?:price|cost|fee|rate|number|amount|"
-    r"size|length|duration|limit|maximum|minimum|percentage|budget|capacity|level)s?\b"
-)
-# Verbs that stand for another ("in what year did that happen?"): no event of their own.
-_PRO_VERBS = frozenset(["happen", "occur", "do", "take", "place", "be", "go", "come"])
-_CLOCK = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s?[ap]\.?m\b|\bnoon\b|\bmidnight\b|o'clock")
+# Language-neutral: a year and an amount in digits.
 _YEAR = re.compile(r"\b(?:1[5-9]|20)\d{2}\b")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?!\w)")  # not "F11", "X200", "v2"
 
@@ -144,31 +47,35 @@ class Asked:
     #: For "at what time does X start?" / "in which year did Y retire?": the event's verb, which
     #: a sentence giving the time of another event ("backups run at 01:30") does not hold.
     event: str | None = None
+    #: The question's lexicon (its cues read the sentence too); None with no kind.  Not part of
+    #: what is asked: two questions asking for the same are equal whatever their language.
+    lexicon: Lexicon | None = field(default=None, compare=False)
 
     def supplied_by(self, sentence: str) -> bool:
         """Whether ``sentence`` holds an answer of this kind."""
-        if self.kind is None:
+        if self.kind is None or self.lexicon is None or self.lexicon.answer_kinds is None:
             return True
+        cues = self.lexicon.answer_kinds
         lowered = sentence.lower()
         found = words(lowered)
         if self.event is not None and not any(_same_verb(self.event, w) for w in found):
             return False
         if self.kind == "clock":
-            return bool(_CLOCK.search(lowered))
+            return bool(cues.clock.search(lowered))
         if self.kind == "year":
             return bool(_YEAR.search(lowered))
-        if self.of and not self.of & {singular(w) for w in found}:
+        if self.of and not self.of & {self.lexicon.singular(w) for w in found}:
             return False
         numbers = [n for n in _NUMBER.findall(lowered) if not _YEAR.fullmatch(n)]
-        return bool(numbers) or any(w in _NUMBER_WORDS or w in _FREQUENCY_WORDS for w in found)
+        return bool(numbers) or any(w in cues.amount_words for w in found)
 
 
-def _event(aux: str, last: str) -> str | None:
+def _event(cues: AnswerKinds, aux: str, last: str) -> str | None:
     """The verb a time or year question ends on: "... did Anna de Vries retire" (do-support),
     "... was the office closed" (a passive's participle); None for "did that happen"."""
-    if aux in _DO and last not in _PRO_VERBS:
+    if aux in cues.do and last not in cues.pro_verbs:
         return last
-    if aux in _BE and (last in _PARTICIPLES or (len(last) > 4 and last.endswith("ed"))):
+    if aux in cues.be and (last in cues.participles or (len(last) > 4 and last.endswith("ed"))):
         return last
     return None
 
@@ -182,36 +89,42 @@ def _same_verb(verb: str, word: str) -> bool:
     return word.startswith(verb)
 
 
-def asked_for(question: str) -> Asked:
+def asked_for(question: str, lexicon: Lexicon) -> Asked:
     """What kind of answer ``question`` asks for (``kind`` None: no check applies)."""
+    cues = lexicon.answer_kinds
+    if cues is None:
+        return Asked(None)
     found = words(question)
     text = " ".join(found)
-    timed: tuple[tuple[Kind, re.Pattern[str]], ...] = (("clock", _ASKS_CLOCK), ("year", _ASKS_YEAR))
+    timed: tuple[tuple[Kind, re.Pattern[str]], ...] = (
+        ("clock", cues.asks_clock),
+        ("year", cues.asks_year),
+    )
     for kind, pattern in timed:
         if match := pattern.search(text):
-            return Asked(kind, event=_event(match.group("aux"), found[-1]))
-    match = re.search(r"\bhow (many|much|long|often|frequently|far)\b", text)
+            return Asked(kind, event=_event(cues, match.group("aux"), found[-1]), lexicon=lexicon)
+    match = cues.asks_how.search(text)
     if match is None:
-        return Asked("amount") if _ASKS_AMOUNT.search(text) else Asked(None)
-    if match.group(1) in ("many", "much"):
+        return Asked("amount", lexicon=lexicon) if cues.asks_amount.search(text) else Asked(None)
+    if match.group(1) in cues.takes_phrase:
         after = text[match.end() :].split()
         phrase: list[str] = []
         for word in after:
-            if word in _PHRASE_ENDS:
+            if word in cues.phrase_ends:
                 break
             phrase.append(word)
         # Without a tagger the phrase may run into a verb ("how many people work at"): any of
         # its words will do.
-        return Asked("amount", frozenset(singular(w) for w in phrase if w not in STOPWORDS))
-    return Asked("amount")
+        of = frozenset(lexicon.singular(w) for w in phrase if w not in lexicon.stopwords)
+        return Asked("amount", of, lexicon=lexicon)
+    return Asked("amount", lexicon=lexicon)
 
 
-def _content_pairs(text: str) -> set[tuple[str, str]]:
+def _content_pairs(text: str, lexicon: Lexicon) -> set[tuple[str, str]]:
     """Adjacent content-word pairs of ``text``, stemmed ("quick programme")."""
-    stems = [singular(w) for w in words(text)]
-    return {
-        (a, b) for a, b in itertools.pairwise(stems) if a not in STOPWORDS and b not in STOPWORDS
-    }
+    stems = [lexicon.singular(w) for w in words(text)]
+    stop = lexicon.stopwords
+    return {(a, b) for a, b in itertools.pairwise(stems) if a not in stop and b not in stop}
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,20 +137,21 @@ class Variants:
     #: The question's stemmed words, and those of its pairs the passages use too.
     asked: frozenset[str]
     wanted: tuple[tuple[str, str], ...]
+    lexicon: Lexicon
 
     @classmethod
-    def of(cls, question: str, passages: Iterable[str]) -> Variants:
-        known = frozenset(pair for text in passages for pair in _content_pairs(text))
-        asked = frozenset(singular(w) for w in words(question))
-        wanted = tuple(sorted(_content_pairs(question) & known))
-        return cls(known, asked, wanted)
+    def of(cls, question: str, passages: Iterable[str], lexicon: Lexicon) -> Variants:
+        known = frozenset(pair for text in passages for pair in _content_pairs(text, lexicon))
+        asked = frozenset(lexicon.singular(w) for w in words(question))
+        wanted = tuple(sorted(_content_pairs(question, lexicon) & known))
+        return cls(known, asked, wanted, lexicon)
 
     def sibling_in(self, sentence: str) -> bool:
         """Whether ``sentence`` speaks of another variant of something the question names:
         "quick programme" asked, "eco programme" in the sentence, both pairs in the passages."""
         if not self.wanted:
             return False
-        said = [singular(w) for w in words(sentence)]
+        said = [self.lexicon.singular(w) for w in words(sentence)]
         said_pairs = set(itertools.pairwise(said))
         for a, b in self.wanted:
             if a in said:
@@ -246,7 +160,7 @@ class Variants:
                 y == b
                 and x != a
                 and x not in self.asked
-                and x not in STOPWORDS
+                and x not in self.lexicon.stopwords
                 and (x, b) in self.known
                 for x, y in said_pairs
             ):

@@ -25,6 +25,7 @@ from docchat.chat.markers import Marker, MarkerCounts, MarkerFilter, normalise_m
 from docchat.chat.sentences import Sentence, split_sentences
 from docchat.chat.support import QUOTE_MIN_RATIO, Terms, locate_quote
 from docchat.chat.types import Citation, SentenceCheck
+from docchat.language import Lexicon
 from docchat.retrieval.embedders import Embedder
 from docchat.retrieval.hybrid import Hit
 
@@ -96,9 +97,10 @@ class _Passage:
     hit: Hit
     sentences: list[Sentence]
     words: list[Terms]
+    lexicon: Lexicon
 
     @classmethod
-    def of(cls, hit: Hit) -> _Passage:
+    def of(cls, hit: Hit, lexicon: Lexicon) -> _Passage:
         # A passage starts with its heading ("Accrual"); a heading states nothing to cite.
         headings = {h.strip() for h in (hit.section or "").split(" > ")}
         sentences = [
@@ -108,7 +110,7 @@ class _Passage:
             stripped = hit.text.strip()
             start = hit.text.index(stripped)
             sentences = [Sentence(start, start + len(stripped), stripped)]
-        return cls(hit, sentences, [Terms.of(s.text) for s in sentences])
+        return cls(hit, sentences, [Terms.of(s.text, lexicon) for s in sentences], lexicon)
 
     def covering(self, start: int, end: int) -> tuple[int, int]:
         """The sentences around ``text[start:end]``, as passage offsets."""
@@ -181,7 +183,7 @@ def _best_match(
     most similar embedding, then the shortest."""
     text = passage.hit.text
     if not candidates:
-        return _Evidence(0, len(text), text, Terms.of(text), "match")
+        return _Evidence(0, len(text), text, Terms.of(text, passage.lexicon), "match")
     top = max(c[0] for c in candidates)
     tied = [c for c in candidates if c[0] == top]
     if len(tied) > 1:
@@ -209,7 +211,9 @@ def _evidence(
         if found is not None:
             start, end = passage.covering(*found)
             context = passage.hit.text[start:end]
-            return _Evidence(found[0], found[1], context, Terms.of(context), "quote")
+            return _Evidence(
+                found[0], found[1], context, Terms.of(context, passage.lexicon), "quote"
+            )
     return _best_match(sentence, _candidates(words, passage, thresholds.overlap), passage, vectors)
 
 
@@ -256,16 +260,6 @@ class CheckedAnswer(BaseModel):
     stats: CitationStats
 
 
-# Sentences about the search rather than the documents: an abstention, a courtesy.
-_NO_SOURCE = re.compile(
-    r"\b(?:could|can|did|do|was|were)(?:\s*not|n[\'\u2019]t) (?:find|locate|answer|determine)\b"
-    r"|\b(?:cannot|unable to) (?:find|locate|answer|determine)\b"
-    r"|\b(?:documents?|passages?|sources?|context|files?) (?:do|does|did)(?:\s*not|n[\'\u2019]t)\b"
-    r"|\bnot (?:mentioned|covered|stated|specified|addressed) in (?:the|your|these|any)\b"
-    r"|\bno (?:information|mention|details?) (?:about|on|of|regarding)\b"
-    r"|\b(?:I'm|I am) sorry\b|\blet me know\b|\bhope (?:this|that) helps\b|\bfeel free\b",
-    re.IGNORECASE,
-)
 _CODE_FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})[^\n]*$", re.MULTILINE)
 
 
@@ -324,9 +318,11 @@ def _clean(text: str, segment: _Segment) -> str:
     return re.sub(r"\s+([.,;:!?…])", r"\1", joined)
 
 
-def _needs_no_source(text: str, words: Terms) -> bool:
+def _needs_no_source(text: str, words: Terms, lexicon: Lexicon) -> bool:
     """Connective text, a lead-in, a question or an abstention: nothing to cite."""
-    if len(words.content) == 0 or _NO_SOURCE.search(text):
+    # The lexicon's "no_source" phrases: sentences about the search rather than the documents
+    # (an abstention, a courtesy).
+    if len(words.content) == 0 or lexicon.no_source.search(text):
         return True
     if words.numbers:
         return False
@@ -349,14 +345,17 @@ def check_answer(
     hits: Sequence[Hit],
     *,
     embedder: Embedder,
+    lexicon: Lexicon,
     quotes: Mapping[int, str] | None = None,
     counts: MarkerCounts | None = None,
     thresholds: Thresholds = THRESHOLDS,
 ) -> CheckedAnswer:
     """Check each sentence of ``text`` against the passages it cites (``hits[n - 1]`` for [n]).
 
-    ``text`` may be raw model output or a ``MarkerFilter``'s output; with the latter pass the
-    filter's ``quotes`` (by marker ordinal) and ``counts`` so the stats include its repairs.
+    ``lexicon`` is the answer's language's (its words for ``support.Terms`` and the phrases of a
+    sentence that needs no source).  ``text`` may be raw model output or a ``MarkerFilter``'s
+    output; with the latter pass the filter's ``quotes`` (by marker ordinal) and ``counts`` so the
+    stats include its repairs.
     """
     filtered = normalise_markers(text, len(hits))
     canonical = filtered.text
@@ -371,11 +370,11 @@ def check_answer(
 
     def passage(n: int) -> _Passage:
         if n not in passages:
-            passages[n] = _Passage.of(hits[n - 1])
+            passages[n] = _Passage.of(hits[n - 1], lexicon)
         return passages[n]
 
     texts = [_clean(canonical, s) for s in segments]
-    words = [Terms.of(t) for t in texts]
+    words = [Terms.of(t, lexicon) for t in texts]
     checks: list[SentenceCheck] = []
     pairs: list[_Pair] = []
     for index, (segment, sentence, sentence_words) in enumerate(
@@ -395,7 +394,7 @@ def check_answer(
             ]
             _check_together(check, found, sentence, sentence_words, vectors, thresholds)
             pairs.extend(found)
-        elif not _needs_no_source(sentence, sentence_words):
+        elif not _needs_no_source(sentence, sentence_words, lexicon):
             best = _best_uncited(
                 index, sentence, sentence_words, hits, passage, vectors, thresholds
             )

@@ -25,9 +25,10 @@ import numpy.typing as npt
 
 from docchat.chat.asked import Variants, asked_for
 from docchat.chat.sentences import Sentence, split_sentences
+from docchat.language import Lexicon
 from docchat.retrieval.embedders import Embedder
 from docchat.retrieval.hybrid import Hit
-from docchat.textsearch import keywords, singular
+from docchat.textsearch import keywords, words
 
 #: Passages whose sentences are considered (in retrieval order).
 MAX_PASSAGES = 6
@@ -87,14 +88,14 @@ class Extraction:
     abstained: bool
 
 
-def terms(text: str) -> set[str]:
+def terms(text: str, lexicon: Lexicon) -> set[str]:
     """The content words of ``text``, lower-cased and lightly stemmed."""
-    return {singular(w) for w in keywords(text)}
+    return {lexicon.singular(w) for w in keywords(text, lexicon.stopwords)}
 
 
 def identifiers(text: str) -> set[str]:
     """Words of ``text`` that name one thing: codes, model numbers, years (they hold a digit)."""
-    return {w for w in keywords(text) if any(ch.isdigit() for ch in w)}
+    return {w for w in words(text) if any(ch.isdigit() for ch in w)}
 
 
 def extract(
@@ -102,6 +103,7 @@ def extract(
     hits: Sequence[Hit],
     embedder: Embedder,
     *,
+    lexicon: Lexicon,
     rephrasings: Sequence[str] = (),
     max_sentences: int = MAX_SENTENCES,
     abstain_below: float = ABSTAIN_BELOW,
@@ -109,6 +111,7 @@ def extract(
 ) -> Extraction:
     """The sentences of ``hits`` that best answer ``question``.
 
+    ``lexicon`` is the question's language's (its stop words, stemmer and answer-kind cues).
     ``rephrasings`` are other wordings of the same question (a follow-up's standalone rewrite:
     "Through which portal?" means "... receipts ... portal"); a sentence scores its best against
     any of them.  ``follow_on=False`` skips embedding the sentence after the best one when it
@@ -122,10 +125,10 @@ def extract(
 
     asked = list(dict.fromkeys([question, *rephrasings]))
     codes = identifiers(question)
-    sentence_terms = [terms(s.text) for _, s in candidates]
-    overlaps = np.max([_overlaps(terms(q), sentence_terms) for q in asked], axis=0)
-    wanted = asked_for(question)
-    variants = Variants.of(question, (hit.text for hit in hits[:MAX_PASSAGES]))
+    sentence_terms = [terms(s.text, lexicon) for _, s in candidates]
+    overlaps = np.max([_overlaps(terms(q, lexicon), sentence_terms) for q in asked], axis=0)
+    wanted = asked_for(question, lexicon)
+    variants = Variants.of(question, (hit.text for hit in hits[:MAX_PASSAGES]), lexicon)
     cheap = [  # the score without the sentence's own similarity
         PASSAGE_WEIGHT * max(0.0, hits[number - 1].scores.dense or 0.0) + OVERLAP_WEIGHT * overlap
         for (number, _), overlap in zip(candidates, overlaps, strict=True)

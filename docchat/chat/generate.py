@@ -8,7 +8,6 @@ they stream and checked against the passages when the reply is complete.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,7 @@ from docchat.chat.memory import as_messages
 from docchat.chat.outcomes import abstention, extracted
 from docchat.chat.turn import Result, TurnEngine, TurnState
 from docchat.chat.types import AnswerEvent, Citation, TokenEvent
+from docchat.language import Lexicon
 from docchat.llm import prompts
 from docchat.llm.base import ChatMessage, ChatModel, TextDelta, Usage, estimate_tokens
 from docchat.retrieval.embedders import Embedder
@@ -34,12 +34,6 @@ SMALL_WINDOW_PASSAGES = 4
 DEFAULT_REPLY_TOKENS = 512
 #: Short replies: a rewritten question, query variants.
 SHORT_REPLY_TOKENS = 96
-#: What a model says when the passages do not answer (as the answer prompt asks it to).
-_NOT_FOUND = re.compile(
-    r"\b(documents?|passages?|context|sources?)\b[^.]{0,40}\b(do(es)?\s*n[o']t|not|no)\b"
-    r"[^.]{0,40}\b(say|contain|mention|answer|include|provide|information)",
-    re.IGNORECASE,
-)
 #: Label of an answer from the model's own knowledge (only when the request allows it).
 OWN_KNOWLEDGE_LABEL = "Not from your documents (the model's own knowledge, unchecked):"
 
@@ -142,7 +136,9 @@ def grounded_answer(
     kept, messages = _fitted_prompt(state, model, question, hits, reply_tokens=reply_tokens)
     markers = yield from _streamed(state, messages, kept, reply_tokens=reply_tokens)
     with state.timed("citation_check"):
-        checked = check_answer(state.text, kept, embedder=embedder, quotes=markers.quotes)
+        checked = check_answer(
+            state.text, kept, embedder=embedder, lexicon=state.lexicon(kept), quotes=markers.quotes
+        )
     stats = checked.stats
     citations = {
         "markers": stats.markers_total,
@@ -152,7 +148,7 @@ def grounded_answer(
         "unsupported_sentences": stats.unsupported_sentences,
         "precision": stats.citation_precision,
     }
-    if _model_found_nothing(checked):
+    if _model_found_nothing(checked, state.lexicon(kept)):
         result = abstention(state, hits, reason="the model found no answer in the passages")
         result.metadata["model_reply"] = checked.text
         return (yield from _maybe_own_knowledge(state, question, result))
@@ -188,7 +184,14 @@ def _evidence(
     """
     with state.timed("evidence"):
         evidence = (
-            extract(question, hits, embedder, rephrasings=state.rephrasings, follow_on=False)
+            extract(
+                question,
+                hits,
+                embedder,
+                lexicon=state.lexicon(hits),
+                rephrasings=state.rephrasings,
+                follow_on=False,
+            )
             if hits
             else None
         )
@@ -266,9 +269,10 @@ def _streamed(
     return markers
 
 
-def _model_found_nothing(checked: CheckedAnswer) -> bool:
-    """The model's own verdict: it cited nothing and said the passages do not answer."""
-    return not checked.references and _NOT_FOUND.search(checked.text) is not None
+def _model_found_nothing(checked: CheckedAnswer, lexicon: Lexicon) -> bool:
+    """The model's own verdict: it cited nothing and said the passages do not answer (in the
+    words of the lexicon's ``not_found``, as the answer prompt asks it to)."""
+    return not checked.references and lexicon.not_found.search(checked.text) is not None
 
 
 def _fallback_reason(

@@ -14,20 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from docchat.chat.markers import without_markers
+from docchat.language import Lexicon
 from docchat.llm.base import ChatMessage
 from docchat.sessions.store import SessionStore
 from docchat.sessions.types import Message
 from docchat.textsearch import keywords
-
-# Words that point back at something said before.  Possessives and ordinals ("its door", "their
-# first day", "one of my passwords") mostly point inside the question itself: left out.
-_BACK_REFERENCES = frozenset(
-    {"it", "they", "them", "that", "those", "this", "these", "he", "she", "him", "former"}
-    | {"latter"}
-)
-_FOLLOW_UP_OPENERS = re.compile(
-    r"^\s*(and|but|also|so|then|what about|how about|and what|and how|same for|why)\b", re.I
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,25 +76,26 @@ def as_messages(turns: Sequence[Turn]) -> list[ChatMessage]:
     return out
 
 
-def looks_like_follow_up(question: str) -> bool:
-    """Whether a question probably leans on the conversation ("and the second one?")."""
+def looks_like_follow_up(question: str, lexicon: Lexicon) -> bool:
+    """Whether a question probably leans on the conversation ("and the second one?"): few content
+    words, or the lexicon's follow-up openers ("and", "what about") or back references ("it")."""
     words = re.findall(r"\w+", question.lower())
-    content = keywords(question)
+    content = keywords(question, lexicon.stopwords)
     return (
         len(content) <= 2
-        or bool(_FOLLOW_UP_OPENERS.match(question))
-        or any(w in _BACK_REFERENCES for w in words)
+        or bool(lexicon.follow_up_openers.match(question))
+        or any(w in lexicon.back_references for w in words)
     )
 
 
 def standalone_query(
-    question: str, turns: Sequence[Turn], *, with_answer: bool = True
+    question: str, turns: Sequence[Turn], lexicon: Lexicon, *, with_answer: bool = True
 ) -> str | None:
     """A search query for a follow-up built without a model: the question plus what the previous
     turn asked, answered and cited ("In what year did that happen?" after "... founded in
     Rotterdam" needs "founded"), or, when that turn found nothing, what it searched for.  None
     when there is no previous turn or no need."""
-    if not turns or not looks_like_follow_up(question):
+    if not turns or not looks_like_follow_up(question, lexicon):
         return None
     last = turns[-1]
     if last.answered:
@@ -112,5 +104,5 @@ def standalone_query(
         context = [last.question, *said, *last.cited[:2]]
     else:
         context = [last.question, *last.queries[:2]]
-    extra = list(dict.fromkeys(w for part in context for w in keywords(part)))
+    extra = list(dict.fromkeys(w for part in context for w in keywords(part, lexicon.stopwords)))
     return f"{question} {' '.join(extra[:24])}".strip()

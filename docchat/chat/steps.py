@@ -16,8 +16,9 @@ from docchat.chat.outcomes import abstention, extracted
 from docchat.chat.turn import Events, Result, TurnEngine, TurnState
 from docchat.chat.types import AnswerEvent, RetrievalEvent, TokenEvent
 from docchat.chat.web import web_passages
+from docchat.language import Lexicon
 from docchat.retrieval.hybrid import MAX_QUERY_CHARS, Hit
-from docchat.textsearch import keywords, singular
+from docchat.textsearch import keywords
 
 #: Web results are placed after this many document passages.
 WEB_AFTER = 3
@@ -32,8 +33,9 @@ def standalone_queries(state: TurnState, question: str) -> Generator[AnswerEvent
             if state.model is not None:
                 rewrite = rephrased = generate.rewrite_follow_up(state, question)
             else:
-                rewrite = standalone_query(question, state.memory)
-                rephrased = standalone_query(question, state.memory, with_answer=False)
+                lexicon = state.lexicon()
+                rewrite = standalone_query(question, state.memory, lexicon)
+                rephrased = standalone_query(question, state.memory, lexicon, with_answer=False)
     # A rewrite adds words to a question that may already be as long as a query may be: cut to
     # that length, it still searches with the question's words first.
     rewrite = rewrite[:MAX_QUERY_CHARS] if rewrite else rewrite
@@ -109,17 +111,19 @@ def retrieval_event(state: TurnState, hits: Sequence[Hit]) -> RetrievalEvent:
     )
 
 
-def expansion_queries(question: str, hits: Sequence[Hit], *, count: int) -> list[str]:
+def expansion_queries(
+    question: str, hits: Sequence[Hit], *, count: int, lexicon: Lexicon
+) -> list[str]:
     """Offline query variants: the question plus words the first passages use often and it does
     not (pseudo-relevance feedback), one variant per passage."""
-    asked = terms(question)
+    asked = terms(question, lexicon)
     variants = []
     for hit in hits[:count]:
-        used = keywords(hit.text)
+        used = keywords(hit.text, lexicon.stopwords)
         # Counted and compared by singular, written as the passage writes it ("dishes", not the
         # stem "dishe": the query is embedded as well as searched).
-        counts = Counter(singular(w) for w in used)
-        spelled = {singular(w): w for w in reversed(used)}  # the first spelling seen
+        counts = Counter(lexicon.singular(w) for w in used)
+        spelled = {lexicon.singular(w): w for w in reversed(used)}  # the first spelling seen
         words = [t for t in counts if t not in asked and not t.isdigit() and len(t) > 3]
         ranked = sorted(words, key=lambda t: (-counts[t], t))[:6]
         if ranked:
@@ -140,7 +144,13 @@ def extractive_answer(
     """The passages' best sentences, each cited with its exact span; or an abstention."""
     with state.timed("answer"):
         found = (
-            extract(question, hits, engine.embedder(), rephrasings=state.rephrasings)
+            extract(
+                question,
+                hits,
+                engine.embedder(),
+                lexicon=state.lexicon(hits),
+                rephrasings=state.rephrasings,
+            )
             if hits
             else Extraction([], 0.0, True)
         )

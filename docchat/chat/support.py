@@ -1,19 +1,22 @@
 """Whether a passage's span supports a sentence, in words: content words, numbers, bounds and
 negation; and where a quoted phrase is in a passage, typos and all.
 
-No NLP dependency: a stop list, a few suffix rules, number words and regular expressions.  These
-are the word-level half of the check; ``citations`` adds MiniLM similarity and the thresholds.
+No NLP dependency: the words of the answer's language (its ``Lexicon``: stop words, a light
+stemmer, number words, negations, bounds) and regular expressions.  In a language without rules
+only digits, codes and shared words are compared.  These are the word-level half of the check;
+``citations`` adds MiniLM similarity and the thresholds.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from difflib import SequenceMatcher
 
-from docchat.textsearch import STOPWORDS
+from docchat.language import Lexicon
 
 __all__ = ["QUOTE_MIN_RATIO", "Terms", "locate_quote"]
 
@@ -24,85 +27,36 @@ __all__ = ["QUOTE_MIN_RATIO", "Terms", "locate_quote"]
 QUOTE_MIN_RATIO = 0.8
 
 
-def _split(words: str) -> list[str]:
-    return words.split()
+@functools.cache
+def _bound(lexicon: Lexicon) -> re.Pattern[str] | None:
+    """A bound on a number: "over 500" and "under 500" disagree, "over" and "more than" do not."""
+    if not lexicon.above or not lexicon.below:
+        return None
+    return re.compile(
+        rf"\b(?:(?P<above>{lexicon.above})|(?P<below>{lexicon.below}))\s+"
+        r"(?:[^\W\d_]{1,4}\s+)?(?P<n>\d+(?:[.,]\d+)*|[a-z]+)"
+    )
 
 
-_EXTRA_STOPWORDS = frozenset(
-    _split(
-        "about above after again all also am any because been before being below between both "
-        "each few further he her here hers him his just may might more most much must need needs "
-        "only other ours out over own per same she some such up very us via while within yes "
-        "according says say said stated states passage passages document documents source sources "
-        "policy handbook"
-    )
-)
-_NEGATIONS = frozenset(
-    _split("not no never none nobody nothing nowhere neither nor cannot without")
-)
-# Words a span can negate with, so "not reimbursed" still agrees with "alcohol excluded".
-_NEGATING = _NEGATIONS | frozenset(
-    _split(
-        "except excluded excluding exclude unless forbidden prohibited forfeited expire expires "
-        "denied refused rather instead"
-    )
-)
-# Not negations: "no more than 20 percent" is "at most 20 percent".
-_NOT_NEGATION = re.compile(
-    r"\b(?:no|not) (?:more|less|fewer|later|earlier|longer|sooner) than\b|\bnot only\b"
-)
-_NUMBER_WORDS = {
-    w: i
-    for i, w in enumerate(
-        _split(
-            "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-            "fifteen sixteen seventeen eighteen nineteen twenty"
-        )
-    )
-}
-_NUMBER_WORDS |= {
-    w: 10 * i
-    for i, w in enumerate(_split("thirty forty fifty sixty seventy eighty ninety"), start=3)
-}
-_NUMBER_WORDS |= {"hundred": 100, "thousand": 1000, "dozen": 12, "twice": 2}
-# Words that count as a number only where a span states them: a sentence's "one" or "once" is
-# as often a pronoun or "as soon as" ("on day one" / "the first day" still agree).
-_SPAN_NUMBER_WORDS = {
-    "one": 1,
-    "once": 1,
-    "first": 1,
-    "second": 2,
-    "third": 3,
-    "fourth": 4,
-    "fifth": 5,
-    "sixth": 6,
-    "seventh": 7,
-    "eighth": 8,
-    "ninth": 9,
-    "tenth": 10,
-}
-# A bound on a number: "over 500" and "under 500" disagree, "over" and "more than" do not.
-_ABOVE = r"over|above|more than|longer than|greater than|exceed(?:s|ed|ing)?|at least|minimum of"
-_BELOW = r"under|below|less than|fewer than|shorter than|at most|up to|maximum of|within"
-_BOUND = re.compile(
-    rf"\b(?:(?P<above>{_ABOVE})|(?P<below>{_BELOW}))\s+(?:[^\W\d_]{{1,4}}\s+)?(?P<n>\d+(?:[.,]\d+)*|[a-z]+)"
-)
-# Clauses, for the scope of a negation.
-_CLAUSE = re.compile(r"[,;:.!?()]|\b(?:but|while|whereas|although|though|however)\b")
+@functools.cache
+def _clause(lexicon: Lexicon) -> re.Pattern[str]:
+    """Clauses, for the scope of a negation."""
+    words = rf"|\b(?:{lexicon.clause_words})\b" if lexicon.clause_words else ""
+    return re.compile(r"[,;:.!?()]" + words)
+
+
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+\d[\w]*|\d+[^\W\d_]+|[^\W\d_]+", re.UNICODE)
-_COMPOUND = re.compile(r"\b(twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)[- ](\w+)\b")
-_CONTRACTED_NOT = re.compile(r"\w+n[\u2019']t\b|\bcannot\b")
 _ORDINAL = re.compile(r"(\d+)(?:st|nd|rd|th)")
 
 
-def _number_token(token: str, *, span: bool = False) -> str | None:
+def _number_token(token: str, lexicon: Lexicon, *, span: bool = False) -> str | None:
     """A number's canonical spelling ("1,000" → "1000", "2.50" → "2.5", "six" → "6"); a code
     ("e1047") as it is; None for other words.  ``span``: also the words only a span counts."""
     if not any(c.isdigit() for c in token):
-        if token in _NUMBER_WORDS and token != "one":
-            return _str_number(_NUMBER_WORDS[token])
-        if span and token in _SPAN_NUMBER_WORDS:
-            return _str_number(_SPAN_NUMBER_WORDS[token])
+        if token in lexicon.number_words and token not in lexicon.pronoun_numbers:
+            return _str_number(lexicon.number_words[token])
+        if span and token in lexicon.span_number_words:
+            return _str_number(lexicon.span_number_words[token])
         return None
     if (m := _ORDINAL.fullmatch(token)) is not None:
         token = m.group(1)
@@ -121,40 +75,17 @@ def _str_number(value: Decimal | int) -> str:
     return text
 
 
-def _tokens(text: str) -> list[str]:
-    lowered = _COMPOUND.sub(
+def _tokens(text: str, lexicon: Lexicon) -> list[str]:
+    numbers = lexicon.number_words
+    lowered = lexicon.compound_number.sub(
         lambda m: (
-            str(_NUMBER_WORDS[m.group(1)] + _NUMBER_WORDS[m.group(2)])
-            if _NUMBER_WORDS.get(m.group(2), 10) < 10
+            str(numbers[m.group(1)] + numbers[m.group(2)])
+            if numbers.get(m.group(2), 10) < 10
             else m.group(0)
         ),
         text.lower(),
     )
     return _TOKEN.findall(lowered)
-
-
-def _stem(word: str) -> str:
-    # A few English suffix rules, enough for "reimbursed"/"reimburses", "days"/"day",
-    # "submitted"/"submit", "policies"/"policy"; not a real stemmer.
-    for suffix, replacement in (
-        ("sses", "ss"),
-        ("ies", "y"),
-        ("ied", "y"),
-        ("ing", ""),
-        ("ed", ""),
-        ("es", ""),
-        ("s", ""),
-    ):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            if suffix == "s" and word.endswith(("ss", "us", "is")):
-                break
-            word = word[: -len(suffix)] + replacement
-            break
-    if len(word) > 3 and word.endswith("e"):
-        word = word[:-1]
-    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
-        word = word[:-1]
-    return word
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,28 +102,31 @@ class Terms:
     bounds: frozenset[tuple[str, str]] = frozenset()  # ("500", "above")
 
     @classmethod
-    def of(cls, text: str) -> Terms:
-        """The terms of ``text``."""
-        tokens = _tokens(text)
-        lowered = _NOT_NEGATION.sub(" ", text.lower())
+    def of(cls, text: str, lexicon: Lexicon) -> Terms:
+        """The terms of ``text``, read with ``lexicon``'s words."""
+        tokens = _tokens(text, lexicon)
+        lowered = lexicon.not_negation.sub(" ", text.lower())
         negated: list[frozenset[str]] = []
         negating: list[frozenset[str]] = []
-        for clause in _CLAUSE.split(lowered):
+        for clause in _clause(lexicon).split(lowered):
             words = _TOKEN.findall(clause)
-            strict = bool(_CONTRACTED_NOT.search(clause)) or any(t in _NEGATIONS for t in words)
+            strict = bool(lexicon.contracted_negation.search(clause)) or any(
+                t in lexicon.negations for t in words
+            )
             if strict:
-                negated.append(_content(words))
-            if strict or any(t in _NEGATING for t in words):
-                negating.append(_content(words))
+                negated.append(_content(words, lexicon))
+            if strict or any(t in lexicon.negating for t in words):
+                negating.append(_content(words, lexicon))
+        bound = _bound(lexicon)
         bounds = {
             (number, "above" if m["above"] else "below")
-            for m in _BOUND.finditer(lowered)
-            if (number := _number_token(m["n"], span=True)) is not None
+            for m in (bound.finditer(lowered) if bound is not None else ())
+            if (number := _number_token(m["n"], lexicon, span=True)) is not None
         }
         return cls(
-            _content(tokens),
-            frozenset(n for t in tokens if (n := _number_token(t)) is not None),
-            frozenset(n for t in tokens if (n := _number_token(t, span=True)) is not None),
+            _content(tokens, lexicon),
+            frozenset(n for t in tokens if (n := _number_token(t, lexicon)) is not None),
+            frozenset(n for t in tokens if (n := _number_token(t, lexicon, span=True)) is not None),
             tuple(negated),
             tuple(negating),
             frozenset(bounds),
@@ -240,13 +174,13 @@ def _negation_matches(one: Terms, other: Terms) -> bool:
     return any(clause & one.content for clause in other.negating)
 
 
-def _content(tokens: Sequence[str]) -> frozenset[str]:
+def _content(tokens: Sequence[str], lexicon: Lexicon) -> frozenset[str]:
     return frozenset(
-        _number_token(t) or _stem(t)
+        _number_token(t, lexicon) or lexicon.stem(t)
         for t in tokens
-        if t not in STOPWORDS
-        and t not in _EXTRA_STOPWORDS
-        and t not in _NEGATIONS
+        if t not in lexicon.stopwords
+        and t not in lexicon.filler
+        and t not in lexicon.negations
         and (len(t) > 1 or t.isdigit())
     )
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from docchat.chat.types import AnswerEvent, Citation
+from docchat.language import NEUTRAL, Language, Lexicon, language_of
 
 if TYPE_CHECKING:
     from docchat.chat.autosave import Autosave
@@ -138,6 +139,11 @@ class TurnState:
     #: A turn with a task: the assistant message its answer streams into, and what saves it.
     answer_message: Message | None = None
     autosave: Autosave | None = None
+    #: The question's language and the lexicon its checks read (``lexicon``); set as the turn
+    #: begins.
+    language: Language = field(default_factory=lambda: Language(None, NEUTRAL, "none"))
+    #: Whether a question placed nowhere was given the passages' language (tried once).
+    passages_read: bool = False
 
     def check(self) -> None:
         """Raise ``TurnStopped`` when the turn was asked to stop."""
@@ -147,6 +153,15 @@ class TurnState:
     def timed(self, stage: str) -> _Timer:
         """A context manager adding the block's milliseconds to ``timings[stage]``."""
         return _Timer(self.timings, stage)
+
+    def lexicon(self, hits: Sequence[Hit] = ()) -> Lexicon:
+        """The lexicon the turn's checks read: the question's language's; for a question placed
+        nowhere ("E1055 alert"), that of the first passages it is checked against, else none."""
+        if self.language.code is None and hits and not self.passages_read:
+            self.passages_read = True
+            passages = [h.text for h in hits[:3]]
+            self.language = language_of(self.user_message.content, passages)
+        return self.language.lexicon
 
     @property
     def rephrasings(self) -> list[str]:

@@ -6,6 +6,7 @@ import pytest
 
 from docchat.chat.asked import Asked, Variants, asked_for
 from docchat.chat.extractive import extract
+from docchat.language.en import LEXICON as EN
 from docchat.retrieval.embedders import MiniLMEmbedder
 from tests.chat.passages import passages
 
@@ -35,41 +36,57 @@ from tests.chat.passages import passages
     ],
 )
 def test_the_kind_of_answer_a_question_asks_for(question: str, expected: Asked) -> None:
-    assert asked_for(question) == expected
+    assert asked_for(question, EN) == expected
 
 
 @pytest.mark.parametrize(
     ("asked", "sentence", "supplied"),
     [
-        (Asked("clock"), "Nightly base backups run at 01:30.", True),
-        (Asked("clock"), "Fire drills take place twice a year.", False),
-        (Asked("year"), "The company was founded in 1987 in Rotterdam.", True),
-        (Asked("year"), "The first workshop employed six people.", False),
-        (Asked("amount", frozenset({"day"})), "Up to 5 unused days may be carried over.", True),
-        (Asked("amount", frozenset({"day"})), "Partners receive 6 weeks of paid leave.", False),
+        (Asked("clock", lexicon=EN), "Nightly base backups run at 01:30.", True),
+        (Asked("clock", lexicon=EN), "Fire drills take place twice a year.", False),
+        (Asked("year", lexicon=EN), "The company was founded in 1987 in Rotterdam.", True),
+        (Asked("year", lexicon=EN), "The first workshop employed six people.", False),
         (
-            Asked("amount", frozenset({"people"})),
+            Asked("amount", frozenset({"day"}), lexicon=EN),
+            "Up to 5 unused days may be carried over.",
+            True,
+        ),
+        (
+            Asked("amount", frozenset({"day"}), lexicon=EN),
+            "Partners receive 6 weeks of paid leave.",
+            False,
+        ),
+        (
+            Asked("amount", frozenset({"people"}), lexicon=EN),
             "In 2015 the company opened an office in Gdansk.",
             False,
         ),
-        (Asked("amount", frozenset({"people"})), "The first workshop employed six people.", True),
-        (Asked("amount"), "Fire drills take place twice a year.", True),
-        (Asked("amount"), "The company pays EUR 30 per month.", True),
+        (
+            Asked("amount", frozenset({"people"}), lexicon=EN),
+            "The first workshop employed six people.",
+            True,
+        ),
+        (Asked("amount", lexicon=EN), "Fire drills take place twice a year.", True),
+        (Asked("amount", lexicon=EN), "The company pays EUR 30 per month.", True),
         # A code's digits are not an amount, nor is a year.
         (
-            Asked("amount", frozenset({"water"})),
+            Asked("amount", frozenset({"water"}), lexicon=EN),
             "Error F11 on the X200 means the water tap is closed.",
             False,
         ),
-        (Asked("amount"), "The office opened in 2015.", False),
+        (Asked("amount", lexicon=EN), "The office opened in 2015.", False),
         (Asked(None), "Anything at all.", True),
         # The time or year of another event does not answer.
-        (Asked("clock", event="start"), "Backups run at 01:30, restore tests on Sunday.", False),
-        (Asked("clock", event="run"), "Nightly base backups run at 01:30.", True),
-        (Asked("year", event="retire"), "Anna de Vries founded it in 1987.", False),
-        (Asked("year", event="retire"), "She retired in 2011.", True),
-        (Asked("year", event="closed"), "The office in Gdansk opened in 2015.", False),
-        (Asked("year", event="founded"), "The company was founded in 1987.", True),
+        (
+            Asked("clock", event="start", lexicon=EN),
+            "Backups run at 01:30, restore tests on Sunday.",
+            False,
+        ),
+        (Asked("clock", event="run", lexicon=EN), "Nightly base backups run at 01:30.", True),
+        (Asked("year", event="retire", lexicon=EN), "Anna de Vries founded it in 1987.", False),
+        (Asked("year", event="retire", lexicon=EN), "She retired in 2011.", True),
+        (Asked("year", event="closed", lexicon=EN), "The office in Gdansk opened in 2015.", False),
+        (Asked("year", event="founded", lexicon=EN), "The company was founded in 1987.", True),
     ],
 )
 def test_a_sentence_supplies_the_asked_kind(asked: Asked, sentence: str, supplied: bool) -> None:
@@ -83,32 +100,38 @@ def test_a_sentence_about_another_variant_does_not_answer() -> None:
         "Taxi rides over EUR 80 need pre-approval. Hotels need approval too.",
     ]
     asked = "How much water does the quick programme of the X200 use?"
-    variants = Variants.of(asked, passages)
+    variants = Variants.of(asked, passages, EN)
     assert variants.sibling_in("The eco programme of the X200 uses 9.5 litres.")
     assert not variants.sibling_in("The quick programme finishes in 30 minutes.")
     # The passages never say "fast programme": a paraphrase, not a variant.
     fast = "How long does the fast programme take?"
-    assert not Variants.of(fast, passages).sibling_in("The quick programme finishes in 30 minutes.")
+    assert not Variants.of(fast, passages, EN).sibling_in(
+        "The quick programme finishes in 30 minutes."
+    )
     # The sentence still holds the asked word: "need pre-approval" answers "need approval".
     taxi = "Do taxi rides need approval beforehand?"
-    assert not Variants.of(taxi, passages).sibling_in("Taxi rides over EUR 80 need pre-approval.")
+    assert not Variants.of(taxi, passages, EN).sibling_in(
+        "Taxi rides over EUR 80 need pre-approval."
+    )
 
 
 def test_the_scorer_abstains_when_no_sentence_holds_the_asked_count(
     minilm: MiniLMEmbedder,
 ) -> None:
     hits = passages(("history.txt", "Gdansk"))
-    found = extract("How many people work at the Gdansk office?", hits, minilm)
+    found = extract("How many people work at the Gdansk office?", hits, minilm, lexicon=EN)
     assert found.abstained
     # The same passage answers a question whose answer it holds.
-    found = extract("How many people did the first workshop employ?", hits, minilm)
+    found = extract("How many people did the first workshop employ?", hits, minilm, lexicon=EN)
     assert not found.abstained
     assert "six people" in found.extracts[0].sentence.text
 
 
 def test_the_sentence_after_a_code_carries_the_answer(minilm: MiniLMEmbedder) -> None:
     hits = passages(("error-codes.md", "E1057"))
-    found = extract("How far should shared_buffers be raised for alert E1057?", hits, minilm)
+    found = extract(
+        "How far should shared_buffers be raised for alert E1057?", hits, minilm, lexicon=EN
+    )
     assert not found.abstained
     answer = " ".join(e.sentence.text for e in found.extracts)
     assert "quarter of memory" in answer

@@ -13,6 +13,7 @@ from docchat.chat.citations import (
     MarkerFilter,
     check_answer,
 )
+from docchat.language.en import LEXICON as EN
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.retrieval.hybrid import Hit
 from docchat.workspace import Workspace
@@ -138,7 +139,9 @@ def cite(sentence: str, marker: str = "[1]") -> str:
 def test_calibration_pairs(
     minilm: MiniLMEmbedder, supported: bool, sentence: str, file_name: str, containing: str
 ) -> None:
-    checked = check_answer(cite(sentence), [passage(file_name, containing)], embedder=minilm)
+    checked = check_answer(
+        cite(sentence), [passage(file_name, containing)], embedder=minilm, lexicon=EN
+    )
     [check] = checked.sentences
     assert check.text == sentence
     assert check.supported is supported, (check.overlap, check.similarity)
@@ -155,7 +158,7 @@ def test_spans_index_the_document_text(minilm: MiniLMEmbedder) -> None:
         'Meals are reimbursed up to EUR 45 per day [1: "reimbursed up to EUR45 per day"]. '
         'Receipts go through the Concur portal within 30 days [2: "submited within 30 days"].'
     )
-    checked = check_answer(answer, hits, embedder=minilm)
+    checked = check_answer(answer, hits, embedder=minilm, lexicon=EN)
     text = document_text("expense-policy.md")
     assert [s.located for s in checked.spans] == ["quote", "quote"]
     assert [s.quote for s in checked.spans] == [
@@ -176,7 +179,9 @@ def test_without_a_quote_the_best_matching_passage_sentence_is_the_span(
     minilm: MiniLMEmbedder,
 ) -> None:
     hit = passage("vacation-policy.md", "carried over")
-    checked = check_answer("Unused days run out on 31 March [1].", [hit], embedder=minilm)
+    checked = check_answer(
+        "Unused days run out on 31 March [1].", [hit], embedder=minilm, lexicon=EN
+    )
     [span] = checked.spans
     assert span.located == "match"
     assert span.quote == (
@@ -198,7 +203,7 @@ def test_references_are_numbered_in_order_of_first_citation(minilm: MiniLMEmbedd
         "Employees accrue 25 days of paid leave per calendar year [1]. "
         "Receipts can also be photos if they are legible [3]."
     )
-    checked = check_answer(answer, hits, embedder=minilm)
+    checked = check_answer(answer, hits, embedder=minilm, lexicon=EN)
     assert checked.text == (
         "Receipts must be submitted within 30 days through Concur [1]. "
         "Employees accrue 25 days of paid leave per calendar year [2]. "
@@ -220,7 +225,7 @@ def test_a_reference_shows_its_first_supported_span(minilm: MiniLMEmbedder) -> N
         "Receipts must be submitted within 14 days [1]. "
         "Photos of receipts are accepted if they are legible [1]."
     )
-    checked = check_answer(answer, hits, embedder=minilm)
+    checked = check_answer(answer, hits, embedder=minilm, lexicon=EN)
     assert [s.supported for s in checked.spans] == [False, True]
     assert checked.references[0].quote == (
         "Photos of receipts are accepted if they are legible; lost receipts require a signed "
@@ -240,7 +245,7 @@ def test_unsupported_claims_are_marked(minilm: MiniLMEmbedder) -> None:
         "Adoptive parents do not receive the same leave as partners [3]. "  # negation
         "Staff may work remotely up to three days per week [2]."
     )
-    checked = check_answer(answer, hits, embedder=minilm)
+    checked = check_answer(answer, hits, embedder=minilm, lexicon=EN)
     assert [s.supported for s in checked.sentences] == [False, False, False, True]
     stats = checked.stats
     assert (stats.supported_sentences, stats.unsupported_sentences) == (1, 3)
@@ -258,7 +263,7 @@ def test_a_clearly_supported_sentence_gets_its_missing_marker(minilm: MiniLMEmbe
         "Staff may work remotely up to three days per week, in agreement with their team. "
         "The company also runs a summer party."
     )
-    checked = check_answer(answer, hits, embedder=minilm)
+    checked = check_answer(answer, hits, embedder=minilm, lexicon=EN)
     assert checked.text == (
         "Receipts must be submitted within 30 days through the Concur portal [1]. "
         "Staff may work remotely up to three days per week, in agreement with their team [2]. "
@@ -281,7 +286,9 @@ def test_a_clearly_supported_sentence_gets_its_missing_marker(minilm: MiniLMEmbe
 
 def test_a_loosely_related_sentence_gets_no_marker(minilm: MiniLMEmbedder) -> None:
     hits = passages(("remote-work.md", "remotely"))
-    checked = check_answer("Working from home is popular with staff.", hits, embedder=minilm)
+    checked = check_answer(
+        "Working from home is popular with staff.", hits, embedder=minilm, lexicon=EN
+    )
     [check] = checked.sentences
     assert check.supported is False
     assert not check.added_citation
@@ -301,7 +308,7 @@ def test_sentences_that_need_no_source(minilm: MiniLMEmbedder) -> None:
         "I could not find anything about pensions in your documents. "
         "Is there anything else?"
     )
-    checked = check_answer(answer, hits, embedder=minilm)
+    checked = check_answer(answer, hits, embedder=minilm, lexicon=EN)
     assert [(s.text, s.supported) for s in checked.sentences] == [
         ("Meals", None),
         ("Here is what the policy says:", None),
@@ -319,7 +326,7 @@ def test_sentences_that_need_no_source(minilm: MiniLMEmbedder) -> None:
 def test_a_sentence_combining_two_passages(minilm: MiniLMEmbedder) -> None:
     hits = passages(("expense-policy.md", "Meals"), ("expense-policy.md", "Concur"))
     answer = "Meals are covered up to EUR 45 per day and receipts are due within 30 days [1][2]."
-    checked = check_answer(answer, hits, embedder=minilm)
+    checked = check_answer(answer, hits, embedder=minilm, lexicon=EN)
     [check] = checked.sentences
     assert check.supported is True
     assert check.citations == [1, 2]
@@ -341,8 +348,10 @@ def test_streamed_filter_and_check_agree_with_the_raw_answer(minilm: MiniLMEmbed
     f = MarkerFilter(len(hits))
     shown = "".join(f.feed(raw[i : i + 5]) for i in range(0, len(raw), 5)) + f.finish()
     assert "Passage" not in shown and "[7]" not in shown and "[4]" not in shown
-    streamed = check_answer(shown, hits, embedder=minilm, quotes=f.quotes, counts=f.counts)
-    direct = check_answer(raw, hits, embedder=minilm)
+    streamed = check_answer(
+        shown, hits, embedder=minilm, lexicon=EN, quotes=f.quotes, counts=f.counts
+    )
+    direct = check_answer(raw, hits, embedder=minilm, lexicon=EN)
     assert streamed == direct
     stats = streamed.stats
     assert (stats.markers_total, stats.repaired, stats.removed_unknown) == (2, 2, 2)
@@ -355,11 +364,11 @@ def test_streamed_filter_and_check_agree_with_the_raw_answer(minilm: MiniLMEmbed
 
 
 def test_an_answer_without_sentences_or_passages(minilm: MiniLMEmbedder) -> None:
-    empty = check_answer("", [], embedder=minilm)
+    empty = check_answer("", [], embedder=minilm, lexicon=EN)
     assert empty == CheckedAnswer.model_validate(
         {"text": "", "references": [], "sentences": [], "spans": [], "stats": {}}
     )
-    none = check_answer("The answer is 42 [1].", [], embedder=minilm)
+    none = check_answer("The answer is 42 [1].", [], embedder=minilm, lexicon=EN)
     assert none.text == "The answer is 42."
     assert none.stats.removed_unknown == 1
     assert none.sentences[0].supported is False
@@ -373,7 +382,7 @@ def test_spans_on_a_real_search(workspace: Workspace, minilm: MiniLMEmbedder) ->
         "You have 30 days to submit receipts, through the Concur portal "
         f'[{n}: "submitted within 30 days through the concur portal"].'
     )
-    checked = check_answer(answer, hits, embedder=minilm)
+    checked = check_answer(answer, hits, embedder=minilm, lexicon=EN)
     [ref] = checked.references
     assert ref.document_id is not None and ref.span_start is not None
     text = workspace.document_text(ref.document_id, owner=None)
@@ -387,7 +396,7 @@ def test_check_answer_is_repeatable_and_leaves_hits_alone(minilm: MiniLMEmbedder
     hits = passages(("parental-leave.md", "Partners"))
     before = [h.model_copy(deep=True) for h in hits]
     answer = "Partners get 6 weeks of paid leave [1]."
-    assert check_answer(answer, hits, embedder=minilm) == check_answer(
-        answer, hits, embedder=minilm
+    assert check_answer(answer, hits, embedder=minilm, lexicon=EN) == check_answer(
+        answer, hits, embedder=minilm, lexicon=EN
     )
     assert hits == before

@@ -7,6 +7,7 @@ import pytest
 from docchat.chat import extractive
 from docchat.chat.extractive import extract
 from docchat.chat.sentences import split_sentences
+from docchat.language.en import LEXICON as EN
 from docchat.retrieval.embedders import MiniLMEmbedder
 from tests.chat.passages import passages
 
@@ -17,11 +18,12 @@ def test_a_follow_up_is_scored_against_its_standalone_rewrite(minilm: MiniLMEmbe
         ("travel-booking.md", "Egencia"),
         ("remote-work.md", "internet allowance"),
     )
-    alone = extract("Through which portal?", hits, minilm, abstain_below=-1.0)
+    alone = extract("Through which portal?", hits, minilm, lexicon=EN, abstain_below=-1.0)
     rewritten = extract(
         "Through which portal?",
         hits,
         minilm,
+        lexicon=EN,
         rephrasings=["Through which portal receipts submitted expense"],
         abstain_below=-1.0,
     )
@@ -50,7 +52,7 @@ def test_only_a_shortlist_is_embedded(
     sentences = sum(len(split_sentences(h.text)) for h in hits)
     question = "What happens when the connection pool runs out?"
     counting = Counting(minilm)
-    found = extract(question, hits, counting)
+    found = extract(question, hits, counting, lexicon=EN)
     # The question, 3 sentences and at most the one after the best: not all 24.
     assert sentences >= 20
     assert 1 + 3 <= counting.embedded <= 1 + 3 + 1
@@ -58,7 +60,7 @@ def test_only_a_shortlist_is_embedded(
     assert "connection pool" in found.extracts[0].sentence.text
 
     floor_only = Counting(minilm)
-    again = extract(question, hits, floor_only, follow_on=False)
+    again = extract(question, hits, floor_only, lexicon=EN, follow_on=False)
     assert floor_only.embedded == 1 + 3
     assert again.best_score == pytest.approx(found.best_score)
 
@@ -71,7 +73,9 @@ def test_the_sentence_after_the_best_one_completes_the_answer(
     monkeypatch.setattr(extractive, "EMBED_AT_MOST", 1)
     hits = passages(("error-codes.md", "E1055"))
     counting = Counting(minilm)
-    found = extract("What do I do when the monitoring agent loses its connection?", hits, counting)
+    found = extract(
+        "What do I do when the monitoring agent loses its connection?", hits, counting, lexicon=EN
+    )
     texts = [e.sentence.text for e in found.extracts]
     assert texts[:2] == [
         "Alert E1055 is raised when the monitoring agent lost its connection.",
@@ -82,6 +86,6 @@ def test_the_sentence_after_the_best_one_completes_the_answer(
 
 def test_a_sentence_missing_the_asked_code_cannot_answer(minilm: MiniLMEmbedder) -> None:
     hits = passages(("faq-x200.md", "F23"), ("faq-x100.md", "F23"))
-    found = extract("What does error F99 mean on the X200?", hits, minilm)
+    found = extract("What does error F99 mean on the X200?", hits, minilm, lexicon=EN)
     assert found.abstained
     assert found.best_score < extractive.ABSTAIN_BELOW

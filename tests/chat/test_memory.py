@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 from docchat.chat.memory import Turn, looks_like_follow_up, pair_turns, standalone_query
+from docchat.language.en import LEXICON as EN
 from docchat.sessions.types import Message
 
 _positions = itertools.count(1)
@@ -38,14 +39,14 @@ def test_the_rewrite_carries_what_the_previous_turn_asked_answered_and_cited() -
             ),
         ]
     )
-    rewrite = standalone_query("In what year did that happen?", turns)
+    rewrite = standalone_query("In what year did that happen?", turns, EN)
     assert rewrite is not None
     assert rewrite.startswith("In what year did that happen?")
     for word in ("city", "founded", "rotterdam", "1987", "history"):
         assert word in rewrite.lower()
     assert "[1]" not in rewrite
     # Without the answer: what the extractive scorer compares sentences with.
-    bare = standalone_query("In what year did that happen?", turns, with_answer=False)
+    bare = standalone_query("In what year did that happen?", turns, EN, with_answer=False)
     assert bare is not None and "rotterdam" not in bare.lower() and "founded" in bare
 
 
@@ -61,15 +62,15 @@ def test_an_abstention_lends_the_rewrite_nothing_of_its_text() -> None:
         ]
     )
     assert turns == [Turn("Who is the current CEO?", turns[0].answer, [], [], answered=False)]
-    rewrite = standalone_query("And their deputy?", turns)
+    rewrite = standalone_query("And their deputy?", turns, EN)
     assert rewrite is not None
     assert "searched" not in rewrite and "ceo" in rewrite.lower()
 
 
 def test_a_standalone_question_is_not_rewritten() -> None:
     turns = [Turn("How long is maternity leave?", "16 weeks [1].")]
-    assert standalone_query("Which app is used for multi-factor authentication?", turns) is None
-    assert standalone_query("And for partners?", []) is None
+    assert standalone_query("Which app is used for multi-factor authentication?", turns, EN) is None
+    assert standalone_query("And for partners?", [], EN) is None
 
 
 @pytest.mark.parametrize(
@@ -88,7 +89,7 @@ def test_a_standalone_question_is_not_rewritten() -> None:
     ],
 )
 def test_which_questions_lean_on_the_conversation(question: str, follow_up: bool) -> None:
-    assert looks_like_follow_up(question) is follow_up
+    assert looks_like_follow_up(question, EN) is follow_up
 
 
 def test_an_answered_turn_passes_on_its_answer_not_its_own_rewrite() -> None:
@@ -101,14 +102,14 @@ def test_an_answered_turn_passes_on_its_answer_not_its_own_rewrite() -> None:
             ["expense-policy.md Receipts"],
         )
     ]
-    rewrite = standalone_query("By when?", turns)
+    rewrite = standalone_query("By when?", turns, EN)
     assert rewrite is not None
     assert "concur" in rewrite.lower() and "x200" not in rewrite.lower()
     # After an abstention, what it searched for is all there is to go on.
     turns = [
         Turn("Through which portal?", "…", ["Through which portal? expense receipts"], [], False)
     ]
-    rewrite = standalone_query("By when?", turns)
+    rewrite = standalone_query("By when?", turns, EN)
     assert rewrite is not None and "receipts" in rewrite
 
 

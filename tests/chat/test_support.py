@@ -7,12 +7,13 @@ from difflib import SequenceMatcher
 import pytest
 
 from docchat.chat.support import QUOTE_MIN_RATIO, Terms, locate_quote
+from docchat.language.en import LEXICON as EN
 
 from .passages import passage
 
 
 def agrees(sentence: str, span: str) -> bool:
-    return Terms.of(sentence).agrees(Terms.of(span))
+    return Terms.of(sentence, EN).agrees(Terms.of(span, EN))
 
 
 @pytest.mark.parametrize(
@@ -46,12 +47,12 @@ def test_numbers_bounds_and_negation_must_agree(sentence: str, span: str, expect
 
 
 def test_content_words_are_stemmed_without_stop_words() -> None:
-    sentence = Terms.of("The receipts were submitted and reimbursed within 30 days.")
-    span = Terms.of("Each receipt is submitted; the company reimburses it in 30 days")
+    sentence = Terms.of("The receipts were submitted and reimbursed within 30 days.", EN)
+    span = Terms.of("Each receipt is submitted; the company reimburses it in 30 days", EN)
     assert sentence.content == {"receipt", "submit", "reimburs", "30", "day"}
     assert sentence.overlap(span) == 1.0
-    assert Terms.of("Policies apply to the policy.").content == {"policy", "apply"}
-    assert Terms.of("").overlap(span) == 0.0
+    assert Terms.of("Policies apply to the policy.", EN).content == {"policy", "apply"}
+    assert Terms.of("", EN).overlap(span) == 0.0
 
 
 # Each quote as a model might give it (typos, lost punctuation or hyphens, other case), and the

@@ -90,9 +90,11 @@ def _critique(
         return critique.unsupported[:5], critique.queries[:QUERIES_PER_ROUND]
     if draft.abstained:
         # Nothing answered it: search again with words the closest passages use.
-        return [], expansion_queries(question, hits, count=QUERIES_PER_ROUND)
+        lexicon = state.lexicon(hits)
+        return [], expansion_queries(question, hits, count=QUERIES_PER_ROUND, lexicon=lexicon)
     cited = " ".join(c.quote or "" for c in draft.references)
-    missing = sorted(terms(question) - terms(cited))
+    lexicon = state.lexicon(hits)
+    missing = sorted(terms(question, lexicon) - terms(cited, lexicon))
     return [], ([f"{question} {' '.join(missing)}"] if missing else [])
 
 

@@ -32,7 +32,12 @@ def extensive(engine: TurnEngine, state: TurnState, question: str) -> Events:
             )
     else:
         first = retrieve(engine, state, queries, k=min(pool, 10))
-        variants = expansion_queries(question, first, count=engine.settings.chat.query_variants)
+        variants = expansion_queries(
+            question,
+            first,
+            count=engine.settings.chat.query_variants,
+            lexicon=state.lexicon(first),
+        )
     state.extra["variants"] = variants
     queries = list(dict.fromkeys([*queries, *(v[:MAX_QUERY_CHARS] for v in variants)]))
     state.queries = queries

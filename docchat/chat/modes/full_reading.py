@@ -123,7 +123,13 @@ def _read_by_index(
             yield ProgressEvent(status=f"reading {document.file_name}", done=done, total=total)
     # Scores of separate searches are not comparable; the extractive scorer ranks them all.
     found_best = (
-        extract(queries[0], pool, engine.embedder(), rephrasings=state.rephrasings)
+        extract(
+            queries[0],
+            pool,
+            engine.embedder(),
+            lexicon=state.lexicon(pool),
+            rephrasings=state.rephrasings,
+        )
         if pool
         else None
     )
@@ -220,7 +226,12 @@ def _map_group(
     if score is None:
         # A reply the model did not shape as asked: let the calibrated evidence scorer decide.
         found = extract(
-            question, group, engine.embedder(), rephrasings=state.rephrasings, follow_on=False
+            question,
+            group,
+            engine.embedder(),
+            lexicon=state.lexicon(group),
+            rephrasings=state.rephrasings,
+            follow_on=False,
         )
         score = 0 if found.abstained else RELEVANT_SCORE
     if score < RELEVANT_SCORE:
