@@ -79,6 +79,26 @@ def test_chat_answers_and_stores(chat_client: httpx.Client, sid: str) -> None:
     assert messages[1]["references"][0]["quote"] == ref["quote"]
 
 
+def test_an_answer_names_the_language_rules_that_checked_it(
+    chat_client: httpx.Client, sid: str
+) -> None:
+    asked = {
+        "How long is CCTV footage kept?": ("en", "en"),
+        # German has no rules: the language-neutral checks, and the answer says so.
+        "Wie lange werden die Videoaufnahmen der Kameras aufbewahrt?": ("de", "neutral"),
+    }
+    for question, expected in asked.items():
+        response = chat_client.post(f"/api/sessions/{sid}/chat", json={"question": question})
+        assert response.status_code == 200, response.text
+        metadata = response.json()["metadata"]
+        assert (metadata["language"], metadata["language_checks"]) == expected
+    messages = chat_client.get(f"/api/sessions/{sid}/messages").json()["items"]
+    assert [m["metadata"]["language_checks"] for m in messages if m["role"] == "assistant"] == [
+        "en",
+        "neutral",
+    ]
+
+
 def test_chat_refuses_bad_requests_and_stores_nothing(
     chat_client: httpx.Client, sid: str, expect_error: ExpectError
 ) -> None:
