@@ -1,13 +1,15 @@
 """PDF pages as PNG images with a cited span highlighted, and the highlight boxes themselves.
 
 Citations index the document's extracted text; PDFium boxes index its own characters of one page.
-The parser built the text from each page's PDFium text, cleaned (``parsers.clean_text``: line
-breaks normalised, control characters and PDFium's soft-hyphen marker dropped) and joined with
-blank lines.  So a page's part of the text is found from its chunks (a chunk never crosses a page),
-and that part is aligned with the page's PDFium characters on everything but whitespace and
-controls: the same characters in the same order, give or take what cleaning dropped.  Where they
-differ (a PDFium upgrade, a hand-edited file) ``difflib`` aligns what still matches, and the span
-is drawn from its first to its last matched character.
+A page's part of the text is found from its chunks (a chunk never crosses a page).  The parser
+made that part from the page's printed lines (``parsers.pdf_layout``, ``parsers.pdf_paragraphs``:
+reading order, paragraphs, running headers left out, hyphenation undone), so the page's lines are
+laid out again, deterministically, and replayed against the stored text (``char_map``): each
+character gets PDFium's index, with no map stored per character.  Laying out one page again costs
+about what reading its characters did.  Text stored by the reader before paragraphs (or under
+another PDFium) does not replay; then ``difflib`` aligns the characters on everything but
+whitespace and controls, as before.  The boxes are PDFium's, per run of the span's characters, so
+a header between two halves of a span stays unmarked.
 
 PDFium is not thread-safe: every call into it holds ``PDFIUM_LOCK`` (shared with the parser), and
 only those calls do; the database reads, the drawing and the PNG encoding run outside it.  Nothing
@@ -33,6 +35,8 @@ from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field
 
 from docchat.documents.parsers.pdf import PDFIUM_LOCK
+from docchat.documents.parsers.pdf_layout import read_page, text_units
+from docchat.documents.parsers.pdf_paragraphs import char_map
 from docchat.documents.registry import Registry
 from docchat.documents.sources import check_span, is_pdf
 from docchat.errors import CorruptDocument, InvalidInput, PageNotFound
@@ -284,7 +288,7 @@ def _read_page(
         boxes: list[tuple[float, float, float, float]] = []
         if target.span is not None:
             textpage = page.get_textpage()
-            boxes = _boxes(textpage, target.page_text, target.span)
+            boxes = _boxes(page, textpage, target.page_text, target.span)
         to_points = pdfium.PdfPosConv(
             page, (0, 0, round(width * _POINT_GRID), round(height * _POINT_GRID), 0)
         )
@@ -327,22 +331,33 @@ def _read_page(
 
 
 def _boxes(
-    textpage: pdfium.PdfTextPage, page_text: str, span: tuple[int, int]
+    page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, page_text: str, span: tuple[int, int]
 ) -> list[tuple[float, float, float, float]]:
     """PDF-space boxes (left, bottom, right, top) over the characters of ``span``, one per line
-    as PDFium merges them."""
-    count = textpage.count_chars()
-    chars = [_char(pdfium_c.FPDFText_GetUnicode(textpage.raw, i)) for i in range(count)]
-    found = align(page_text, chars)
-    matched = [j for j in found[span[0] : span[1]] if j >= 0]
-    if not matched:
-        return []
-    first, last = min(matched), max(matched)
-    return [textpage.get_rect(i) for i in range(textpage.count_rects(first, last - first + 1))]
+    (or text object) as PDFium merges them."""
+    chars = text_units(textpage)
+    found = char_map(read_page(page, textpage), page_text)
+    if found is None:  # text read before paragraphs (or by another PDFium): align characters
+        found = align(page_text, chars)
+    matched = sorted({j for j in found[span[0] : span[1]] if j >= 0})
+    boxes: list[tuple[float, float, float, float]] = []
+    for first, last in _runs(matched, chars):
+        count = textpage.count_rects(first, last - first + 1)
+        boxes.extend(textpage.get_rect(i) for i in range(count))
+    return boxes
 
 
-def _char(code: int) -> str:
-    return chr(code) if 0 <= code <= 0x10FFFF else "\x00"
+def _runs(indices: Sequence[int], chars: str) -> list[tuple[int, int]]:
+    """Runs of PDFium indices (first, last), a run going on over what no one reads (spaces, line
+    breaks) but stopping at characters left out of the span: a running header between two
+    columns, the rest of a line the span does not reach."""
+    runs: list[tuple[int, int]] = []
+    for j in indices:
+        if runs and all(not _significant(ch) for ch in chars[runs[-1][1] + 1 : j]):
+            runs[-1] = (runs[-1][0], j)
+        else:
+            runs.append((j, j))
+    return runs
 
 
 def _device_box(

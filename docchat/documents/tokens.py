@@ -47,6 +47,18 @@ def get_tokenizer() -> Tokenizer:
     return tokenizer
 
 
+@functools.cache
+def whole_words() -> frozenset[str]:
+    """The vocabulary's whole words of letters (lower case; no ``##`` continuations): evidence
+    that a word exists, for a reader deciding whether a hyphen at a line end splits one.
+    Empty when the tokenizer is not installed."""
+    try:
+        vocab = get_tokenizer().get_vocab()
+    except (ModuleNotFoundError, OSError):
+        return frozenset()
+    return frozenset(word for word in vocab if word.isalpha())
+
+
 def count_tokens(text: str) -> int:
     """The number of word-pieces in ``text``, without [CLS] and [SEP]."""
     return len(get_tokenizer().encode(text, add_special_tokens=False).ids)

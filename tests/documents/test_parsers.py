@@ -90,7 +90,8 @@ def test_pdf_units_are_pages(pdf_file: Path, limits: DocumentSettings) -> None:
     zebra = doc.units[unit_with(doc, "zebra")]
     assert (zebra.page, zebra.location) == (3, "page 3")
     assert (
-        zebra.text == "The zebra project shipped on page three.\nIt beat its deadline by two weeks."
+        zebra.text
+        == "The zebra project shipped on page three.\n\nIt beat its deadline by two weeks."
     )
     assert "Backslash \\ and parentheses ( ) survive." in doc.units[4].text
 

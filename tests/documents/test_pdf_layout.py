@@ -1,0 +1,107 @@
+"""PDF text as people read it: reading order, paragraphs, no running headers, hyphenation undone
+only with evidence, ligatures spelt out; and highlights that still cover exactly the characters
+cited (tests/sample_pdf.py draws the PDF: two columns, written side by side on page 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+from sample_pdf import CROSSING, layout_paragraphs, write_layout_pdf
+
+from docchat.config import DocumentSettings
+from docchat.documents.pages import HighlightRect
+from docchat.documents.parsers import parse
+from docchat.workspace import Workspace
+
+
+@pytest.fixture
+def layout_pdf(tmp_path: Path) -> Path:
+    return write_layout_pdf(tmp_path / "survey.pdf")
+
+
+def test_pages_read_as_paragraphs_in_reading_order(layout_pdf: Path) -> None:
+    doc = parse(layout_pdf, DocumentSettings())
+    assert [unit.page for unit in doc.units] == [1, 2, 3]
+    # Every page exactly as written: columns in order, wrapped lines joined with a space,
+    # paragraphs apart, "recon-struction" (a vocabulary word) and "water-hole" (unbroken on
+    # page 3) joined, "well-known" keeping its hyphen, "ﬁ" as "fi"; no header, no footer.
+    for unit, paragraphs in zip(doc.units, layout_paragraphs(), strict=True):
+        assert unit.text == "\n\n".join(paragraphs)
+    assert "waterhole before the rangers" in doc.text
+    assert "reconstruction" in doc.text and "well-known" in doc.text
+    assert "field team" in doc.text and not any("\ufb00" <= ch <= "\ufb06" for ch in doc.text)
+    assert "FIELD NOTES" not in doc.text and "Page 2 of 3" not in doc.text
+
+
+def _chars_under(
+    pdf_path: Path, page: int, rects: list[HighlightRect]
+) -> tuple[set[int], pdfium.PdfTextPage]:
+    """PDFium's indices of the page's visible characters whose centre lies under a rect."""
+    pdf = pdfium.PdfDocument(pdf_path)
+    textpage = pdf[page - 1].get_textpage()
+    height = pdf[page - 1].get_size()[1]
+    under = set()
+    for i in range(textpage.count_chars()):
+        if textpage.get_text_range(i, 1).isspace():
+            continue
+        left, bottom, right, top = textpage.get_charbox(i)
+        if right - left <= 0:
+            continue
+        x, y = (left + right) / 2, height - (top + bottom) / 2
+        if any(r.x <= x <= r.x + r.width and r.y <= y <= r.y + r.height for r in rects):
+            under.add(i)
+    return under, textpage
+
+
+def _found(textpage: pdfium.PdfTextPage, phrase: str) -> set[int]:
+    """Indices of the non-space characters of ``phrase`` where PDFium's own search finds it."""
+    searcher = textpage.search(phrase, match_case=True)
+    hit = searcher.get_next()
+    searcher.close()
+    assert hit is not None, phrase
+    start, count = hit
+    return {i for i in range(start, start + count) if not textpage.get_text_range(i, 1).isspace()}
+
+
+def test_highlight_covers_exactly_the_cited_characters(
+    workspace: Workspace, layout_pdf: Path
+) -> None:
+    workspace.ingest([layout_pdf], embed=False)
+    doc = workspace.documents()[0].id
+    text = workspace.document_text(doc)
+    start = text.index(CROSSING)
+    end = start + len(CROSSING)
+    # The sentence crosses from the left column's last line, "…the water-", to the right
+    # column's top, "hole before…"; in PDF order the header and footer lie in between.
+    found = workspace.page_highlights(doc, 2, start=start, end=end)
+    under, textpage = _chars_under(layout_pdf, 2, found.rects)
+    expected = (
+        _found(textpage, "The herd reached the water")
+        | _found(textpage, "hole before the rangers came back with the")
+        | _found(textpage, "trucks.")
+    )
+    assert under == expected
+    assert len(found.rects) == 3  # one per printed line
+
+
+def test_a_span_inside_one_column_of_a_side_by_side_page(
+    workspace: Workspace, layout_pdf: Path
+) -> None:
+    workspace.ingest([layout_pdf], embed=False)
+    doc = workspace.documents()[0].id
+    text = workspace.document_text(doc)
+    # Page 1's columns were written line by line across the page, so PDFium joins each left
+    # line with its right neighbour; the cited words are the left column's only.
+    phrase = "The old ford needed a reconstruction after the floods."
+    start = text.index(phrase)
+    found = workspace.page_highlights(doc, 1, start=start, end=start + len(phrase))
+    under, textpage = _chars_under(layout_pdf, 1, found.rects)
+    searcher = textpage.search("The old ford needed a recon", match_case=True)
+    assert searcher.get_next() is not None
+    searcher.close()
+    expected = _found(textpage, "The old ford needed a recon") | _found(
+        textpage, "struction after the floods."
+    )
+    assert under == expected
