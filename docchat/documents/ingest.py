@@ -472,7 +472,10 @@ class Ingestor:
             state.bytes += size
             existing = self.registry.find(document.collection_id, document.source)
             if existing and existing.sha256 == sha and existing.status != "failed":
-                state.unchanged += 1
+                if self._read_again(path, existing.id, sha, file_name, state):
+                    state.updated += 1
+                else:
+                    state.unchanged += 1
                 state.document_ids.append(existing.id)
                 state.contents.add(sha)
                 return
@@ -492,6 +495,8 @@ class Ingestor:
                 chunks=chunks,
                 stored_path=stored_path,
             )
+            if parsed is None:  # known content: the current reader may read it better
+                self._read_again(path, row.id, sha, file_name, state)
             state.document_ids.append(row.id)
             state.contents.add(sha)
             if existing is None:
@@ -502,6 +507,26 @@ class Ingestor:
         except Exception as exc:
             reason = _failure_reason(exc, path, file_name)
             self._fail(state, document, sha, size, reason)
+
+    def _read_again(
+        self, path: Path, document_id: str, sha: str, file_name: str, state: IngestProgress
+    ) -> bool:
+        """Read a known file again when an older reader made its content's text (a PDF read
+        before paragraphs); whether it was.  A file the current reader cannot read keeps the
+        text it has: an upgrade loses nothing."""
+        if not self.registry.outdated_content(sha):
+            return False
+        try:
+            parsed, chunks = self._parse(path, file_name)
+            self.registry.replace_content(document_id, sha256=sha, parsed=parsed, chunks=chunks)
+        except Exception as exc:
+            log.warning(
+                "kept the older text of %s: %s", file_name, _failure_reason(exc, path, file_name)
+            )
+            return False
+        state.pages += parsed.page_count or 1
+        state.chunks += len(chunks)
+        return True
 
     def _fail(
         self,

@@ -46,6 +46,8 @@ class ContentRow(Base):
     text: Mapped[str] = mapped_column(Text)
     chunk_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The reader that made ``text`` (``Format.reader``); NULL: before readers were recorded.
+    reader: Mapped[str | None] = mapped_column(String(40))
 
 
 class DocumentRow(Base):

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from docchat.db import Database, utcnow
 from docchat.documents.identity import DocumentIdentity
 from docchat.documents.models import ChunkRow, CollectionRow, ContentRow, DocumentRow
+from docchat.documents.parsers import format_for_mime
 from docchat.documents.storage import ContentStore
 from docchat.documents.types import Chunk, ParsedDocument
 from docchat.documents.vector_state import (
@@ -139,6 +140,18 @@ class Registry:
         with self.db.read() as s:
             return s.get(ContentRow, sha256) is not None
 
+    def outdated_content(self, sha256: str) -> bool:
+        """Whether this content's text was made by an older reader than its format's today
+        (``Format.reader``), so that ingesting its file again should read it again."""
+        with self.db.read() as s:
+            row = s.execute(
+                select(ContentRow.mime_type, ContentRow.reader).where(ContentRow.sha256 == sha256)
+            ).first()
+        if row is None:
+            return False
+        fmt = format_for_mime(row.mime_type)
+        return fmt is not None and fmt.outdated(row.reader)
+
     def save_indexed(
         self,
         document: DocumentIdentity,
@@ -174,6 +187,7 @@ class Registry:
                     text=parsed.text,
                     chunk_count=len(chunks),
                     created_at=now,
+                    reader=parsed.reader,
                 )
                 s.add(content)
                 s.flush()
@@ -256,6 +270,7 @@ class Registry:
             content.title = parsed.title
             content.text = parsed.text
             content.chunk_count = len(chunks)
+            content.reader = parsed.reader
             s.flush()
             _insert_chunks(s, sha256, chunks)
             ids = list(

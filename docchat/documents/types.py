@@ -35,6 +35,7 @@ class ParsedDocument:
     page_count: int | None = None
     title: str | None = None
     warnings: list[str] = field(default_factory=list)
+    reader: str | None = None  # the format's reader, when it names one (``Format.reader``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,11 @@ import pytest
 from sample_pdf import CROSSING, layout_paragraphs, write_layout_pdf
 
 from docchat.config import DocumentSettings
+from docchat.documents.chunking import chunk
 from docchat.documents.pages import HighlightRect
-from docchat.documents.parsers import parse
+from docchat.documents.parsers import PDF, Piece, build_document, parse
 from docchat.workspace import Workspace
+from tests.workspace_parts import parts
 
 
 @pytest.fixture
@@ -105,3 +107,58 @@ def test_a_span_inside_one_column_of_a_side_by_side_page(
         textpage, "struction after the floods."
     )
     assert under == expected
+
+
+# -- text read before paragraphs: highlighted by alignment, read again on the next ingest ------
+
+
+def _as_the_older_reader_read_it(workspace: Workspace, document_id: str, pdf_path: Path) -> None:
+    """Put what the reader before paragraphs made in place of the document's content: PDFium's
+    printed lines, running headers and all, with no reader recorded."""
+    pdf = pdfium.PdfDocument(pdf_path)
+    pieces = [
+        Piece(
+            pdf[i].get_textpage().get_text_bounded().replace("\x02", ""),
+            page=i + 1,
+            location=f"page {i + 1}",
+        )
+        for i in range(len(pdf))
+    ]
+    parsed = build_document(
+        pieces, name=pdf_path.name, mime_type=PDF.mime_type, page_count=len(pdf)
+    )
+    assert parsed.reader is None
+    info = workspace.document(document_id)
+    assert info.sha256 is not None
+    parts(workspace).registry.replace_content(
+        document_id,
+        sha256=info.sha256,
+        parsed=parsed,
+        chunks=chunk(parsed, max_tokens=200, overlap=40),
+    )
+
+
+def test_a_pdf_the_older_reader_read_is_highlighted_and_read_again(
+    workspace: Workspace, layout_pdf: Path
+) -> None:
+    workspace.ingest([layout_pdf], embed=False)
+    doc = workspace.documents()[0].id
+    current = workspace.document_text(doc)
+    _as_the_older_reader_read_it(workspace, doc, layout_pdf)
+    older = workspace.document_text(doc)
+    assert "FIELD NOTES" in older and older != current
+
+    # Its lines do not replay against this text: characters are aligned instead.
+    phrase = "The herd reached the"
+    start = older.index(phrase)
+    found = workspace.page_highlights(doc, 2, start=start, end=start + len(phrase))
+    under, textpage = _chars_under(layout_pdf, 2, found.rects)
+    assert under == _found(textpage, phrase)
+
+    again = workspace.ingest([layout_pdf], embed=False)
+    assert (again.updated, again.unchanged, again.failures) == (1, 0, [])
+    assert workspace.document_text(doc) == current
+    assert workspace.document(doc).status == "indexing"  # its new chunks wait for vectors
+    # Read by today's reader, it is left alone from now on.
+    third = workspace.ingest([layout_pdf], embed=False)
+    assert (third.updated, third.unchanged) == (0, 1)

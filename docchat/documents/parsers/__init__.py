@@ -62,6 +62,13 @@ class Format:
     suffixes: tuple[str, ...]
     parser: str  # "module:function" under this package, imported on first use
     binary: bool  # a binary format is recognised by its content; a text format by its suffix
+    # Names how the parser makes text, where that changed: content read otherwise (an older
+    # reader's, recorded as None) is read again when its file is ingested again.
+    reader: str | None = None
+
+    def outdated(self, reader: str | None) -> bool:
+        """Whether text made by ``reader`` is not what this format's parser makes today."""
+        return self.reader is not None and reader != self.reader
 
     def load(self) -> NamedParser:
         """Import and return this format's parser."""
@@ -69,7 +76,10 @@ class Format:
         return cast(NamedParser, getattr(importlib.import_module(f"{__name__}.{module}"), func))
 
 
-PDF = Format("PDF", "application/pdf", (".pdf",), "pdf:parse_pdf", binary=True)
+#: Version 1: pages as paragraphs in reading order, without running headers (issue 18).
+PDF = Format(
+    "PDF", "application/pdf", (".pdf",), "pdf:parse_pdf", binary=True, reader="pdf-paragraphs-1"
+)
 DOCX = Format(
     "Word document",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -270,6 +280,7 @@ def build_document(
     page_count: int | None = None,
     title: str | None = None,
     warnings: Iterable[str] = (),
+    reader: str | None = None,
 ) -> ParsedDocument:
     """Join the pieces' cleaned texts with blank lines and record each unit's exact offsets.
 
@@ -294,5 +305,5 @@ def build_document(
         raise CorruptDocument(f"{name!r} contains no text", field="file")
     title = clean_text(title) if title else None
     return ParsedDocument(
-        "".join(parts), units, mime_type, page_count, title or None, list(warnings)
+        "".join(parts), units, mime_type, page_count, title or None, list(warnings), reader
     )

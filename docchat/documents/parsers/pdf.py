@@ -33,9 +33,6 @@ from docchat.errors import CorruptDocument
 #: Held around every call into PDFium, in this process.
 PDFIUM_LOCK = threading.Lock()
 _LOCKED_OUT = (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY)
-#: Names the way this module turns a PDF into text; content read another way (before paragraphs,
-#: ``None``) is re-read when re-indexed (``docchat.documents.ingest``).
-READER = "pdf-paragraphs-1"
 
 
 def parse_pdf(path: Path, limits: DocumentSettings, *, name: str | None = None) -> ParsedDocument:
@@ -89,6 +86,7 @@ def _read(
         page_count=page_count,
         title=pdf.get_metadata_value("Title"),
         warnings=warnings,
+        reader=PDF.reader,
     )
 
 

@@ -26,6 +26,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
@@ -260,32 +261,21 @@ def _gutters(lines: Sequence[Line]) -> list[tuple[float, float]]:
     if span <= 0 or len(lines) < 8:
         return []
     size = statistics.median(line.height for line in lines)
-    step = max(span / 400, 0.5)
-    bins = int(span / step) + 1
-    cover = [0] * (bins + 1)
-    for line in lines:
-        cover[int((line.left - left) / step)] += 1
-        cover[int((line.right - left) / step) + 1] -= 1
-    running = 0
-    crossing: list[int] = []
-    for value in cover[:bins]:
-        running += value
-        crossing.append(running)
+    # Lines crossing each x, every half point or so: those that start at or before it less
+    # those that end before it.
+    xs = np.linspace(left, right, 401)
+    starts = np.sort(np.fromiter((line.left for line in lines), float, len(lines)))
+    ends = np.sort(np.fromiter((line.right for line in lines), float, len(lines)))
+    crossing = np.searchsorted(starts, xs, "right") - np.searchsorted(ends, xs, "left")
     # Titles, abstracts and footers may cross a gutter; a fifth of the lines is the most seen.
-    most = max(1, len(lines) // 5)
+    open_ = crossing <= max(1, len(lines) // 5)
+    open_[:60] = open_[-60:] = False  # a gutter lies within the middle 70%
+    edges = np.flatnonzero(np.diff(open_.astype(np.int8)))
     found: list[tuple[float, float]] = []
-    b = int(bins * 0.15)
-    while b < int(bins * 0.85):
-        if crossing[b] > most:
-            b += 1
-            continue
-        e = b
-        while e < bins and crossing[e] <= most:
-            e += 1
-        lo, hi = left + b * step, left + e * step
+    for b, e in zip(edges[::2] + 1, edges[1::2] + 1, strict=False):
+        lo, hi = float(xs[b]), float(xs[e - 1])
         if hi - lo >= 0.6 * size and _columns_beside(lines, lo, hi, left, right):
             found.append((lo, hi))
-        b = e
     return found
 
 
