@@ -86,7 +86,7 @@ def running_lines(pages: Sequence[PageLayout]) -> list[set[int]]:
         return dropped
     enough = 2 if with_text <= 3 else 3
     by_key: dict[tuple[str, str], list[tuple[int, int, float]]] = defaultdict(list)
-    by_count: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+    by_count: dict[tuple[str, int], list[tuple[int, int, float]]] = defaultdict(list)
     for number, page in enumerate(pages):
         for position, edge, depth in _edge_lines(page):
             text = page.lines[position].text
@@ -94,16 +94,13 @@ def running_lines(pages: Sequence[PageLayout]) -> list[set[int]]:
             found = _EDGE_NUMBER.search(text)
             if found:
                 printed = int(found.group(1) or found.group(2))
-                by_count[(edge, printed - number)].append((number, position))
-    for found_at in by_key.values():
+                by_count[(edge, printed - number)].append((number, position, depth))
+    for found_at in [*by_key.values(), *by_count.values()]:
         for number, position, depth in found_at:
-            # Pages at about the same distance from the edge (6 points: a line's wobble).
+            # Pages at about the same distance from the edge (6 points: a line's wobble); a
+            # chapter's "1 Introduction" on page 1 is numbered like a header but lower down.
             near = {n for n, _, d in found_at if abs(d - depth) <= 6}
             if len(near) >= enough:
-                dropped[number].add(position)
-    for counted in by_count.values():
-        if len({number for number, _ in counted}) >= enough:
-            for number, position in counted:
                 dropped[number].add(position)
     return dropped
 
