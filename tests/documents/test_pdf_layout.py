@@ -14,6 +14,8 @@ from docchat.config import DocumentSettings
 from docchat.documents.chunking import chunk
 from docchat.documents.pages import HighlightRect
 from docchat.documents.parsers import PDF, Piece, build_document, parse
+from docchat.documents.parsers.pdf_layout import Line, PageLayout
+from docchat.documents.parsers.pdf_paragraphs import running_lines
 from docchat.workspace import Workspace
 from tests.workspace_parts import parts
 
@@ -35,6 +37,26 @@ def test_pages_read_as_paragraphs_in_reading_order(layout_pdf: Path) -> None:
     assert "reconstruction" in doc.text and "well-known" in doc.text
     assert "field team" in doc.text and not any("\ufb00" <= ch <= "\ufb06" for ch in doc.text)
     assert "FIELD NOTES" not in doc.text and "Page 2 of 3" not in doc.text
+
+
+def _page(*lines: tuple[str, float]) -> PageLayout:
+    """A page 600 points high with these lines, each this far from the top."""
+    layout = PageLayout(400.0, 600.0)
+    for text, depth in lines:
+        layout.lines.append(Line(text, [], 0, 0, 50.0, 590.0 - depth, 350.0, 600.0 - depth))
+    return layout
+
+
+def test_a_heading_numbered_like_its_page_is_not_a_running_header() -> None:
+    # Printed pages 1 to 4; from page 2 a header at the top counts with the page.  Page 1
+    # opens chapter 1, whose heading "1 Introduction" (lower down) is numbered like page 1.
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota"]
+    pages = [_page(("1 Introduction", 120), ("Zebras graze.", 160), ("They walk.", 500))]
+    pages += [
+        _page((f"Chapter 1: Introduction {n}", 30), (words[n], 60), (words[n + 4], 500))
+        for n in range(2, 5)
+    ]
+    assert running_lines(pages) == [set(), {0}, {0}, {0}]
 
 
 def _chars_under(
