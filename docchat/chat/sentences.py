@@ -39,7 +39,8 @@ _ENDS_SENTENCE = re.compile(r"[.!?:\u2026]" + _CLOSERS)
 _ENDS_PHRASE = re.compile(r"[.!?:;,\u2026]" + _CLOSERS)
 _OPENS = re.compile(r"""["'(\[\u201c\u2018\u00ab]?[A-Z0-9\u00c0-\u00de]""")
 _BARE_HEADING_WORDS = 8
-_BREAKS = str.maketrans(dict.fromkeys("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029", " "))
+_BREAK = re.compile("[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]")  # what str.splitlines splits at
+_LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ class Block:
 
     def read(self, text: str) -> str:
         """The block's text with its line breaks read as spaces (offsets unchanged)."""
-        return text[self.start : self.end].translate(_BREAKS)
+        return _BREAK.sub(" ", text[self.start : self.end])
 
 
 def split_sentences(text: str) -> list[Sentence]:
@@ -135,7 +136,7 @@ def blocks(text: str) -> list[Block]:
 
     for n, line in enumerate(lines):
         body = line.body
-        if not any(c.isalnum() for c in body):
+        if not _LETTER_OR_DIGIT.search(body):
             # A setext underline makes the one line above it a heading; other rules just end.
             close(structural=len(current) == 1 and not item and bool(_SETEXT.fullmatch(body)))
             table = table and bool(body)  # a blank line ends a table, a delimiter row does not
@@ -193,9 +194,8 @@ def _is_bare_heading(lines: list[_Line], n: int, paragraph: list[_Line], width: 
 
 
 def _add(text: str, start: int, end: int, found: list[Sentence], *, structural: bool) -> None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if end > start:
-        found.append(Sentence(start, end, text[start:end], structural))
+    piece = text[start:end]
+    stripped = piece.strip()
+    if stripped:
+        start += len(piece) - len(piece.lstrip())
+        found.append(Sentence(start, start + len(stripped), stripped, structural))
