@@ -29,8 +29,16 @@ from docchat.chat.types import ProgressEvent
 from docchat.llm import prompts
 from docchat.retrieval.hybrid import Hit
 
+# Set by hand.  Measured since with the offline answerer (bench/calibrate_modes.py: the 63
+# calibration questions through Workspace.ask), as set: keywords 36/41, abstained 17/22, false
+# abstention 4/41, 2,103 ms a question (2 busy cores); 1 or 5 queries answer every question the
+# same (1,713 and 1,910 ms): offline, a round searches again only for an abstained draft, and
+# the floor still abstains.  What a model's critique gains from more queries needs a model run.
 #: Queries searched per critique round.
 QUERIES_PER_ROUND = 3
+#: Unsupported claims of a critique kept for the round's record (metadata only: no decision reads
+#: them, so there is nothing to calibrate; five keep the record short).
+UNSUPPORTED_KEPT = 5
 
 
 def deep_reflection(engine: TurnEngine, state: TurnState, question: str) -> Events:
@@ -87,7 +95,7 @@ def _critique(
             max_tokens=generate.SHORT_REPLY_TOKENS * 2,
         )
         critique = prompts.parse_critique(reply)
-        return critique.unsupported[:5], critique.queries[:QUERIES_PER_ROUND]
+        return critique.unsupported[:UNSUPPORTED_KEPT], critique.queries[:QUERIES_PER_ROUND]
     if draft.abstained:
         # Nothing answered it: search again with words the closest passages use.
         lexicon = state.lexicon(hits)
