@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from corpora import Corpora
 from llm_server import LlamaServer, run_llama_server
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -100,8 +101,9 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def store(settings: Settings) -> Iterator[SessionStore]:
+def store(settings: Settings, corpora: Corpora) -> Iterator[SessionStore]:
     """A session store on a fresh, migrated database."""
+    corpora.copy_into(settings, [])  # a copy of a migrated database: faster than migrating
     s = SessionStore.from_settings(settings)
     yield s
     s.db.dispose()
@@ -125,11 +127,29 @@ def smollm2_server() -> Iterator[LlamaServer]:
 
 
 @pytest.fixture
-def workspace(settings: Settings, minilm: MiniLMEmbedder) -> Iterator[Workspace]:
+def workspace(settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora) -> Iterator[Workspace]:
     """A workspace on a fresh database of the backend under test, sharing the loaded embedder."""
+    corpora.copy_into(settings, [])  # a copy of a migrated database: faster than migrating
     ws = Workspace(settings, embedder=minilm)
     yield ws
     ws.close()
+
+
+@pytest.fixture(scope="session")
+def corpora(request: pytest.FixtureRequest) -> Iterator[Corpora]:
+    """Ingested corpora, each built once per run: ``corpora.copy_into(settings, [HANDBOOK])``
+    gives a test's new database and data dir a copy (see tests/corpora.py)."""
+    # Not under pytest's basetemp, which a concurrent pytest run may prune (as for PostgreSQL).
+    root = Path(tempfile.mkdtemp(prefix="docchat-corpora-"))
+    try:
+        # The embedder and PostgreSQL start only for a run that needs them.
+        yield Corpora(
+            root,
+            lambda: request.getfixturevalue("minilm"),
+            lambda: str(request.getfixturevalue("pg_admin_url")),
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 AbandonLease = Callable[[Path], str]

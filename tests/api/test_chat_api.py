@@ -12,11 +12,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from corpora import Corpora
 
 from docchat.chat.modes import all_modes
 from docchat.config import ModelSettings, Settings
-from docchat.retrieval.embedders import MiniLMEmbedder
-from docchat.workspace import Workspace
 
 StartServer = Callable[..., httpx.Client]
 ExpectError = Callable[..., dict[str, Any]]
@@ -24,13 +23,9 @@ HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
 
 
 @pytest.fixture
-def indexed(api_settings: Settings, embedder: MiniLMEmbedder) -> Settings:
-    """The handbook ingested into the database the server will open."""
-    workspace = Workspace(api_settings, embedder=embedder)
-    try:
-        workspace.ingest([HANDBOOK])
-    finally:
-        workspace.close()
+def indexed(api_settings: Settings, corpora: Corpora) -> Settings:
+    """The handbook ingested into the database the server will open (a copy of the run's one)."""
+    corpora.copy_into(api_settings, [HANDBOOK])
     return api_settings
 
 

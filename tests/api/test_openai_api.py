@@ -11,10 +11,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from corpora import Corpora
 
 from docchat.config import Settings
-from docchat.retrieval.embedders import MiniLMEmbedder
-from docchat.workspace import Workspace
 
 StartServer = Callable[..., httpx.Client]
 HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
@@ -24,12 +23,8 @@ TOOL: Any = {"type": "function", "function": {"name": "f", "parameters": {"type"
 
 
 @pytest.fixture
-def server(api_settings: Settings, embedder: MiniLMEmbedder, start_server: StartServer) -> Any:
-    workspace = Workspace(api_settings, embedder=embedder)
-    try:
-        workspace.ingest([HANDBOOK])
-    finally:
-        workspace.close()
+def server(api_settings: Settings, corpora: Corpora, start_server: StartServer) -> Any:
+    corpora.copy_into(api_settings, [HANDBOOK])
     return start_server(api_settings)
 
 

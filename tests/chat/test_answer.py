@@ -9,10 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from corpora import Corpora
 
 from docchat.chat.answer import MAX_QUESTION_CHARS
 from docchat.chat.types import DoneEvent, RetrievalEvent, TokenEvent
+from docchat.config import Settings
 from docchat.errors import InvalidInput, SessionNotFound
+from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.sessions.types import ChatOptions, SourceFilters
 from docchat.workspace import Workspace
 
@@ -20,10 +23,11 @@ HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
 
 
 @pytest.fixture
-def handbook(workspace: Workspace) -> Iterator[Workspace]:
-    """The workspace with the test handbook ingested and embedded."""
-    workspace.ingest([HANDBOOK], collection="handbook")
-    yield workspace
+def handbook(settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora) -> Iterator[Workspace]:
+    """A workspace with the test handbook ingested and embedded (a copy of the run's one)."""
+    corpora.copy_into(settings, [HANDBOOK], collection="handbook")
+    with Workspace(settings, embedder=minilm) as workspace:
+        yield workspace
 
 
 def _document_text(workspace: Workspace, document_id: str) -> str:

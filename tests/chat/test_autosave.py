@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from corpora import Corpora
 
 from docchat.chat.autosave import Autosave
 from docchat.chat.types import DoneEvent, RetrievalEvent
@@ -85,10 +86,11 @@ def test_a_failing_save_does_not_stop_the_stream() -> None:
 
 
 @pytest.fixture
-def handbook(workspace: Workspace) -> Iterator[Workspace]:
-    """The workspace with the test handbook ingested and embedded."""
-    workspace.ingest([HANDBOOK], collection="handbook")
-    yield workspace
+def handbook(settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora) -> Iterator[Workspace]:
+    """A workspace with the test handbook ingested and embedded (a copy of the run's one)."""
+    corpora.copy_into(settings, [HANDBOOK], collection="handbook")
+    with Workspace(settings, embedder=minilm) as workspace:
+        yield workspace
 
 
 def test_a_turn_leaves_one_finished_answer(handbook: Workspace) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from corpora import Corpora
 
 from docchat.chat.citations import (
     ADD_OVERLAP,
@@ -13,6 +16,7 @@ from docchat.chat.citations import (
     MarkerFilter,
     check_answer,
 )
+from docchat.config import Settings
 from docchat.language.en import LEXICON as EN
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.retrieval.hybrid import Hit
@@ -374,9 +378,16 @@ def test_an_answer_without_sentences_or_passages(minilm: MiniLMEmbedder) -> None
     assert none.sentences[0].supported is False
 
 
-def test_spans_on_a_real_search(workspace: Workspace, minilm: MiniLMEmbedder) -> None:
-    workspace.ingest([HANDBOOK], collection="handbook")
-    hits: list[Hit] = workspace.search("How long do I have to hand in receipts?", k=4)
+@pytest.fixture
+def handbook(settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora) -> Iterator[Workspace]:
+    """A workspace with the test handbook ingested and embedded (a copy of the run's one)."""
+    corpora.copy_into(settings, [HANDBOOK], collection="handbook")
+    with Workspace(settings, embedder=minilm) as workspace:
+        yield workspace
+
+
+def test_spans_on_a_real_search(handbook: Workspace, minilm: MiniLMEmbedder) -> None:
+    hits: list[Hit] = handbook.search("How long do I have to hand in receipts?", k=4)
     n = next(i for i, h in enumerate(hits, 1) if "Concur" in h.text)
     answer = (
         "You have 30 days to submit receipts, through the Concur portal "
@@ -385,7 +396,7 @@ def test_spans_on_a_real_search(workspace: Workspace, minilm: MiniLMEmbedder) ->
     checked = check_answer(answer, hits, embedder=minilm, lexicon=EN)
     [ref] = checked.references
     assert ref.document_id is not None and ref.span_start is not None
-    text = workspace.document_text(ref.document_id, owner=None)
+    text = handbook.document_text(ref.document_id, owner=None)
     assert text[ref.span_start : ref.span_end] == ref.quote
     assert ref.quote == "submitted within 30 days through the Concur portal"
     assert checked.sentences[0].supported is True

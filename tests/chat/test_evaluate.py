@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from corpora import Corpora
 
 from docchat.chat.evaluate import (
     chat_modes,
@@ -259,13 +260,12 @@ def test_a_failing_warm_up_stops_the_evaluation() -> None:
 
 
 @pytest.fixture
-def handbook(tmp_path: Path, minilm: MiniLMEmbedder) -> Iterator[Workspace]:
-    """The test handbook ingested into a workspace on a SQLite file."""
+def handbook(tmp_path: Path, minilm: MiniLMEmbedder, corpora: Corpora) -> Iterator[Workspace]:
+    """The test handbook ingested into a workspace on a SQLite file (a copy of the run's one)."""
     settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path}/e.db")
-    workspace = Workspace(settings, embedder=minilm)
-    workspace.ingest([DATA / "handbook"])
-    yield workspace
-    workspace.close()
+    corpora.copy_into(settings, [DATA / "handbook"])
+    with Workspace(settings, embedder=minilm) as workspace:
+        yield workspace
 
 
 def test_the_handbook_answer_set_is_big_enough() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from corpora import Corpora
 from llm_server import LlamaServer
 
 from docchat.chat.types import DoneEvent, TokenEvent
@@ -27,7 +28,7 @@ STEADY = ChatOptions(temperature=0.0, max_tokens=96)
 
 @pytest.fixture
 def served(
-    settings: Settings, minilm: MiniLMEmbedder, smollm2_server: LlamaServer
+    settings: Settings, minilm: MiniLMEmbedder, smollm2_server: LlamaServer, corpora: Corpora
 ) -> Iterator[Workspace]:
     """A workspace whose model ``local`` is the llama.cpp server, with the handbook ingested."""
     local = ModelSettings(
@@ -37,10 +38,9 @@ def served(
         max_output_tokens=128,
     )
     llm = settings.llm.model_copy(update={"models": {"local": local}})
-    workspace = Workspace(settings.model_copy(update={"llm": llm}), embedder=minilm)
-    workspace.ingest([HANDBOOK])
-    yield workspace
-    workspace.close()
+    corpora.copy_into(settings, [HANDBOOK])
+    with Workspace(settings.model_copy(update={"llm": llm}), embedder=minilm) as workspace:
+        yield workspace
 
 
 def _spans_hold_their_quotes(workspace: Workspace, answer: object) -> None:
@@ -101,9 +101,10 @@ def test_a_follow_up_with_the_served_model(served: Workspace) -> None:
     assert "faq-x300.md" in {p["file_name"] for p in second.metadata["passages"]}
 
 
-def test_the_in_process_model(workspace: Workspace) -> None:
-    workspace.ingest([HANDBOOK])
-    answer = workspace.ask("How long is CCTV footage kept?", model="smollm2", options=STEADY)
+def test_the_in_process_model(settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora) -> None:
+    corpora.copy_into(settings, [HANDBOOK])
+    with Workspace(settings, embedder=minilm) as workspace:
+        answer = workspace.ask("How long is CCTV footage kept?", model="smollm2", options=STEADY)
     assert answer.metadata["model"] == "smollm2"
     assert answer.metadata["usage"]["completion_tokens"] > 0
     if not answer.metadata["abstained"]:

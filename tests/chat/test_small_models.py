@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from corpora import Corpora
 
 from docchat.chat.sentences import split_sentences
 from docchat.config import ModelSettings, Settings
@@ -26,7 +27,7 @@ EVIDENCE = (
 
 
 @pytest.fixture
-def models(settings: Settings, minilm: MiniLMEmbedder) -> Iterator[Workspace]:
+def models(settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora) -> Iterator[Workspace]:
     """The handbook, with scripted models ``small`` (a 2,048-token window) and ``large``."""
     with run_scripted_model() as url:
         llm = settings.llm.model_copy(
@@ -37,8 +38,8 @@ def models(settings: Settings, minilm: MiniLMEmbedder) -> Iterator[Workspace]:
                 }
             }
         )
+        corpora.copy_into(settings, [HANDBOOK])
         workspace = Workspace(settings.model_copy(update={"llm": llm}), embedder=minilm)
-        workspace.ingest([HANDBOOK])
         try:
             yield workspace
         finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from corpora import Corpora
 from llm.chat_server import ANSWER, create_app
 from retrieval.openai_server import serve
 
@@ -43,7 +44,7 @@ def test_unreported_usage_is_estimated_only_when_none_was_reported() -> None:
 
 
 def test_full_reading_counts_every_parallel_call(
-    settings: Settings, minilm: MiniLMEmbedder
+    settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora
 ) -> None:
     app = create_app()
     with serve(app) as url:
@@ -59,9 +60,9 @@ def test_full_reading_counts_every_parallel_call(
         llm = settings.llm.model_copy(update={"models": {"threaded": threaded}})
         chat = settings.chat.model_copy(update={"concurrency": 4, "max_model_calls": 200})
         both = settings.model_copy(update={"llm": llm, "chat": chat})
+        corpora.copy_into(both, [HANDBOOK])
         workspace = Workspace(both, embedder=minilm)
         try:
-            workspace.ingest([HANDBOOK])
             answer = workspace.ask(
                 "How loud is the X200 in its quiet programme?",
                 mode="full_reading",

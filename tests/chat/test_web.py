@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from corpora import Corpora
 from fastapi import FastAPI
 from retrieval.openai_server import free_port, serve
 
@@ -48,17 +49,22 @@ def searxng_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def handbook(settings: Settings, corpora: Corpora) -> Settings:
+    """``settings`` with the test handbook ingested and embedded (a copy of the run's one)."""
+    corpora.copy_into(settings, [HANDBOOK])
+    return settings
+
+
 def _workspace(settings: Settings, minilm: MiniLMEmbedder, url: str | None) -> Workspace:
     chat = settings.chat.model_copy(update={"web_search_url": url})
-    workspace = Workspace(settings.model_copy(update={"chat": chat}), embedder=minilm)
-    workspace.ingest([HANDBOOK])
-    return workspace
+    return Workspace(settings.model_copy(update={"chat": chat}), embedder=minilm)
 
 
 def test_web_results_are_cited_as_web_references(
-    settings: Settings, minilm: MiniLMEmbedder, searxng_url: str
+    handbook: Settings, minilm: MiniLMEmbedder, searxng_url: str
 ) -> None:
-    workspace = _workspace(settings, minilm, searxng_url)
+    workspace = _workspace(handbook, minilm, searxng_url)
     try:
         answer = workspace.ask("What is the capital of Xanadu?", options=WEB)
         assert "Zorbia" in answer.answer
@@ -81,9 +87,9 @@ def _web_fields(ref: Any) -> dict[str, Any]:
 
 
 def test_unreachable_or_unconfigured_search_falls_back_to_documents(
-    settings: Settings, minilm: MiniLMEmbedder
+    handbook: Settings, minilm: MiniLMEmbedder
 ) -> None:
-    workspace = _workspace(settings, minilm, f"http://127.0.0.1:{free_port()}")
+    workspace = _workspace(handbook, minilm, f"http://127.0.0.1:{free_port()}")
     try:
         answer = workspace.ask("How long is CCTV footage kept?", options=WEB)
         assert "28 days" in answer.answer
@@ -91,7 +97,7 @@ def test_unreachable_or_unconfigured_search_falls_back_to_documents(
         assert "did not answer" in answer.metadata["web_search"]["reason"]
     finally:
         workspace.close()
-    workspace = _workspace(settings, minilm, None)
+    workspace = _workspace(handbook, minilm, None)
     try:
         answer = workspace.ask("How long is CCTV footage kept?", options=WEB)
         assert answer.metadata["web_search"] == {

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from corpora import Corpora
 
 from docchat.config import RetrievalSettings, Settings
 from docchat.errors import InvalidInput
@@ -21,9 +23,11 @@ HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
 
 
 @pytest.fixture
-def handbook(workspace: Workspace) -> Workspace:
-    workspace.ingest([HANDBOOK], collection="handbook")
-    return workspace
+def handbook(settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora) -> Iterator[Workspace]:
+    """A workspace with the test handbook ingested and embedded (a copy of the run's one)."""
+    corpora.copy_into(settings, [HANDBOOK], collection="handbook")
+    with Workspace(settings, embedder=minilm) as workspace:
+        yield workspace
 
 
 def test_hits_point_at_the_exact_passage(handbook: Workspace) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corpora import Corpora
 from sqlalchemy import delete, func, select
 
 from docchat.config import Settings
@@ -45,15 +46,19 @@ def test_one_product_scores_as_many_small_ones() -> None:
     assert expected[1] == 0.0
 
 
-def _handbook(settings: Settings, minilm: MiniLMEmbedder, **retrieval: object) -> Workspace:
+def _handbook(
+    settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora, **retrieval: object
+) -> Workspace:
     changed = settings.retrieval.model_copy(update=retrieval)
-    ws = Workspace(settings.model_copy(update={"retrieval": changed}), embedder=minilm)
-    ws.ingest([HANDBOOK], collection="handbook")
-    return ws
+    configured = settings.model_copy(update={"retrieval": changed})
+    corpora.copy_into(configured, [HANDBOOK], collection="handbook")
+    return Workspace(configured, embedder=minilm)
 
 
-def test_ingestion_keeps_every_chunks_tokens(settings: Settings, minilm: MiniLMEmbedder) -> None:
-    ws = _handbook(settings, minilm)
+def test_ingestion_keeps_every_chunks_tokens(
+    settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora
+) -> None:
+    ws = _handbook(settings, minilm, corpora)
     try:
         with parts(ws).db.read() as s:
             chunks = s.execute(select(ChunkRow.id, ChunkRow.section, ChunkRow.text)).all()
@@ -80,9 +85,9 @@ def test_ingestion_keeps_every_chunks_tokens(settings: Settings, minilm: MiniLME
 
 
 def test_reranked_order_is_the_blend_of_maxsim_and_fused(
-    settings: Settings, minilm: MiniLMEmbedder
+    settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora
 ) -> None:
-    ws = _handbook(settings, minilm, rerank_weight=1.0)
+    ws = _handbook(settings, minilm, corpora, rerank_weight=1.0)
     try:
         question = "Where do we meet outside when the building is evacuated?"
         hits = ws.search(question, k=8, rerank=True)
@@ -98,9 +103,9 @@ def test_reranked_order_is_the_blend_of_maxsim_and_fused(
 
 
 def test_chunks_without_tokens_are_encoded_when_first_reranked(
-    settings: Settings, minilm: MiniLMEmbedder
+    settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora
 ) -> None:
-    ws = _handbook(settings, minilm)
+    ws = _handbook(settings, minilm, corpora)
     try:
         with parts(ws).db.write() as s:
             s.execute(delete(ChunkTokensRow))  # as an index built before tokens were kept
@@ -115,9 +120,9 @@ def test_chunks_without_tokens_are_encoded_when_first_reranked(
 
 
 def test_without_late_interaction_nothing_is_kept(
-    settings: Settings, minilm: MiniLMEmbedder
+    settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora
 ) -> None:
-    ws = _handbook(settings, minilm, late_interaction=False)
+    ws = _handbook(settings, minilm, corpora, late_interaction=False)
     try:
         with parts(ws).db.read() as s:
             assert s.scalar(select(func.count()).select_from(ChunkTokensRow)) == 0
@@ -134,9 +139,9 @@ def test_without_late_interaction_nothing_is_kept(
 
 @pytest.mark.parametrize("other", ["another-model/onnx"])
 def test_a_new_embedding_model_drops_old_tokens(
-    settings: Settings, minilm: MiniLMEmbedder, other: str
+    settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora, other: str
 ) -> None:
-    ws = _handbook(settings, minilm)
+    ws = _handbook(settings, minilm, corpora)
     try:
         assert parts(ws).vectors.ensure_model(other, 384)
         with parts(ws).db.read() as s:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from corpora import Corpora
 
+from docchat.config import Settings
 from docchat.errors import InvalidInput
+from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 from tests.workspace_parts import parts
 
@@ -15,9 +19,11 @@ HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
 
 
 @pytest.fixture
-def runbook(workspace: Workspace) -> Workspace:
-    workspace.ingest([HANDBOOK / "error-codes.md", HANDBOOK / "server-runbook.md"])
-    return workspace
+def runbook(settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora) -> Iterator[Workspace]:
+    """Two handbook documents ingested and embedded (a copy of the run's)."""
+    corpora.copy_into(settings, [HANDBOOK / "error-codes.md", HANDBOOK / "server-runbook.md"])
+    with Workspace(settings, embedder=minilm) as workspace:
+        yield workspace
 
 
 def test_neighbours_are_the_passages_around_a_hit(runbook: Workspace) -> None:
