@@ -6,18 +6,14 @@ commands (ask, chat, sessions, models) in ``test_cli_chat.py``.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import typer
+from serve_process import serve_process
 from sqlalchemy import create_engine
 from typer.core import TyperArgument, TyperGroup, TyperOption
 from typer.testing import CliRunner
@@ -133,38 +129,15 @@ def test_migrate_reports_bad_configuration_without_a_traceback(tmp_path: Path) -
     assert "Traceback" not in result.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_serve_runs_the_api(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {**os.environ, "DOCCHAT_DATA_DIR": str(tmp_path / "data")}
-    command = [sys.executable, "-c", "from docchat.cli import app; app()", "serve"]
-    process = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.communicate()[0].decode()
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "docchat serve did not answer within 60 s"
-                time.sleep(0.1)
-        assert response.json() == {"status": "ok"}
-        created = httpx.post(f"http://127.0.0.1:{port}/api/sessions", json={"title": "cli"})
-        assert created.status_code == 201
-    finally:
-        process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=30)[0].decode()
-    assert process.returncode == 0, output
+    with serve_process(tmp_path / "data", capture_output=True) as server:
+        try:
+            response = httpx.get(f"{server.url}/healthz", timeout=5)
+            assert response.json() == {"status": "ok"}
+            created = httpx.post(f"{server.url}/api/sessions", json={"title": "cli"})
+            assert created.status_code == 201
+        finally:
+            server.process.send_signal(signal.SIGINT)
+            output = server.process.communicate(timeout=30)[0].decode()
+    assert server.process.returncode == 0, output
     assert (tmp_path / "data" / "docchat.db").exists()

@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from corpora import Corpora
 from llm.chat_server import create_app as chat_server
-from retrieval.openai_server import free_port, serve
+from retrieval.openai_server import serve
+from serve_process import serve_process
 
 from docchat.config import Settings
 from docchat.retrieval.embedders import MiniLMEmbedder
@@ -41,40 +40,22 @@ def test_a_server_killed_mid_stream_loses_nothing(
     embedder: MiniLMEmbedder,
     slow_model: str,
     start_server: StartServer,
+    corpora: Corpora,
 ) -> None:
+    corpora.copy_into(api_settings, [HANDBOOK])
     workspace = Workspace(api_settings, embedder=embedder)
     try:
-        workspace.ingest([HANDBOOK])
         sid = workspace.sessions.create(title="t").id
         workspace.sessions.append(sid, "user", "an earlier question")
     finally:
         workspace.close()
-    port = free_port()
     models = {"slow": {"provider": "openai", "base_url": slow_model, "model": "m"}}
-    env = {
-        **os.environ,
-        "DOCCHAT_DATA_DIR": str(api_settings.data_dir),
-        "DOCCHAT_DATABASE_URL": api_settings.effective_database_url.get_secret_value(),
-        "DOCCHAT_LLM__MODELS": json.dumps(models),
-    }
-    command = [sys.executable, "-c", "from docchat.cli import app; app()", "serve"]
-    process = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "docchat serve exited"
-            try:
-                httpx.get(f"{url}/healthz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+    with serve_process(
+        api_settings.data_dir,
+        database_url=api_settings.effective_database_url.get_secret_value(),
+        env={"DOCCHAT_LLM__MODELS": json.dumps(models)},
+    ) as server:
+        process, url = server.process, server.url
         tokens = 0
         streamed = ""
         with httpx.stream(
@@ -95,10 +76,6 @@ def test_a_server_killed_mid_stream_loses_nothing(
                 if tokens >= 100:
                     os.kill(process.pid, signal.SIGKILL)
                     break
-        process.wait()
-    finally:
-        if process.poll() is None:
-            process.kill()
         process.wait()
 
     client = start_server(api_settings)

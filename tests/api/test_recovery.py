@@ -6,9 +6,6 @@ import contextlib
 import datetime as dt
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -18,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from serve_process import ServeProcess, serve_process
 
 from docchat.config import Settings
 from docchat.db import Database, utcnow
@@ -113,45 +111,14 @@ def _sizes(settings: Settings) -> list[int]:
     return sizes
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def server_process(api_settings: Settings) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def server_process(api_settings: Settings) -> Iterator[ServeProcess]:
     """``docchat serve`` in its own process on the settings' data dir and database."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DOCCHAT_DATA_DIR": str(api_settings.data_dir),
-        "DOCCHAT_DATABASE_URL": api_settings.effective_database_url.get_secret_value(),
-    }
-    command = [sys.executable, "-c", "from docchat.cli import app; app()", "serve"]
-    process = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "docchat serve exited"
-            try:
-                httpx.get(f"{url}/healthz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "docchat serve did not answer within 60 s"
-                time.sleep(0.1)
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+    with serve_process(
+        api_settings.data_dir,
+        database_url=api_settings.effective_database_url.get_secret_value(),
+    ) as server:
+        yield server
 
 
 def _stalled_upload(url: str, stop: threading.Event) -> None:
@@ -175,10 +142,10 @@ def _stalled_upload(url: str, stop: threading.Event) -> None:
 @pytest.mark.slow
 def test_killed_server_leaves_nothing_behind_after_restart(
     api_settings: Settings,
-    server_process: tuple[subprocess.Popen[bytes], str],
+    server_process: ServeProcess,
     start_server: StartServer,
 ) -> None:
-    process, url = server_process
+    process, url = server_process.process, server_process.url
     files = [
         (f"file-{i}.txt", f"Note {i}: water plot {i} every {i % 7 + 1} days.\n".encode() * 20)
         for i in range(1000)

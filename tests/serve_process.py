@@ -1,0 +1,79 @@
+"""``docchat serve`` in a process of its own, for tests that kill it or stop it as a user would.
+
+One helper for the CLI test (Ctrl-C exits 0) and the recovery tests (SIGKILL mid-work, then a
+new server on the same data dir and database), so they start and wait for the server alike.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from retrieval.openai_server import free_port
+
+#: How long ``docchat serve`` may take to answer /healthz (a few seconds on 2 cores).
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class ServeProcess:
+    """A running ``docchat serve``."""
+
+    process: subprocess.Popen[bytes]
+    #: e.g. http://127.0.0.1:N
+    url: str
+
+
+@contextmanager
+def serve_process(
+    data_dir: Path,
+    *,
+    database_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    capture_output: bool = False,
+) -> Iterator[ServeProcess]:
+    """Start ``docchat serve`` on a free port with ``DOCCHAT_DATA_DIR=data_dir`` (and
+    ``DOCCHAT_DATABASE_URL``, other variables from ``env``), wait until /healthz answers, and kill
+    it afterwards if the test has not stopped it.
+
+    With ``capture_output`` its stdout and stderr go to ``process.stdout``; otherwise nowhere.
+    """
+    port = free_port()
+    environ = {**os.environ, "DOCCHAT_DATA_DIR": str(data_dir), **(env or {})}
+    if database_url is not None:
+        environ["DOCCHAT_DATABASE_URL"] = database_url
+    output = subprocess.PIPE if capture_output else subprocess.DEVNULL
+    command = [sys.executable, "-c", "from docchat.cli import app; app()", "serve"]
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        env=environ,
+        stdout=output,
+        stderr=subprocess.STDOUT if capture_output else subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                said = process.communicate()[0] if capture_output else b""
+                raise AssertionError(f"docchat serve exited: {said.decode(errors='replace')}")
+            try:
+                httpx.get(f"{url}/healthz", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "docchat serve did not answer within 60 s"
+                time.sleep(0.1)
+        yield ServeProcess(process, url)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
