@@ -148,10 +148,22 @@ def extract(
         for (number, _), overlap in zip(candidates, overlaps, strict=True)
     ]
     names = [codes <= identifiers(s.text) for _, s in candidates]
-    supplies = [wanted.supplied_by(s.text) for _, s in candidates]
 
     def next_to(i: int, j: int) -> bool:
         return 0 <= j < len(candidates) and candidates[j][0] == candidates[i][0]
+
+    def under(i: int) -> str:
+        # "Memory. The service needs 8 GB of RAM": the label before a sentence (or its section)
+        # names what its amount is of, which the sentence itself may not say again.
+        number, sentence = candidates[i]
+        label = candidates[i - 1][1].text if next_to(i, i - 1) else ""
+        lead = [hits[number - 1].section or "", label if len(label.split()) <= 3 else ""]
+        return " ".join([*lead, sentence.text])
+
+    supplies = [
+        wanted.supplied_by(s.text) or wanted.supplied_by(under(i))
+        for i, (_, s) in enumerate(candidates)
+    ]
 
     # Whether a sentence can answer: it names the asked code (or follows one that does and names
     # no other: "Alert E1057 is raised when ... Raise shared_buffers to a quarter of memory"),

@@ -11,7 +11,7 @@ from collections.abc import Generator, Sequence
 
 from docchat.chat import generate
 from docchat.chat.extractive import Extraction, extract, terms
-from docchat.chat.memory import standalone_query
+from docchat.chat.memory import follow_up_terms, standalone_query
 from docchat.chat.outcomes import abstention, extracted
 from docchat.chat.turn import Events, Result, TurnEngine, TurnState
 from docchat.chat.types import AnswerEvent, RetrievalEvent, TokenEvent
@@ -27,22 +27,21 @@ WEB_AFTER = 3
 def standalone_queries(state: TurnState, question: str) -> Generator[AnswerEvent, None, list[str]]:
     """The question, plus a standalone rewrite when it is a follow-up."""
     rewrite: str | None = None
-    rephrased: str | None = None
     if state.memory:
         with state.timed("rewrite"):
             if state.model is not None:
-                rewrite = rephrased = generate.rewrite_follow_up(state, question)
+                rewrite = generate.rewrite_follow_up(state, question)
             else:
                 lexicon = state.lexicon()
                 rewrite = standalone_query(question, state.memory, lexicon)
-                rephrased = standalone_query(question, state.memory, lexicon, with_answer=False)
+                state.rewrite_terms = follow_up_terms(question, state.memory, lexicon)
     # A rewrite adds words to a question that may already be as long as a query may be: cut to
-    # that length, it still searches with the question's words first.
+    # that length; the question is searched on its own as well.
     rewrite = rewrite[:MAX_QUERY_CHARS] if rewrite else rewrite
     queries = [question] if not rewrite or rewrite == question else [question, rewrite]
     if rewrite and rewrite != question:
         state.extra["rewritten_query"] = rewrite
-        state.rewrite = rephrased
+        state.rewrite = rewrite
     state.queries = queries
     state.check()
     return queries

@@ -130,6 +130,8 @@ class TurnState:
     queries: list[str] = field(default_factory=list)
     #: A follow-up's standalone rewrite, when the turn made one.
     rewrite: str | None = None
+    #: The follow-up with the earlier turn's keywords, for scoring evidence only (offline).
+    rewrite_terms: str | None = None
     passages: list[Hit] = field(default_factory=list)
     text: str = ""
     usage: TurnUsage = field(default_factory=TurnUsage)
@@ -166,6 +168,8 @@ class TurnState:
     @property
     def rephrasings(self) -> list[str]:
         """Other phrasings of the question that evidence may answer (the follow-up's rewrite)."""
+        if self.rewrite_terms:
+            return [self.rewrite_terms]
         return [self.rewrite] if self.rewrite else []
 
     @property

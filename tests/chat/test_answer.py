@@ -113,6 +113,34 @@ def test_a_follow_up_is_answered_from_the_right_document(handbook: Workspace) ->
     assert {r.file_name for r in second.references} == {"faq-x300.md"}
 
 
+SIZING = (
+    "Sizing the mail archive service\n\n"
+    "Disk. The mail archive service stores many sequential writes. Its volumes require "
+    "typically 50 GB per 1,000 mailboxes, on disks of at least 7200 rpm (e.g. SATA).\n\n"
+    "Memory. The mail archive service needs 8 GB of RAM for up to 2,000 mailboxes, and "
+    "4 GB more for each further 2,000.\n\n"
+    "Network. A 1 Gbit/s link is enough for most sites.\n"
+)
+
+
+def test_a_follow_up_reads_as_a_question_and_finds_the_figure(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    # Issue 18: the rewrite shown was "... many sequential ... require typically 50 e g 7200
+    # rpm", and the turn abstained though the passage gives the memory figure after "Memory.".
+    path = tmp_path / "mailarchive-sizing.txt"
+    path.write_text(SIZING, encoding="utf-8")
+    workspace.ingest([path])
+    first = workspace.ask("How much disk space does the mail archive service need?")
+    assert "50 GB" in first.answer
+    second = workspace.ask("And how much memory does it need?", session_id=first.session_id)
+    rewrite = "How much memory does the mail archive service need?"
+    assert second.metadata["rewritten_query"] == rewrite
+    assert second.metadata["queries"] == ["And how much memory does it need?", rewrite]
+    assert second.metadata["abstained"] is False
+    assert "8 GB of RAM" in second.answer
+
+
 def test_a_follow_up_as_long_as_a_question_may_be_is_answered(handbook: Workspace) -> None:
     # The rewrite adds the previous turn's words to the question: a 4,000-character follow-up
     # (the most a question may hold) made a query retrieval refused, so the turn failed (422).
