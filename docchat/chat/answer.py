@@ -330,7 +330,15 @@ class ChatEngine:
         if len(text) > limits.max_content_chars:
             text = text[: limits.max_content_chars - 1] + "…"
             metadata["truncated"] = True
-        for bulky in ("sentences", "closest", "passages", "draft", "model_reply", "reflection"):
+        for bulky in (
+            "sentences",
+            "marker_spans",
+            "closest",
+            "passages",
+            "draft",
+            "model_reply",
+            "reflection",
+        ):
             if len(json.dumps(metadata, ensure_ascii=False).encode()) <= limits.max_json_bytes:
                 break
             if metadata.pop(bulky, None) is not None:

@@ -40,6 +40,7 @@ __all__ = [
     "CitedSpan",
     "MarkerCounts",
     "MarkerFilter",
+    "MarkerSpan",
     "Thresholds",
     "check_answer",
 ]
@@ -238,6 +239,16 @@ class CitedSpan(BaseModel):
     added: bool = False
 
 
+class MarkerSpan(BaseModel):
+    """What one ``[n]`` in the answer text points at, markers in text order: the span of its own
+    sentence's support (None where the check had no span: a marker in a heading)."""
+
+    n: int
+    span_start: int | None = None
+    span_end: int | None = None
+    quote: str | None = None
+
+
 class CitationStats(BaseModel):
     """What the check counted (goes into the assistant message's metadata)."""
 
@@ -257,6 +268,9 @@ class CheckedAnswer(BaseModel):
     references: list[Citation]
     sentences: list[SentenceCheck]
     spans: list[CitedSpan]
+    #: One per ``[n]`` left in ``text``, in order: a reference's span is its first citation's,
+    #: so a "[1]" on a second sentence would show the first sentence's support.
+    markers: list[MarkerSpan] = []
     stats: CitationStats
 
 
@@ -527,6 +541,9 @@ def _renumber(
     for _, _, n, _ in placed:
         numbers.setdefault(n, len(numbers) + 1)
 
+    starts = [s.start for s in segments]
+    by_sentence = {(p.segment, p.passage): p for p in pairs}
+    shown: list[tuple[int, int]] = []  # (segment, passage) of each marker left in the text
     parts: list[str] = []
     pos, previous_end, previous_n = 0, -1, 0
     for start, end, n, added in placed:
@@ -538,6 +555,9 @@ def _renumber(
         space = " " if added and start > 0 and not text[start - 1].isspace() else ""
         parts.append(f"{space}[{new}]")
         pos, previous_end, previous_n = end, end, new
+        # An added marker sits at its sentence's end, where the next sentence may start.
+        sentence = max(0, bisect.bisect_right(starts, start - 1 if added else start) - 1)
+        shown.append((sentence, n))
     parts.append(text[pos:])
 
     spans: list[CitedSpan] = []
@@ -561,6 +581,15 @@ def _renumber(
         )
     for check in checks:
         check.citations = list(dict.fromkeys(numbers[n] for n in check.citations))
+    markers: list[MarkerSpan] = []
+    for sentence, n in shown:
+        own = by_sentence.get((sentence, n))
+        marker = MarkerSpan(n=numbers[n])
+        if own is not None:
+            hit, ev = hits[n - 1], own.evidence
+            marker.span_start, marker.span_end = hit.char_start + ev.start, hit.char_start + ev.end
+            marker.quote = hit.text[ev.start : ev.end]
+        markers.append(marker)
 
     references = []
     for passage_number, n in numbers.items():
@@ -590,5 +619,10 @@ def _renumber(
         ),
     )
     return CheckedAnswer(
-        text="".join(parts), references=references, sentences=checks, spans=spans, stats=stats
+        text="".join(parts),
+        references=references,
+        sentences=checks,
+        spans=spans,
+        markers=markers,
+        stats=stats,
     )

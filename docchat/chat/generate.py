@@ -169,6 +169,7 @@ def grounded_answer(
         prompt_version=prompts.PROMPT_VERSION,
         metadata={
             "sentences": [s.model_dump(mode="json") for s in checked.sentences],
+            "marker_spans": [m.model_dump(exclude_none=True) for m in checked.markers],
             "citations": citations,
         },
     )

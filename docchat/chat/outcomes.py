@@ -20,14 +20,18 @@ def extracted(found: Extraction, hits: Sequence[Hit]) -> Result:
     """The answer made of ``found``'s sentences, each cited with its exact span."""
     citations: dict[int, Citation] = {}
     parts: list[str] = []
+    markers: list[dict[str, Any]] = []
     for e in found.extracts:
         hit = hits[e.passage - 1]
+        start, end = e.document_span(hit)
         if e.passage not in citations:
-            start, end = e.document_span(hit)
             citation = Citation.from_hit(hit, len(citations) + 1)
             citation.span_start, citation.span_end, citation.quote = start, end, e.sentence.text
             citations[e.passage] = citation
-        parts.append(with_marker(e.sentence.text, citations[e.passage].n))
+        n = citations[e.passage].n
+        parts.append(with_marker(e.sentence.text, n))
+        # Each sentence's marker shows that sentence; the reference shows the first one.
+        markers.append({"n": n, "span_start": start, "span_end": end, "quote": e.sentence.text})
     return Result(
         text=" ".join(parts),
         references=list(citations.values()),
@@ -37,6 +41,7 @@ def extracted(found: Extraction, hits: Sequence[Hit]) -> Result:
                 {"text": text, "citations": [citations[e.passage].n], "supported": True}
                 for text, e in zip(parts, found.extracts, strict=True)
             ],
+            "marker_spans": markers,
         },
     )
 

@@ -168,10 +168,14 @@ class Terms:
 
 
 def _negation_matches(one: Terms, other: Terms) -> bool:
-    """A negation of ``one`` about ``other``'s words is matched by a negating clause there."""
-    if not any(clause & other.content for clause in one.negated):
-        return True
-    return any(clause & one.content for clause in other.negating)
+    """Each negation of ``one`` about ``other``'s words is matched by a negating clause there
+    about those same words: "Wine is not an emulator" does not back "it is not a native Linux
+    program", though both name Wine."""
+    for clause in one.negated:
+        shared = clause & other.content
+        if shared and not any(negating & shared for negating in other.negating):
+            return False
+    return True
 
 
 def _content(tokens: Sequence[str], lexicon: Lexicon) -> frozenset[str]:

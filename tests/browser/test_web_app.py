@@ -39,6 +39,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 #: First-load JavaScript budget of the app.
 JS_BUDGET_BYTES = 300 * 1024
 TIMEOUT_MS = 60_000
+# An answer takes seconds on a loaded machine: assertions wait as long as page actions do.
+expect.set_options(timeout=TIMEOUT_MS)
 
 PDF_NAME = "safety-manual.pdf"
 PDF_PAGES = [
@@ -68,6 +70,13 @@ REPLIES["hostile"] = (
     "<script>window.__pwned='model'</script>\n\n"
     "<img src=x onerror=\"window.__pwned='model-img'\"> "
     "See [details](javascript:window.__pwned='link').\n\n"
+    "The zebra audit is performed by seven astronauts on the moon [1]."
+)
+# A sentence said twice, unsupported both times, around supported ones citing the same passage.
+REPLIES["repeats"] = (
+    "The zebra audit happens every March in the north wing [1]. "
+    "The zebra audit is performed by seven astronauts on the moon [1]. "
+    "The zebra audit report goes to the board of directors [1]. "
     "The zebra audit is performed by seven astronauts on the moon [1]."
 )
 
@@ -101,7 +110,7 @@ def app_server(
                 context_window=8192,
                 max_retries=0,
             )
-            for name in ("hostile", "slow")
+            for name in ("hostile", "repeats", "slow")
         }
         settings = Settings(
             data_dir=tmp_path_factory.mktemp("web-app"), llm=LLMSettings(models=scripted)
@@ -367,6 +376,11 @@ def test_ask_stream_cite_preview_and_follow_up(app: Page) -> None:
 
     follow_up = ask(app, "And how is train travel reimbursed?")
     expect(follow_up.locator(".answer-body")).to_contain_text("second class")
+    # What the follow-up was read as is a question a person would write, not a bag of words.
+    follow_up.locator("details.answer-details summary").click()
+    expect(follow_up.locator("details.answer-details dt:text-is('Read as') + dd")).to_have_text(
+        "When is the emergency generator tested? And how is train travel reimbursed?"
+    )
     follow_up.locator("button.cite").first.click()
     expect(app.locator("#preview .source-file")).to_have_text(DOCX_NAME)
     expect(app.locator("#preview mark.cited-span")).to_contain_text("Train travel in second class")
@@ -656,6 +670,30 @@ def test_script_in_documents_names_and_model_output_never_runs(app: Page) -> Non
            ).length"""
     )
     assert injected == 0
+
+
+@pytest.mark.usefixtures("library")
+def test_each_marker_shows_its_own_sentence_and_label(app: Page) -> None:
+    app.click("#settings-toggle")
+    app.select_option("#set-model", "repeats")
+    app.click("#settings-save")
+    expect(app.locator("#settings-status")).to_contain_text("Saved")
+    app.click("#settings-toggle")
+    reply = ask(app, "Who performs the zebra audit?")
+    body = reply.locator(".answer-body")
+    expect(body.locator(".unsupported-flag")).to_have_count(2)
+    # One label on each copy of the repeated sentence, not both on one.
+    text = body.inner_text()
+    flags = [m.start() for m in re.finditer(re.escape("(not supported by its source)"), text)]
+    board = text.index("board of directors")
+    assert flags[0] < board < flags[1], text
+    # Each [1] opens the span of its own sentence.
+    cites = body.locator("button.cite")
+    expect(cites).to_have_count(4)
+    for index, said in ((0, "every March"), (2, "board of directors")):
+        cites.nth(index).click()
+        expect(app.locator("#preview mark.cited-span")).to_contain_text(said)
+        app.click("#preview-close")
 
 
 @pytest.mark.usefixtures("library")

@@ -237,6 +237,40 @@ def test_a_reference_shows_its_first_supported_span(minilm: MiniLMEmbedder) -> N
     )
 
 
+def test_each_marker_points_at_its_own_sentence_span(minilm: MiniLMEmbedder) -> None:
+    # Issue 18: a [1] on a second sentence highlighted the first sentence's span.
+    hits = passages(("expense-policy.md", "Concur"), ("remote-work.md", "remotely"))
+    answer = (
+        "Receipts must be submitted within 30 days through Concur [1]. "
+        "Staff may work remotely up to three days per week [2]. "
+        "Photos of receipts are accepted if they are legible [1]."
+    )
+    checked = check_answer(answer, hits, embedder=minilm, lexicon=EN)
+    assert [m.n for m in checked.markers] == [1, 2, 1]
+    first, _, third = checked.markers
+    assert first.quote is not None and "30 days" in first.quote
+    assert third.quote is not None and third.quote.startswith("Photos of receipts are accepted")
+    # Each marker's span is its own sentence's: the same as the check's span for that pair.
+    assert [(m.span_start, m.span_end) for m in checked.markers] == [
+        (s.span_start, s.span_end) for s in checked.spans
+    ]
+    # A reference still shows its first supported span.
+    assert checked.references[0].quote == first.quote
+
+
+def test_a_repeated_marker_and_an_added_one_each_get_a_span(minilm: MiniLMEmbedder) -> None:
+    hits = passages(("expense-policy.md", "Concur"))
+    answer = (
+        "Receipts must be submitted within 30 days through Concur [1][1]. "
+        "Photos of receipts are accepted if they are legible."
+    )
+    checked = check_answer(answer, hits, embedder=minilm, lexicon=EN)
+    assert checked.text.count("[1]") == len(checked.markers) == 2
+    assert checked.stats.added == 1
+    assert checked.markers[1].quote is not None
+    assert checked.markers[1].quote.startswith("Photos of receipts are accepted")
+
+
 def test_unsupported_claims_are_marked(minilm: MiniLMEmbedder) -> None:
     hits = passages(
         ("expense-policy.md", "Concur"),

@@ -40,6 +40,18 @@ def agrees(sentence: str, span: str) -> bool:
         # A negation counts only in a clause about the other side's words.
         ("Drills are in spring and autumn.", "Drills are in spring; do not use lifts.", True),
         ("Use the lifts during a drill.", "Drills are in spring; do not use lifts.", False),
+        # The span's negation must be about what the sentence denies, not just share a word
+        # with it (issue 18: SmolLM2's made-up "... but it is not a native ..." passed).
+        (
+            "Wine can run on any Linux, but it is not a native Linux program.",
+            "Wine is not an emulator: it runs Windows programs natively on Linux and BSD.",
+            False,
+        ),
+        (
+            "Wine is not an emulator.",
+            "Wine is not an emulator: it runs Windows programs natively on Linux and BSD.",
+            True,
+        ),
     ],
 )
 def test_numbers_bounds_and_negation_must_agree(sentence: str, span: str, expected: bool) -> None:

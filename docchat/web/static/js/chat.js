@@ -153,18 +153,27 @@ function fillAnswerBody(body, text, references, metadata) {
     : text;
   body.append(renderMarkdown(shown));
   markUnsupported(body, metadata.sentences);
-  linkMarkers(body, references);
+  linkMarkers(body, references, metadata.marker_spans);
 }
 
 /** Sentences the citation check found unsupported get a visible mark. */
 function markUnsupported(body, sentences) {
   if (!Array.isArray(sentences)) return;
   let marked = 0;
+  // Sentences are found in answer order, each after the one before: a repeated sentence's
+  // label goes on its own copy.  Wrapped last to first, so the flags added after a sentence
+  // leave the places found before it where they were.
+  const ranges = [];
+  let cursor = 0;
   for (const sentence of sentences) {
-    if (!sentence || sentence.supported !== false || !sentence.text) continue;
-    marked += 1;
-    const found = findText(body, sentence.text);
+    if (!sentence || !sentence.text) continue;
+    if (sentence.supported === false) marked += 1;
+    const found = findText(body, sentence.text, cursor);
     if (!found) continue;  // rendered differently (a link, say): still counted in the note
+    cursor = found[1];
+    if (sentence.supported === false) ranges.push(found);
+  }
+  for (const found of ranges.reverse()) {
     const pieces = [];
     wrapRange(body, found[0], found[1], () => {
       const span = h("span", { class: "unsupported", title: "Not supported by the passage it cites" });
@@ -183,9 +192,15 @@ function markUnsupported(body, sentences) {
   }
 }
 
-/** Each [n] with a reference becomes a button that opens the source preview. */
-function linkMarkers(body, references) {
+/** Each [n] with a reference becomes a button that opens the source preview, showing the span
+ *  of its own sentence (``spans``: one per marker, in text order) where the answer says it. */
+function linkMarkers(body, references, spans) {
   const byN = new Map(references.map((r) => [Number(r.n), r]));
+  const queued = new Map();
+  for (const span of Array.isArray(spans) ? spans : []) {
+    if (!queued.has(Number(span.n))) queued.set(Number(span.n), []);
+    queued.get(Number(span.n)).push(span);
+  }
   const walker = document.createTreeWalker(body, NodeFilter.SHOW_TEXT);
   const nodes = [];
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
@@ -197,7 +212,11 @@ function linkMarkers(body, references) {
     for (const m of node.data.matchAll(/\[(\d+)\]/g)) {
       const ref = byN.get(Number(m[1]));
       if (!ref) continue;
-      parts.push(node.data.slice(last, m.index), citeButton(ref));
+      const own = (queued.get(Number(m[1])) || []).shift();
+      const shown = own && own.span_start != null
+        ? { ...ref, span_start: own.span_start, span_end: own.span_end, quote: own.quote ?? ref.quote }
+        : ref;
+      parts.push(node.data.slice(last, m.index), citeButton(shown));
       last = m.index + m[0].length;
     }
     if (!parts.length) continue;
@@ -253,6 +272,8 @@ function renderDetails(metadata) {
   add("Model", metadata.model);
   add("Mode", metadata.mode && modeLabel(metadata.mode));
   add("Answered by", metadata.answerer);
+  // A follow-up as it was understood: a question the user can read, searched with theirs.
+  add("Read as", metadata.rewritten_query);
   if (Array.isArray(metadata.queries) && metadata.queries.length) {
     add("Searched for", metadata.queries.join(" · "));
   }

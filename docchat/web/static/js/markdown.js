@@ -80,8 +80,9 @@ const MARKER = /\s*\[\d+\]/g;
 /**
  * Find ``needle`` in ``root``'s text, ignoring whitespace, Markdown emphasis characters and
  * citation markers (the check stores sentences without them); returns [start, end) or null.
+ * The match starts at or after offset ``from`` (a repeated sentence: its second copy).
  */
-export function findText(root, needle) {
+export function findText(root, needle, from = 0) {
   const haystack = textNodes(root).map((t) => t.node.data).join("");
   const skip = new Uint8Array(haystack.length);
   for (const m of haystack.matchAll(MARKER)) skip.fill(1, m.index, m.index + m[0].length);
@@ -94,7 +95,9 @@ export function findText(root, needle) {
   }
   const target = [...squash(needle.replace(MARKER, ""))].filter(keep).join("");
   if (!target) return null;
-  const at = norm.indexOf(target);
+  let first = 0;
+  while (first < map.length && map[first] < from) first++;
+  const at = norm.indexOf(target, first);
   if (at < 0) return null;
   return [map[at], map[at + target.length - 1] + 1];
 }
