@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# `make test PYTEST_ARGS="-n 2 --dist worksteal"` spreads the suite over two worker processes
+# (pytest-xdist); each starts its own PostgreSQL and model server.  Not the default yet: the whole
+# suite has not been run that way twice on a quiet machine.
 
 .PHONY: run test lint fmt migrate bench realdocs check venv clean
 
