@@ -35,12 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from docchat.chat import extractive  # noqa: E402
-from docchat.chat.evaluate import contains_keyword, evaluate_answers  # noqa: E402
 from docchat.chat.modes import deep_reflection, extensive, full_reading  # noqa: E402
 from docchat.config import Settings  # noqa: E402
+from docchat.evaluation.answers import contains_keyword, evaluate_answers  # noqa: E402
+from docchat.evaluation.qa import load_qa  # noqa: E402
 from docchat.language import language_of  # noqa: E402
 from docchat.retrieval.embedders import MiniLMEmbedder  # noqa: E402
-from docchat.retrieval.evaluate import load_qa  # noqa: E402
 from docchat.workspace import Workspace  # noqa: E402
 
 QA = ROOT / "bench" / "data" / "calibration-qa.jsonl"

@@ -42,8 +42,9 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from docchat.documents.models import ChunkRow
+from docchat.evaluation.qa import load_qa
+from docchat.evaluation.retrieval import RERANKED, EvaluationReport, evaluate
 from docchat.retrieval.embedders import MiniLMEmbedder
-from docchat.retrieval.evaluate import RERANKED, EvaluationReport, evaluate, load_qa
 from docchat.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,9 +98,14 @@ def quality(root: Path, embedder: MiniLMEmbedder) -> dict[str, Any]:
                 chunks = s.scalar(select(func.count()).select_from(ChunkRow))
 
             def search(
-                query: str, *, k: int | None = None, mode: Any = "hybrid", rerank: bool = False
+                query: str,
+                *,
+                k: int | None = None,
+                mode: Any = "hybrid",
+                enable_reranking: bool = False,
             ) -> Any:
-                return ws.search(query, k=k, mode=mode, rerank=rerank)  # noqa: B023 (used at once)
+                # B023: the closure is called at once, within this iteration of the loop.
+                return ws.search(query, k=k, mode=mode, enable_reranking=enable_reranking)  # noqa: B023
 
             step(f"evaluating {label}")
             report = evaluate(search, load_qa(qa), k=10, modes=("hybrid", RERANKED))
@@ -152,7 +158,7 @@ def latency(root: Path, embedder: MiniLMEmbedder, plan: Plan) -> list[dict[str, 
         ws = Workspace(index.settings, embedder=embedder)
         try:
             ws.search("warm up the vector matrix", k=K)
-            ws.search("warm up the reranker", k=K, rerank=True)
+            ws.search("warm up the reranker", k=K, enable_reranking=True)
             plain: list[float] = []
             reranked: list[float] = []
             step(f"timing {len(queries)} queries with and without reranking")
@@ -160,7 +166,7 @@ def latency(root: Path, embedder: MiniLMEmbedder, plan: Plan) -> list[dict[str, 
                 order = (False, True) if i % 2 else (True, False)
                 for rerank in order:
                     t0 = time.perf_counter()
-                    ws.search(q, k=K, rerank=rerank)
+                    ws.search(q, k=K, enable_reranking=rerank)
                     (reranked if rerank else plain).append((time.perf_counter() - t0) * 1000)
         finally:
             ws.close()

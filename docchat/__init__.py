@@ -2,9 +2,9 @@
 
 The classic session functions, ``ingest``, ``search`` and ``ask`` work on a default workspace opened
 from the environment (``DOCCHAT_*``); ``SessionStore`` is the class behind the session functions for
-applications that hold their own, ``Workspace`` the facade of a whole deployment.  What they return
-(``Answer`` and its ``Citation``s, ``DocumentInfo``, ``TaskInfo``, ``Hit``) and every error they
-raise (the ``DocchatError`` tree) are exported here too.
+applications that hold their own, ``Workspace`` the facade of a whole deployment.  What they take
+and return (the ``Question`` a turn asks, ``Answer`` and its ``Citation``s, ``DocumentInfo``,
+``TaskInfo``, ``Hit``) and every error they raise (the ``DocchatError`` tree) are exported here too.
 
 Every name here is imported on first use (module ``__getattr__``, as paper-qa does), so
 ``import docchat`` and ``docchat --help`` load neither NumPy nor ONNX Runtime nor the document
@@ -19,7 +19,7 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
-    from docchat.chat.types import Answer, Citation
+    from docchat.chat.types import Answer, Citation, Question
     from docchat.config import Settings
     from docchat.defaults import (
         add_message_to_session,
@@ -93,6 +93,7 @@ _EXPORTS: dict[str, str] = {
     "OriginalNotStored": "docchat.errors",
     "PageNotFound": "docchat.errors",
     "ProviderError": "docchat.errors",
+    "Question": "docchat.chat.types",
     "QuotaExceeded": "docchat.errors",
     "SessionNotFound": "docchat.errors",
     "SessionPage": "docchat.sessions.types",
@@ -146,6 +147,7 @@ __all__ = [
     "OriginalNotStored",
     "PageNotFound",
     "ProviderError",
+    "Question",
     "QuotaExceeded",
     "SessionNotFound",
     "SessionPage",

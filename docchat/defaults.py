@@ -175,7 +175,7 @@ def search(
         k=k,
         filters=filters,
         manual_keywords=manual_keywords or (),
-        rerank=enable_reranking,
+        enable_reranking=enable_reranking,
     )
 
 

@@ -148,8 +148,8 @@ class Workspace:
 
     @property
     def has_reranker(self) -> bool:
-        """Whether searches can be reranked (``rerank=True``): a reranking server is configured,
-        or the offline late-interaction reranker is on."""
+        """Whether searches can be reranked (``enable_reranking=True``): a reranking server is
+        configured, or the offline late-interaction reranker is on."""
         return self._retriever.reranker is not None
 
     @property
@@ -421,7 +421,7 @@ class Workspace:
         owner: str | None = None,
         filters: SourceFilters | None = None,
         manual_keywords: Sequence[str] = (),
-        rerank: bool | None = None,
+        enable_reranking: bool | None = None,
         mode: SearchMode = "hybrid",
     ) -> list[Hit]:
         """The best passages for ``query``."""
@@ -431,7 +431,7 @@ class Workspace:
             k=k,
             filters=filters,
             manual_keywords=manual_keywords,
-            rerank=rerank,
+            enable_reranking=enable_reranking,
             mode=mode,
         )
 
@@ -556,7 +556,7 @@ class Workspace:
 
     def ask(
         self,
-        question: str,
+        question: str | Question,
         *,
         session_id: str | None = None,
         owner: str | None = None,
@@ -568,9 +568,12 @@ class Workspace:
     ) -> Answer:
         """Answer a question (in a new session when ``session_id`` is None); both messages are
         stored when it returns.  The turn is a task while it runs (kind ``chat``), so it can be
-        cancelled and shows as interrupted if the process dies."""
-        asked = Question(
-            text=question,
+        cancelled and shows as interrupted if the process dies.
+
+        ``question`` is its text, or a whole ``Question`` (what the faces build from their input;
+        then the keywords other than ``cancel`` stay unset: TypeError otherwise)."""
+        asked = _asked(
+            question,
             session_id=session_id,
             owner=owner,
             mode=mode,
@@ -578,7 +581,7 @@ class Workspace:
             options=options,
             history=history,
         )
-        with self._runner.track("chat", owner=owner) as progress:
+        with self._runner.track("chat", owner=asked.owner) as progress:
             answer = self._chat().ask(
                 asked,
                 cancel=AnyFlag(progress.cancel_flag, cancel),
@@ -590,7 +593,7 @@ class Workspace:
 
     def ask_stream(
         self,
-        question: str,
+        question: str | Question,
         *,
         session_id: str | None = None,
         owner: str | None = None,
@@ -602,8 +605,8 @@ class Workspace:
     ) -> Iterator[AnswerEvent]:
         """``ask`` as events: retrieval, tokens, progress, then done (or error).  Closing the
         iterator stops the turn; what it produced is stored, marked cancelled."""
-        asked = Question(
-            text=question,
+        asked = _asked(
+            question,
             session_id=session_id,
             owner=owner,
             mode=mode,
@@ -611,7 +614,7 @@ class Workspace:
             options=options,
             history=history,
         )
-        with self._runner.track("chat", owner=owner) as progress:
+        with self._runner.track("chat", owner=asked.owner) as progress:
             cancel_turn = AnyFlag(progress.cancel_flag, cancel)
             for event in self._chat().stream(asked, cancel=cancel_turn, turn_id=progress.id):
                 _report(progress, event)
@@ -621,7 +624,7 @@ class Workspace:
 
     def start_ask(
         self,
-        question: str,
+        question: str | Question,
         *,
         session_id: str | None = None,
         owner: str | None = None,
@@ -632,17 +635,12 @@ class Workspace:
         """``ask`` as a background task (long modes): poll it, cancel it; its result is the answer.
 
         The question is validated now (an unknown session fails here, not in the task)."""
-        if session_id is not None:
-            self.sessions.get(session_id, owner=owner)
-        chat = self._chat()
-        asked = Question(
-            text=question,
-            session_id=session_id,
-            owner=owner,
-            mode=mode,
-            model=model,
-            options=options,
+        asked = _asked(
+            question, session_id=session_id, owner=owner, mode=mode, model=model, options=options
         )
+        if asked.session_id is not None:
+            self.sessions.get(asked.session_id, owner=asked.owner)
+        chat = self._chat()
 
         def job(progress: Progress) -> dict[str, Any]:
             answer = chat.ask(
@@ -654,7 +652,7 @@ class Workspace:
             progress.check_cancelled()  # a cancelled turn stored its partial answer; say so
             return answer.model_dump(mode="json")
 
-        return self._runner.submit("chat", job, owner=owner)
+        return self._runner.submit("chat", job, owner=asked.owner)
 
     def _chat(self) -> ChatEngine:
         if self._engine is None:
@@ -695,6 +693,42 @@ class Workspace:
             self._retriever.reranker.close()
         self._index.close()
         self._db.dispose()
+
+
+def _asked(
+    question: str | Question,
+    *,
+    session_id: str | None,
+    owner: str | None,
+    mode: ChatMode | None,
+    model: str | None,
+    options: ChatOptions | None,
+    history: Sequence[Turn] | None = None,
+) -> Question:
+    """The turn's request: ``question`` itself, or one built from its text and the keywords."""
+    if not isinstance(question, Question):
+        return Question(
+            text=question,
+            session_id=session_id,
+            owner=owner,
+            mode=mode,
+            model=model,
+            options=options,
+            history=history,
+        )
+    given = {
+        "session_id": session_id,
+        "owner": owner,
+        "mode": mode,
+        "model": model,
+        "options": options,
+        "history": history,
+    }
+    # A Question already says all of these; a second value beside it would be dropped unseen.
+    twice = [name for name, value in given.items() if value is not None]
+    if twice:
+        raise TypeError(f"a Question carries its own {', '.join(twice)}")
+    return question
 
 
 def _report(progress: Progress, event: AnswerEvent) -> None:

@@ -42,7 +42,7 @@ def test_the_facade_says_whether_searches_can_be_reranked(
     with Workspace(settings.model_copy(update={"retrieval": plain}), embedder=minilm) as workspace:
         assert not workspace.has_reranker
         with pytest.raises(docchat.InvalidInput):
-            workspace.search("maternity leave", rerank=True)
+            workspace.search("maternity leave", enable_reranking=True)
 
 
 def test_docchat_ask_answers_from_the_default_workspace(
@@ -56,3 +56,17 @@ def test_docchat_ask_answers_from_the_default_workspace(
     assert answer.references
     assert all(isinstance(c, docchat.Citation) for c in answer.references)
     assert [m.role for m in docchat.get_messages(answer.session_id)] == ["user", "assistant"]
+
+
+def test_ask_takes_the_question_a_face_built(workspace: Workspace) -> None:
+    """The API and CLI build one ``Question`` from their input and hand it over whole."""
+    workspace.ingest([HANDBOOK])
+    first = workspace.ask(docchat.Question(text="How long is maternity leave?", mode="basic"))
+    assert "16 weeks" in first.answer
+    follow_up = docchat.Question(text="And paternity leave?", session_id=first.session_id)
+    events = list(workspace.ask_stream(follow_up))
+    assert events[-1].type == "done"
+    assert workspace.session(first.session_id).message_count == 4
+    # A keyword beside a whole Question would be dropped unseen: refused instead.
+    with pytest.raises(TypeError, match="session_id"):
+        workspace.ask(follow_up, session_id=first.session_id)

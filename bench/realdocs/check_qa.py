@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from docchat.chat.evaluate import contains_keyword
-from docchat.retrieval.evaluate import load_qa, normalise
+from docchat.evaluation.answers import contains_keyword
+from docchat.evaluation.qa import load_qa, normalise
 from docchat.retrieval.fulltext import porter_stems
 from docchat.textsearch import STOPWORDS, words
 

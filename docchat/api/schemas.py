@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from docchat.chat.types import Question
 from docchat.documents.registry import DocumentView, ReplacedDocument
 from docchat.options import ChatMode, ChatOptions, ChatSettings, SourceFilters
 from docchat.retrieval.hybrid import MAX_QUERY_CHARS, Hit, SearchMode
@@ -103,6 +104,18 @@ class ChatRequest(BaseModel):
     background: bool = Field(
         False, description="Answer as a background task (202) even in a quick mode."
     )
+
+    def asked(self, *, session_id: str, owner: str | None) -> Question:
+        """The engine's request for this body in ``session_id`` (``background`` is the route's
+        choice, not the turn's)."""
+        return Question(
+            text=self.question,
+            session_id=session_id,
+            owner=owner,
+            mode=self.mode,
+            model=self.model,
+            options=self.options,
+        )
 
 
 # -- responses ---------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from docchat.chat.types import (
     Question,
     TokenEvent,
 )
-from docchat.chat.web import SearxngSearch, WebSearch, as_web_citations
+from docchat.chat.web_search import SearxngSearch, WebSearch, as_web_citations
 from docchat.config import Settings
 from docchat.errors import DocchatError, InvalidInput
 from docchat.language import language_of
@@ -52,8 +52,6 @@ from docchat.validation import check_text
 
 log = logging.getLogger(__name__)
 
-#: Longest question accepted (the retriever's query limit).
-MAX_QUESTION_CHARS = MAX_QUERY_CHARS
 #: Characters of the first question that become a new session's title.
 TITLE_CHARS = 80
 
@@ -168,9 +166,10 @@ class ChatEngine:
         text, session_id, owner = question.text, question.session_id, question.owner
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("question must be a non-empty string", field="question")
-        if len(text) > MAX_QUESTION_CHARS:
+        # The question is searched as it is: the retriever's query limit is its limit.
+        if len(text) > MAX_QUERY_CHARS:
             raise InvalidInput(
-                f"question is longer than {MAX_QUESTION_CHARS} characters", field="question"
+                f"question is longer than {MAX_QUERY_CHARS} characters", field="question"
             )
         check_text(text, "question")
         existing = None if session_id is None else self.store.get(session_id, owner=owner)

@@ -15,7 +15,7 @@ from docchat.chat.memory import follow_up_terms, standalone_query
 from docchat.chat.outcomes import abstention, extracted
 from docchat.chat.turn import Events, Result, TurnEngine, TurnState
 from docchat.chat.types import AnswerEvent, RetrievalEvent, TokenEvent
-from docchat.chat.web import web_passages
+from docchat.chat.web_search import web_passages
 from docchat.language import Lexicon
 from docchat.retrieval.hybrid import MAX_QUERY_CHARS, Hit
 from docchat.textsearch import keywords
@@ -70,7 +70,7 @@ def retrieve(engine: TurnEngine, state: TurnState, queries: Sequence[str], *, k:
             k=max(1, min(k, 200)),
             filters=eff.source_filters,
             manual_keywords=eff.manual_keywords,
-            rerank=eff.enable_reranking or None,
+            enable_reranking=eff.enable_reranking or None,
         )
         if eff.neighbour_context:
             hits = engine.retriever.widen(hits)

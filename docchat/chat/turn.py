@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from docchat.chat.autosave import Autosave
     from docchat.chat.effective import Effective
     from docchat.chat.memory import Turn
-    from docchat.chat.web import WebSearch
+    from docchat.chat.web_search import WebSearch
     from docchat.config import Settings
     from docchat.llm.base import ChatModel
     from docchat.retrieval.embedders import Embedder

@@ -25,7 +25,7 @@ from docchat.cli.core import (
     print_error,
     print_table,
 )
-from docchat.cli.turns import TurnRequest, report_ending, run_turn, show_turn
+from docchat.cli.turns import report_ending, run_turn, show_turn
 from docchat.errors import DocchatError
 
 if TYPE_CHECKING:
@@ -196,7 +196,11 @@ def ask(
     Ctrl-C stops the answer and stores what was written (exit status 130).  A model failure
     prints the error and exits with 1; the question and the failed turn stay stored.
     """
-    request = TurnRequest(
+    from docchat.chat.types import Question
+
+    asked = Question(
+        text=question,
+        session_id=session,
         mode=mode,
         model=model,
         options=_chat_options(
@@ -210,9 +214,7 @@ def ask(
         ),
     )
     with open_workspace() as workspace:
-        outcome = run_turn(
-            workspace, question, session_id=session, request=request, stream=not json_output
-        )
+        outcome = run_turn(workspace, asked, stream=not json_output)
     if json_output:
         if outcome.answer is not None:
             typer.echo(json.dumps(outcome.answer.model_dump(mode="json"), ensure_ascii=False))
@@ -249,18 +251,16 @@ def chat(
     """
     from rich.prompt import Prompt
 
-    request = TurnRequest(
-        mode=mode,
-        model=model,
-        options=_chat_options(
-            collection=collection,
-            document=document,
-            glob=glob,
-            keyword=keyword,
-            num_results=num_results,
-            language=language,
-            instructions=instructions,
-        ),
+    from docchat.chat.types import Question
+
+    options = _chat_options(
+        collection=collection,
+        document=document,
+        glob=glob,
+        keyword=keyword,
+        num_results=num_results,
+        language=language,
+        instructions=instructions,
     )
     with open_workspace() as workspace:
         # Checked before the first question rather than failing every one of them.
@@ -297,9 +297,10 @@ def chat(
                 err_console.print("[dim]A new session starts with your next question.[/dim]")
                 continue
             try:
-                outcome = run_turn(
-                    workspace, text, session_id=session_id, request=request, stream=True
+                asked = Question(
+                    text=text, session_id=session_id, mode=mode, model=model, options=options
                 )
+                outcome = run_turn(workspace, asked, stream=True)
             except DocchatError as exc:  # the question was refused (too long, say): ask again
                 print_error(exc.message)
                 continue

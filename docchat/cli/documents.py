@@ -274,7 +274,7 @@ def search(
             k=k,
             filters=filters,
             manual_keywords=keyword or [],
-            rerank=rerank,
+            enable_reranking=rerank,
             mode=mode,
         )
     if json_output:

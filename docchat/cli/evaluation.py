@@ -28,16 +28,16 @@ from docchat.cli.core import (
 )
 
 if TYPE_CHECKING:
-    from docchat.chat.evaluate import AnswerMetrics, AnswerReport
     from docchat.chat.types import Answer
-    from docchat.retrieval.evaluate import EvaluationReport
+    from docchat.evaluation.answers import AnswerMetrics, AnswerReport
+    from docchat.evaluation.retrieval import EvaluationReport
     from docchat.retrieval.hybrid import Hit
     from docchat.workspace import Workspace
 
 
 def _eval_table(report: EvaluationReport) -> Table:
     """Rows: question type x mode; the best mode per metric and type in bold green."""
-    from docchat.retrieval.evaluate import CUTOFFS, Metric
+    from docchat.evaluation.retrieval import CUTOFFS, Metric
 
     k = report.k
     # Cutoffs above k are not measured; recall@k is shown once when k is one of them.
@@ -172,9 +172,9 @@ def _eval_answers(
     json_output: bool,
 ) -> None:
     """``eval --answers``: ask every question, score the answers, print the report."""
-    from docchat.chat.evaluate import chat_modes, evaluate_answers
+    from docchat.evaluation.answers import chat_modes, evaluate_answers
+    from docchat.evaluation.qa import load_qa
     from docchat.options import ChatOptions, SourceFilters
-    from docchat.retrieval.evaluate import load_qa
 
     known = chat_modes()
     if mode != "all" and mode not in known:
@@ -337,8 +337,9 @@ def eval_command(
         return
     if model:
         fail("--model needs --answers: retrieval evaluation asks no model", code=2)
+    from docchat.evaluation.qa import load_qa
+    from docchat.evaluation.retrieval import RERANKED, SEARCH_MODES, EvalRun, evaluate
     from docchat.options import SourceFilters
-    from docchat.retrieval.evaluate import RERANKED, SEARCH_MODES, EvalRun, evaluate, load_qa
     from docchat.retrieval.hybrid import SearchMode
 
     if mode != "all" and mode not in SEARCH_MODES:
@@ -366,9 +367,11 @@ def eval_command(
                 *,
                 k: int | None = None,
                 mode: SearchMode = "hybrid",
-                rerank: bool = False,
+                enable_reranking: bool = False,
             ) -> list[Hit]:
-                return workspace.search(query, k=k, mode=mode, filters=filters, rerank=rerank)
+                return workspace.search(
+                    query, k=k, mode=mode, filters=filters, enable_reranking=enable_reranking
+                )
 
             def on_search(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)

@@ -18,26 +18,16 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from docchat.cli.core import ChatMode, console, err_console, print_error, print_table
+from docchat.cli.core import console, err_console, print_error, print_table
 
 if TYPE_CHECKING:
     from types import FrameType
 
-    from docchat.chat.types import Answer, ErrorEvent
-    from docchat.options import ChatOptions
+    from docchat.chat.types import Answer, ErrorEvent, Question
     from docchat.workspace import Workspace
 
 #: Characters of a quote or passage shown in a table cell.
 QUOTE_CHARS = 160
-
-
-@dataclass(frozen=True)
-class TurnRequest:
-    """What every turn of an ``ask`` or a ``chat`` asks for besides the question."""
-
-    mode: ChatMode | None
-    model: str | None
-    options: ChatOptions | None
 
 
 @dataclass
@@ -78,14 +68,7 @@ def _ctrl_c_sets(cancel: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
-def run_turn(
-    workspace: Workspace,
-    question: str,
-    *,
-    session_id: str | None,
-    request: TurnRequest,
-    stream: bool,
-) -> TurnOutcome:
+def run_turn(workspace: Workspace, question: Question, *, stream: bool) -> TurnOutcome:
     """Ask ``question``, writing the answer to stdout as it arrives when ``stream`` and the status
     of long modes to stderr.  Errors before the turn starts (unknown session, empty question)
     are raised; a failure after it started is in the outcome, the turn stored."""
@@ -93,14 +76,7 @@ def run_turn(
 
     cancel = threading.Event()
     outcome = TurnOutcome()
-    events = workspace.ask_stream(
-        question,
-        session_id=session_id,
-        mode=request.mode,
-        model=request.model,
-        options=request.options,
-        cancel=cancel,
-    )
+    events = workspace.ask_stream(question, cancel=cancel)
     at_line_start = True
     try:
         with _ctrl_c_sets(cancel):

@@ -93,7 +93,7 @@ class Retriever:
         k: int | None = None,
         filters: SourceFilters | None = None,
         manual_keywords: Sequence[str] = (),
-        rerank: bool | None = None,
+        enable_reranking: bool | None = None,
         mode: SearchMode = "hybrid",
     ) -> list[Hit]:
         """The best ``k`` passages for ``query`` among the owner's documents within ``filters``."""
@@ -104,7 +104,7 @@ class Retriever:
             k=k,
             filters=filters,
             manual_keywords=manual_keywords,
-            rerank=rerank,
+            enable_reranking=enable_reranking,
             mode=mode,
         )
 
@@ -117,7 +117,7 @@ class Retriever:
         filters: SourceFilters | None = None,
         scope: Scope | None = None,
         manual_keywords: Sequence[str] = (),
-        rerank: bool | None = None,
+        enable_reranking: bool | None = None,
         mode: SearchMode = "hybrid",
     ) -> list[Hit]:
         """The best ``k`` passages for several queries fused: what any of them finds can rank.
@@ -129,7 +129,7 @@ class Retriever:
         _check_keywords(manual_keywords)
         _check_mode(mode)
         k = self._check_k(k)
-        use_rerank = self._use_rerank(rerank, mode)
+        use_rerank = self._use_rerank(enable_reranking, mode)
         if scope is not None and (owner is not None or filters is not None):
             raise InvalidInput("pass either a scope or owner/filters, not both", field="scope")
         if scope is None:
@@ -310,14 +310,14 @@ class Retriever:
             raise InvalidInput("num_results must be between 1 and 200", field="num_results")
         return k
 
-    def _use_rerank(self, rerank: bool | None, mode: SearchMode) -> bool:
-        if rerank is None:
+    def _use_rerank(self, asked: bool | None, mode: SearchMode) -> bool:
+        if asked is None:
             # The configured default applies to hybrid search, and only where there is something
             # to rerank with; a single retriever's list is reranked when asked for by name.
             return self.settings.enable_reranking and self.reranker is not None and mode == "hybrid"
-        if rerank and self.reranker is None:
+        if asked and self.reranker is None:
             raise no_reranker()
-        return rerank
+        return asked
 
     def _with_keywords(self, found: Ranked, required: Sequence[str]) -> Ranked:
         terms = [w for kw in required for w in keywords(kw)]

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from corpora import Corpora
 
-from docchat.chat.answer import MAX_QUESTION_CHARS
 from docchat.chat.types import DoneEvent, RetrievalEvent, TokenEvent
 from docchat.config import Settings
 from docchat.errors import InvalidInput, SessionNotFound
 from docchat.retrieval.embedders import MiniLMEmbedder
+from docchat.retrieval.hybrid import MAX_QUERY_CHARS
 from docchat.sessions.types import ChatOptions, SourceFilters
 from docchat.workspace import Workspace
 
@@ -145,11 +145,11 @@ def test_a_follow_up_as_long_as_a_question_may_be_is_answered(handbook: Workspac
     # The rewrite adds the previous turn's words to the question: a 4,000-character follow-up
     # (the most a question may hold) made a query retrieval refused, so the turn failed (422).
     first = handbook.ask("How long is CCTV footage kept?")
-    question = "And for how long " + "0" * (MAX_QUESTION_CHARS - 17)
-    assert len(question) == MAX_QUESTION_CHARS
+    question = "And for how long " + "0" * (MAX_QUERY_CHARS - 17)
+    assert len(question) == MAX_QUERY_CHARS
     answer = handbook.ask(question, session_id=first.session_id)
     assert answer.session_id == first.session_id
-    assert all(len(q) <= MAX_QUESTION_CHARS for q in answer.metadata.get("queries", []))
+    assert all(len(q) <= MAX_QUERY_CHARS for q in answer.metadata.get("queries", []))
 
 
 @pytest.mark.parametrize("mode", ["basic", "extensive", "full_reading", "deep_reflection"])

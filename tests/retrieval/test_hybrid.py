@@ -188,7 +188,9 @@ def test_reranking_through_a_remote_endpoint(handbook: Workspace, server_url: st
             embedder=handbook.embedder,
             reranker=reranker,
         )
-        hits = retriever.search("Where do we meet when the fire alarm goes off?", k=3, rerank=True)
+        hits = retriever.search(
+            "Where do we meet when the fire alarm goes off?", k=3, enable_reranking=True
+        )
     assert hits[0].file_name == "health-safety.md"
     assert all(h.scores.rerank is not None for h in hits)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
@@ -203,7 +205,7 @@ def test_reranking_without_a_reranker_is_an_error(
     try:
         assert not plain.has_reranker  # no rerank_url, no offline reranker
         with pytest.raises(InvalidInput, match="no reranker"):
-            plain.search("fire alarm", rerank=True)
+            plain.search("fire alarm", enable_reranking=True)
     finally:
         plain.close()
 
@@ -276,12 +278,12 @@ def test_search_is_its_steps_composed(handbook: Workspace) -> None:
     hits = retriever.hydrate(fused[:5], query=query, scope=scope)
     # The steps without the reranker (it is one more step, on by default).
     expected = handbook.search(
-        query, k=5, filters=SourceFilters(collections=["handbook"]), rerank=False
+        query, k=5, filters=SourceFilters(collections=["handbook"]), enable_reranking=False
     )
     assert [h.model_dump() for h in hits] == [h.model_dump() for h in expected]
-    assert [h.model_dump() for h in retriever.search_many([query, query], k=5, rerank=False)] == [
-        h.model_dump() for h in handbook.search(query, k=5, rerank=False)
-    ]
+    assert [
+        h.model_dump() for h in retriever.search_many([query, query], k=5, enable_reranking=False)
+    ] == [h.model_dump() for h in handbook.search(query, k=5, enable_reranking=False)]
 
 
 @pytest.mark.parametrize(
@@ -315,7 +317,9 @@ def test_a_question_fused_with_its_paraphrase_finds_what_either_finds(
 ) -> None:
     def search(*queries: str) -> list[Hit]:
         # Fusion itself, without the reranker that follows it by default.
-        return parts(handbook).retriever.search_many(queries, k=5, mode=mode, rerank=False)
+        return parts(handbook).retriever.search_many(
+            queries, k=5, mode=mode, enable_reranking=False
+        )
 
     alone, rewritten, both = search(question), search(paraphrase), search(question, paraphrase)
     assert not any(needle in h.text for h in alone)
@@ -388,7 +392,7 @@ def test_several_queries_rerank_against_the_question(handbook: Workspace, server
         hits = retriever.search_many(
             ["Where do we meet when the fire alarm goes off?", "evacuation assembly point"],
             k=3,
-            rerank=True,
+            enable_reranking=True,
         )
     assert hits[0].file_name == "health-safety.md"
     assert [h.score for h in hits] == [h.scores.rerank for h in hits]

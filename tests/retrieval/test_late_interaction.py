@@ -90,7 +90,7 @@ def test_reranked_order_is_the_blend_of_maxsim_and_fused(
     ws = _handbook(settings, minilm, corpora, rerank_weight=1.0)
     try:
         question = "Where do we meet outside when the building is evacuated?"
-        hits = ws.search(question, k=8, rerank=True)
+        hits = ws.search(question, k=8, enable_reranking=True)
         assert hits[0].file_name == "health-safety.md"
         assert all(h.scores.rerank is not None for h in hits)
         # With weight 1 the order is MaxSim's alone: recompute it independently.
@@ -109,11 +109,11 @@ def test_chunks_without_tokens_are_encoded_when_first_reranked(
     try:
         with parts(ws).db.write() as s:
             s.execute(delete(ChunkTokensRow))  # as an index built before tokens were kept
-        before = ws.search("How long is maternity leave?", k=5, rerank=True)
+        before = ws.search("How long is maternity leave?", k=5, enable_reranking=True)
         with parts(ws).db.read() as s:
             kept = s.scalar(select(func.count()).select_from(ChunkTokensRow))
         assert kept is not None and kept >= 5
-        again = ws.search("How long is maternity leave?", k=5, rerank=True)
+        again = ws.search("How long is maternity leave?", k=5, enable_reranking=True)
         assert [h.chunk_id for h in again] == [h.chunk_id for h in before]
     finally:
         ws.close()

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from docchat.retrieval.evaluate import evaluate, load_qa
+from docchat.evaluation.qa import load_qa
+from docchat.evaluation.retrieval import evaluate
 from docchat.workspace import Workspace
 
 DATA = Path(__file__).parents[1] / "data"

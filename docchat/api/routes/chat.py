@@ -86,18 +86,10 @@ async def chat(
             body.mode or workspace.session(session_id, owner=owner).settings.mode
         ).background
     )
-    turn = partial(
-        workspace.ask,
-        body.question,
-        session_id=session_id,
-        owner=owner,
-        mode=body.mode,
-        model=body.model,
-        options=body.options,
-    )
+    asked = body.asked(session_id=session_id, owner=owner)
     if not background:
-        return await anyio.to_thread.run_sync(turn)
-    task = await anyio.to_thread.run_sync(partial(workspace.start_ask, *turn.args, **turn.keywords))
+        return await anyio.to_thread.run_sync(workspace.ask, asked)
+    task = await anyio.to_thread.run_sync(workspace.start_ask, asked)
     status_url = f"/api/tasks/{task.id}"
     response.status_code = 202
     response.headers["Location"] = status_url
@@ -122,13 +114,7 @@ async def chat_stream(
     options) are ordinary JSON errors; a model failing mid-way is an `error` event."""
     pump = Pump(
         lambda cancel: workspace.ask_stream(
-            body.question,
-            session_id=session_id,
-            owner=owner,
-            mode=body.mode,
-            model=body.model,
-            options=body.options,
-            cancel=cancel,
+            body.asked(session_id=session_id, owner=owner), cancel=cancel
         )
     )
     first = await first_event(pump, request)  # raises what the turn raised at once

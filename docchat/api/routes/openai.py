@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from functools import partial
 from typing import Any, Literal
 
 import anyio.to_thread
@@ -33,7 +32,15 @@ from docchat.api.deps import OwnerDep, WorkspaceDep
 from docchat.api.routes.chat import Pump, sse_stream
 from docchat.api.schemas import ErrorResponse, error_responses
 from docchat.chat.memory import Turn
-from docchat.chat.types import Answer, AnswerEvent, Citation, DoneEvent, ErrorEvent, TokenEvent
+from docchat.chat.types import (
+    Answer,
+    AnswerEvent,
+    Citation,
+    DoneEvent,
+    ErrorEvent,
+    Question,
+    TokenEvent,
+)
 from docchat.errors import InvalidInput, UnsupportedParameter
 from docchat.options import ChatMode, ChatOptions, mode_names
 from docchat.validation import OptionalWholeNumber
@@ -203,9 +210,8 @@ async def chat_completions(
     if limit is not None and options.max_tokens is None:
         updates["max_tokens"] = limit
     options = options.model_copy(update=updates)
-    turn = partial(
-        workspace.ask_stream,
-        question,
+    asked = Question(
+        text=question,
         session_id=body.session_id,
         owner=owner,
         mode=mode,
@@ -215,9 +221,9 @@ async def chat_completions(
     )
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     if not body.stream:
-        ask = partial(workspace.ask, *turn.args, **turn.keywords)
-        return _completion(completion_id, body.model, await anyio.to_thread.run_sync(ask))
-    pump = Pump(lambda cancel: turn(cancel=cancel))
+        answer = await anyio.to_thread.run_sync(workspace.ask, asked)
+        return _completion(completion_id, body.model, answer)
+    pump = Pump(lambda cancel: workspace.ask_stream(asked, cancel=cancel))
     first = await anyio.to_thread.run_sync(pump.next)
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     encode = _chunk_encoder(completion_id, body.model, include_usage=include_usage)

@@ -33,7 +33,7 @@ def search_documents(
         owner=owner,
         filters=body.source_filters,
         manual_keywords=body.manual_keywords,
-        rerank=body.enable_reranking,
+        enable_reranking=body.enable_reranking,
         mode=body.mode,
     )
     return DocumentSearchResults(hits=hits)

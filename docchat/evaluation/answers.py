@@ -1,7 +1,7 @@
 """Answer evaluation: questions with expected answers in; keyword accuracy, abstention, citation
 precision and latency per chat mode and model out.
 
-The questions are those of a QA file (``docchat.retrieval.evaluate.load_qa``; the format is in
+The questions are those of a QA file (``docchat.evaluation.qa.load_qa``; the format is in
 README, "Evaluating answers").  Every question is asked once per mode and model through ``ask``
 (``Workspace.ask``), in file order: a question starts a new session, a follow-up is asked in the
 session of the question it follows, after it.  The metrics, per mode and model, overall and per
@@ -35,8 +35,8 @@ from docchat.chat.markers import without_markers
 from docchat.chat.types import Answer, Citation
 from docchat.config import EXTRACTIVE_MODEL
 from docchat.errors import DocchatError, InvalidInput, ProviderError
+from docchat.evaluation.qa import QARecord, follow_up_parents, normalise
 from docchat.options import ChatMode, mode_names
-from docchat.retrieval.evaluate import Question, follow_up_parents, normalise
 
 
 def chat_modes() -> tuple[ChatMode, ...]:
@@ -241,7 +241,7 @@ class _Texts:
         return self._texts[document_id]
 
 
-def _check_reference(citation: Citation, question: Question, texts: _Texts) -> ReferenceCheck:
+def _check_reference(citation: Citation, question: QARecord, texts: _Texts) -> ReferenceCheck:
     """Whether ``citation`` supports the answer to ``question`` (see the module docstring)."""
     quote_matches = False
     if (
@@ -270,7 +270,7 @@ def _check_reference(citation: Citation, question: Question, texts: _Texts) -> R
 
 
 def _score_answer(
-    question: Question,
+    question: QARecord,
     answer: Answer,
     *,
     mode: ChatMode,
@@ -309,7 +309,7 @@ def _score_answer(
 
 
 def _failed(
-    question: Question, *, mode: ChatMode, model: str, error: str, session_id: str | None = None
+    question: QARecord, *, mode: ChatMode, model: str, error: str, session_id: str | None = None
 ) -> AnswerResult:
     return AnswerResult(
         line=question.line,
@@ -339,7 +339,7 @@ def _failed(
 def evaluate_answers(
     ask: Asker,
     document_text: DocumentText,
-    questions: Sequence[Question],
+    questions: Sequence[QARecord],
     *,
     modes: Sequence[ChatMode] | None = None,
     models: Sequence[str] = (EXTRACTIVE_MODEL,),
@@ -399,7 +399,7 @@ def evaluate_answers(
 
 def _ask_all(
     ask: Asker,
-    questions: Sequence[Question],
+    questions: Sequence[QARecord],
     parents: Sequence[int | None],
     *,
     mode: ChatMode,

@@ -10,16 +10,8 @@ from pathlib import Path
 import pytest
 
 from docchat.errors import InvalidInput
-from docchat.retrieval.evaluate import (
-    Expected,
-    Question,
-    evaluate,
-    first_relevant_rank,
-    follow_up_parents,
-    load_qa,
-    parse_qa,
-    summarise,
-)
+from docchat.evaluation.qa import Expected, QARecord, follow_up_parents, load_qa, parse_qa
+from docchat.evaluation.retrieval import evaluate, first_relevant_rank, summarise
 from docchat.retrieval.hybrid import Hit, Scores, SearchMode
 
 
@@ -131,9 +123,9 @@ def _ranking(*names: str) -> list[Hit]:
 
 def test_evaluate_scores_each_mode_and_type() -> None:
     questions = [
-        Question(question="q1", type="lexical", expected=[Expected(document="a.md")]),
-        Question(question="q2", type="lexical", expected=[Expected(document="b.md")]),
-        Question(question="q3", type="paraphrase", expected=[Expected(document="c.md")]),
+        QARecord(question="q1", type="lexical", expected=[Expected(document="a.md")]),
+        QARecord(question="q2", type="lexical", expected=[Expected(document="b.md")]),
+        QARecord(question="q3", type="paraphrase", expected=[Expected(document="c.md")]),
     ]
     search = FixedRankings(
         {
@@ -190,7 +182,7 @@ def test_evaluate_scores_each_mode_and_type() -> None:
 
 
 def test_evaluate_refuses_bad_arguments() -> None:
-    questions = [Question(question="q", expected=[Expected(document="a.md")])]
+    questions = [QARecord(question="q", expected=[Expected(document="a.md")])]
     search = FixedRankings({})
     with pytest.raises(InvalidInput, match="no questions"):
         evaluate(search, [])
@@ -227,7 +219,7 @@ def test_parse_qa_reads_lines_with_defaults() -> None:
         ]
     )
     first, second = parse_qa(text + "\r\n")
-    assert first == Question(
+    assert first == QARecord(
         question="Who?", type="default", expected=[Expected(document="a.md")], line=1
     )
     assert (first.answer, first.unanswerable, first.follow_up_of, first.id) == (
@@ -382,19 +374,19 @@ def test_parse_qa_refuses_a_duplicate_id_and_a_blank_line_as_parent() -> None:
 
 def test_follow_ups_of_questions_built_in_code_name_positions() -> None:
     questions = [
-        Question(question="a", unanswerable=True),
-        Question(question="b", unanswerable=True, follow_up_of=1),
+        QARecord(question="a", unanswerable=True),
+        QARecord(question="b", unanswerable=True, follow_up_of=1),
     ]
     assert follow_up_parents(questions) == [None, 0]
     with pytest.raises(InvalidInput, match="not an earlier question"):
-        follow_up_parents([Question(question="a", unanswerable=True, follow_up_of=1)])
+        follow_up_parents([QARecord(question="a", unanswerable=True, follow_up_of=1)])
 
 
 def test_evaluate_skips_unanswerable_and_follow_up_questions() -> None:
     questions = [
-        Question(question="q1", expected=[Expected(document="a.md")], answer=["x"]),
-        Question(question="q2", unanswerable=True),
-        Question(question="q3", expected=[Expected(document="a.md")], follow_up_of=1),
+        QARecord(question="q1", expected=[Expected(document="a.md")], answer=["x"]),
+        QARecord(question="q2", unanswerable=True),
+        QARecord(question="q3", expected=[Expected(document="a.md")], follow_up_of=1),
     ]
     search = FixedRankings({("q1", "fulltext"): _ranking("a.md")})
     report = evaluate(search, questions, modes=["fulltext"])

@@ -10,18 +10,18 @@ from typing import Any
 import pytest
 from corpora import Corpora
 
-from docchat.chat.evaluate import (
+from docchat.chat.types import Answer, Citation
+from docchat.config import Settings
+from docchat.errors import InvalidInput, ProviderError
+from docchat.evaluation.answers import (
     chat_modes,
     contains_keyword,
     evaluate_answers,
     percentile,
 )
-from docchat.chat.types import Answer, Citation
-from docchat.config import Settings
-from docchat.errors import InvalidInput, ProviderError
+from docchat.evaluation.qa import Expected, QARecord, load_qa
 from docchat.options import ChatMode
 from docchat.retrieval.embedders import MiniLMEmbedder
-from docchat.retrieval.evaluate import Expected, Question, load_qa
 from docchat.workspace import Workspace
 
 DATA = Path(__file__).parents[1] / "data"
@@ -101,8 +101,8 @@ class FakeAsk:
         )
 
 
-def q(question: str, type_: str = "lexical", **fields: Any) -> Question:
-    return Question(question=question, type=type_, **fields)
+def q(question: str, type_: str = "lexical", **fields: Any) -> QARecord:
+    return QARecord(question=question, type=type_, **fields)
 
 
 QUESTIONS = [
