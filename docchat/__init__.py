@@ -68,7 +68,7 @@ if _typing.TYPE_CHECKING:
     from docchat.tasks.models import TaskInfo
     from docchat.workspace import Workspace
 
-__version__ = "0.1.0"
+from docchat._version import __version__
 
 #: Each exported name, and the module it lives in.
 _EXPORTS: dict[str, str] = {

@@ -17,10 +17,11 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from docchat import __version__
-from docchat.api import mcp
+from docchat._version import __version__
 from docchat.api.errors import EXCEPTION_HANDLERS, UnexpectedErrors, error_response
 from docchat.api.guard import HeadSizeLimit, InputCheck, SiteGuard
+from docchat.api.mcp import route as mcp_route
+from docchat.api.mcp import running as mcp_running
 from docchat.api.openapi import publish_model_names
 from docchat.api.routes import (
     chat,
@@ -132,7 +133,7 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
             await anyio.to_thread.run_sync(opened.resume)
             await anyio.to_thread.run_sync(sweep_stale, settings.data_dir / UPLOAD_DIR)
             # The MCP tools at /mcp answer from this workspace; they stop before it closes.
-            async with mcp.running(opened) as mcp_app:
+            async with mcp_running(opened) as mcp_app:
                 app.state.mcp = mcp_app
                 yield
         finally:
@@ -186,7 +187,7 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
     ]
     for router in routers:
         app.include_router(router)
-    app.router.routes.append(mcp.route)  # MCP over streamable HTTP (api/mcp.py)
+    app.router.routes.append(mcp_route)  # MCP over streamable HTTP (api/mcp.py)
     # The web app: its page at / (docchat/web/views.py) and its files.
     app.include_router(web.router)
     app.mount(web.STATIC_PATH, web.static_files(), name="static")

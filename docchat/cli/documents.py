@@ -314,7 +314,7 @@ def documents_list(
     json_output: JsonOption = False,
 ) -> None:
     """List documents, newest first, with their id, status and size."""
-    from docchat.documents.parsers import format_size
+    from docchat.documents.sizes import format_size
 
     with open_workspace() as workspace:
         documents = workspace.documents(collection=collection)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docchat.config import DocumentSettings
-from docchat.documents.parsers import format_size
+from docchat.documents.sizes import format_size
 from docchat.errors import QuotaExceeded, TooLarge
 
 

@@ -24,13 +24,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from docchat.language import en, fr, nl
+from docchat.language.en import LEXICON as ENGLISH
+from docchat.language.fr import LEXICON as FRENCH
 from docchat.language.lexicon import NEUTRAL, Lexicon
+from docchat.language.nl import LEXICON as DUTCH
 
 __all__ = ["CONFIDENT", "LEXICONS", "Language", "detect", "language_of"]
 
 #: The languages with rules.
-LEXICONS: dict[str, Lexicon] = {lex.code: lex for lex in (en.LEXICON, nl.LEXICON, fr.LEXICON)}
+LEXICONS: dict[str, Lexicon] = {lex.code: lex for lex in (ENGLISH, DUTCH, FRENCH)}
 #: py3langid's normalised probability from which its language is taken.
 CONFIDENT = 0.8
 #: Characters of the passages read when the question is placed nowhere.

@@ -24,7 +24,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from docchat import __version__
+from docchat._version import __version__
 from docchat.chat.types import Citation
 from docchat.documents.registry import DocumentView
 from docchat.documents.sources import Passage

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import NamedTuple, Protocol, cast
 
 from docchat.config import DocumentSettings
+from docchat.documents.parsers.safety import check_zip_directory
+from docchat.documents.sizes import format_size
 from docchat.documents.types import ParsedDocument, TextUnit
 from docchat.errors import CorruptDocument, TooLarge, UnsupportedFormat
 
@@ -39,7 +41,6 @@ __all__ = [
     "clean_text",
     "detect_format",
     "format_for_mime",
-    "format_size",
     "parse",
     "sniff",
 ]
@@ -218,9 +219,6 @@ def _by_name(head: bytes, name: str) -> Format:
 
 
 def _office_format(path: Path, name: str) -> Format | None:
-    # Imported here because safety imports this package.
-    from docchat.documents.parsers.safety import check_zip_directory
-
     check_zip_directory(path, name=name)
     try:
         with zipfile.ZipFile(path) as zf:
@@ -237,15 +235,6 @@ def _looks_like_text(head: bytes) -> bool:
     if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
         return True
     return b"\x00" not in head and not re.search(rb"[\x01-\x08\x0e-\x1a\x1c-\x1f]", head)
-
-
-def format_size(size: int) -> str:
-    """A byte count for people: "950 bytes", "12.3 KB", "104.9 MB"."""
-    if size < 1000:
-        return f"{size} bytes"
-    if size < 1_000_000:
-        return f"{size / 1000:.1f} KB"
-    return f"{size / 1_000_000:,.1f} MB"
 
 
 class Piece(NamedTuple):

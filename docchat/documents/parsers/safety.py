@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 from docchat.config import DocumentSettings
-from docchat.documents.parsers import format_size
+from docchat.documents.sizes import format_size
 from docchat.errors import CorruptDocument, TooLarge
 
 # Real Office files have tens to a few thousand parts; more only costs us time to list.
