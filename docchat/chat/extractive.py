@@ -17,13 +17,16 @@ kind of answer, or names a sibling of what was asked: ``docchat.chat.asked``) st
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import PurePath
 
 import numpy as np
 import numpy.typing as npt
 
 from docchat.chat.asked import Variants, asked_for
+from docchat.chat.extent import each_named, extent_of
 from docchat.chat.sentences import Sentence, split_sentences
 from docchat.language import Lexicon
 from docchat.retrieval.embedders import Embedder
@@ -65,6 +68,8 @@ IDENTIFIER_BONUS = 0.15
 #: (bench/data/pyref-qa.jsonl, longer passages) one false abstention in 38 more; first token p95
 #: at 100k chunks 193 -> 123 ms (bench/chat.py).
 EMBED_AT_MOST = 6
+#: List items a run may take after a sentence that introduces them ("... must contain:").
+LIST_AT_MOST = 6
 #: Abstain when the best sentence scores below this.  Set by bench/calibrate_abstention.py on 41
 #: answerable and 22 unanswerable questions about the test handbook that no test asks
 #: (bench/data/calibration-qa.jsonl; half the unanswerable ones name a topic the handbook covers
@@ -76,6 +81,9 @@ EMBED_AT_MOST = 6
 ABSTAIN_BELOW = 0.392
 
 ANSWERER_NAME = "extractive"
+
+# A list item's marker: a bullet, "1." / "2)", "(a)".
+_ITEM = re.compile(r"\s*(?:[-*+\u2022\u2023\u25e6\u25aa]|\d{1,3}[.)]|\(\w{1,3}\))\s+\S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,10 +233,133 @@ def extract(
             break
         if other not in picked and other.score >= KEEP_RATIO * best.score:
             picked.append(other)
+    if follow_on:
+
+        def take(i: int) -> None:
+            # Taken for the question's shape, not its score: scored cheaply if not embedded.
+            if i not in by_index:
+                number, sentence = candidates[i]
+                by_index[i] = Extract(number, sentence, cheap[i], 0.0, float(overlaps[i]))
+            if by_index[i] not in picked:
+                picked.append(by_index[i])
+
+        shape = extent_of(question, lexicon)
+        for i in _part_answers(shape.parts, candidates, fits, hits, embedder, lexicon):
+            take(i)
+        for i in _run_after(best_index, candidates, hits, shape.run):
+            take(i)
     # Read in document order within a passage, passages in the order they were chosen.
     first_seen = {e.passage: i for i, e in reversed(list(enumerate(picked)))}
     picked.sort(key=lambda e: (first_seen[e.passage], e.sentence.start))
     return Extraction(picked, best.score, False)
+
+
+def extract_each(
+    question: str,
+    groups: Sequence[Sequence[Hit]],
+    embedder: Embedder,
+    *,
+    lexicon: Lexicon,
+    rephrasings: Sequence[str] = (),
+    abstain_below: float = ABSTAIN_BELOW,
+) -> tuple[Extraction, list[Hit]]:
+    """For a question about each document ("What does each of the services do?"), each group's
+    (one document's passages') own answer, document after document, and the passages they cite.
+
+    A document whose best sentence stays below the floor is left out ("Which documents say how
+    to report a bug?").  A question that names nothing but the documents themselves is asked of
+    each by its name as well ("What does avahi-daemon do?"): its own words match nothing.
+    """
+    rest = words(each_named(question, "", lexicon))
+    about_documents = all(w in lexicon.stopwords for w in rest)
+    extracts: list[Extract] = []
+    pool: list[Hit] = []
+    best = 0.0
+    for group in groups:
+        if not group:
+            continue
+        asked = list(rephrasings)
+        if about_documents:
+            asked.append(each_named(question, PurePath(group[0].file_name).stem, lexicon))
+        found = extract(
+            question,
+            group,
+            embedder,
+            lexicon=lexicon,
+            rephrasings=asked,
+            abstain_below=abstain_below,
+        )
+        best = max(best, float(found.best_score))
+        if found.abstained:
+            continue
+        extracts.extend(replace(e, passage=e.passage + len(pool)) for e in found.extracts)
+        pool.extend(group)
+    return Extraction(extracts, best, not extracts), pool
+
+
+def _part_answers(
+    parts: Sequence[str],
+    candidates: Sequence[tuple[int, Sentence]],
+    fits: Sequence[bool],
+    hits: Sequence[Hit],
+    embedder: Embedder,
+    lexicon: Lexicon,
+) -> list[int]:
+    """For a question asking two things ("Where is X, and how often is it mirrored?"), the index
+    of the best sentence for each part, scored as a whole question's are (its own shortlist), so
+    that every part is answered."""
+    sentence_terms = [terms(s.text, lexicon) for _, s in candidates]
+    dense = [
+        PASSAGE_WEIGHT * max(0.0, hits[number - 1].scores.dense or 0.0) for number, _ in candidates
+    ]
+    cheap_by_part = []
+    for part in parts:
+        overlaps = _overlaps(terms(part, lexicon), sentence_terms)
+        cheap_by_part.append(
+            [
+                d + OVERLAP_WEIGHT * o if f else d + OVERLAP_WEIGHT * o - 1.0
+                for d, o, f in zip(dense, overlaps, fits, strict=True)
+            ]
+        )
+    chosen = sorted({i for cheap in cheap_by_part for i in _shortlist(cheap) if fits[i]})
+    if not chosen:
+        return []
+    vectors = embedder.embed([*parts, *(candidates[i][1].text for i in chosen)])
+    similarities = vectors[len(parts) :] @ vectors[: len(parts)].T
+    return [
+        max(
+            chosen,
+            key=lambda i: cheap[i] + SENTENCE_WEIGHT * float(similarities[chosen.index(i), k]),
+        )
+        for k, cheap in enumerate(cheap_by_part)
+    ]
+
+
+def _run_after(
+    best: int, candidates: Sequence[tuple[int, Sentence]], hits: Sequence[Hit], most: int
+) -> list[int]:
+    """Indexes of the sentences or list items that go on from ``candidates[best]`` in its
+    paragraph or list: the steps of a procedure, the items asked for, the reason given next."""
+    number, sentence = candidates[best]
+    text = hits[number - 1].text
+    listing = sentence.text.rstrip().endswith(":") or _ITEM.match(sentence.text) is not None
+    run: list[int] = []
+    end = sentence.end
+    for i in range(best + 1, len(candidates)):
+        if len(run) >= (LIST_AT_MOST if listing else most) or candidates[i][0] != number:
+            break
+        following = candidates[i][1]
+        between = text[end : following.start]
+        item = _ITEM.match(following.text) is not None
+        # A blank line ends the paragraph; a list goes on across them, item after item.
+        if ("\n\n" in between or between.strip()) and not (listing and item):
+            break
+        if listing and not item and run:
+            break
+        listing = listing or item
+        run.append(i)
+        end = following.end
+    return run
 
 
 def _codes(text: str) -> set[str]:
@@ -252,10 +383,11 @@ def _shortlist(cheap: Sequence[float]) -> list[int]:
 
 
 def _heading(sentence: Sentence) -> bool:
-    # Markdown headings, and the bare heading lines text and DOCX chunks begin with.
+    # Markdown headings, and the bare heading lines text and DOCX chunks begin with; a short list
+    # item is no heading ("- start services on demand" is one of the things asked for).
     text = sentence.text
     return text.lstrip().startswith("#") or (
-        len(text.split()) <= 8 and text.rstrip()[-1:] not in ".!?:;)"
+        len(text.split()) <= 8 and text.rstrip()[-1:] not in ".!?:;)" and not _ITEM.match(text)
     )
 
 

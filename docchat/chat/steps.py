@@ -153,6 +153,11 @@ def extractive_answer(
             if hits
             else Extraction([], 0.0, True)
         )
+    return (yield from extraction_answer(state, found, hits))
+
+
+def extraction_answer(state: TurnState, found: Extraction, hits: Sequence[Hit]) -> Events:
+    """The answer made of what the extractive answerer ``found`` in ``hits``, streamed."""
     state.extra["evidence_score"] = round(found.best_score, 4)
     state.check()
     if found.abstained:

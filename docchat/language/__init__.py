@@ -7,11 +7,12 @@ Which checks run for which language is a table in the README ("Languages").
 from __future__ import annotations
 
 from docchat.language.detect import LEXICONS, Language, detect, language_of
-from docchat.language.lexicon import NEUTRAL, AnswerKinds, Lexicon
+from docchat.language.lexicon import NEUTRAL, AnswerExtent, AnswerKinds, Lexicon
 
 __all__ = [
     "LEXICONS",
     "NEUTRAL",
+    "AnswerExtent",
     "AnswerKinds",
     "Language",
     "Lexicon",

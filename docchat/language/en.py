@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from docchat.language.lexicon import AnswerKinds, Lexicon, word_list
+from docchat.language.lexicon import AnswerExtent, AnswerKinds, Lexicon, word_list
 
 # Words so common that OR-ing them into a query matches nearly every row: costly, and no signal.
 STOPWORDS = word_list(
@@ -137,6 +137,34 @@ _ANSWER_KINDS = AnswerKinds(
     clock=re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s?[ap]\.?m\b|\bnoon\b|\bmidnight\b|o'clock"),
 )
 
+_ANSWER_EXTENT = AnswerExtent(
+    procedure=re.compile(
+        r"^(?:how (?:do|can|could|should|must|would) (?:i|you|we|one)\b|how to\b)"
+        r"|\b(?:steps?|procedure|instructions?|process for)\b"
+        r"|\bwhat (?:should|must|do) (?:i|you|we) do\b"
+    ),
+    listing=re.compile(
+        r"^(?:list|name|enumerate)\b"
+        r"|\b(?:what|which) (?:kinds?|types?|sorts?|ways?|options|things)\b"
+    ),
+    plural=re.compile(r"^(?:what|which) (?:are|were) (?:the|all)\b"),
+    reason=re.compile(r"^why\b|\b(?:reasons?|what causes|how come)\b"),
+    counts={"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "both": 2},
+    count_after=word_list("which what the are name list"),
+    second_question=re.compile(
+        r"(?:,\s*and|;)\s+(?=(?:what|which|who|whom|whose|where|when|why|how|is|are|was|were|"
+        r"do|does|did|can|could|may|might|must|should|will|would|has|have)\b)",
+        re.IGNORECASE,
+    ),
+    each_document=re.compile(
+        r"\beach(?: one)?(?: of (?:the|these|those|them|its|their|your|my|our)(?: \w+)?)?"
+        r"(?: \w+(?=\s+(?:do|does|say|says|cover|covers|describe|describes)\b))?"
+        r"|\bevery (?:one|document|file)\b"
+        r"|\b(?:which|what) (?:documents?|files?|sources?|manuals?|guides?)\b",
+        re.IGNORECASE,
+    ),
+)
+
 LEXICON = Lexicon(
     code="en",
     stopwords=STOPWORDS,
@@ -182,4 +210,5 @@ LEXICON = Lexicon(
         r"^\s*(and|but|also|so|then|what about|how about|and what|and how|same for|why)\b", re.I
     ),
     answer_kinds=_ANSWER_KINDS,
+    answer_extent=_ANSWER_EXTENT,
 )

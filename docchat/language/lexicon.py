@@ -13,7 +13,15 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["NEUTRAL", "AnswerKinds", "Lexicon", "never", "unchanged", "word_list"]
+__all__ = [
+    "NEUTRAL",
+    "AnswerExtent",
+    "AnswerKinds",
+    "Lexicon",
+    "never",
+    "unchanged",
+    "word_list",
+]
 
 
 def word_list(text: str) -> frozenset[str]:
@@ -57,6 +65,28 @@ class AnswerKinds:
     pro_verbs: frozenset[str]
     #: A clock time in a sentence.
     clock: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerExtent:
+    """The cue words ``docchat.chat.extent`` reads how much text a question asks for from: a
+    procedure ("how do I"), a list ("which kinds of"), several things ("what are the"), a reason
+    ("why"), a count ("which two"), a second question joined to the first (", and how often")."""
+
+    #: Patterns over the question's lower-cased words joined by single spaces.
+    procedure: re.Pattern[str]
+    listing: re.Pattern[str]
+    plural: re.Pattern[str]
+    reason: re.Pattern[str]
+    #: Count words and the words before them that make them a count of what is asked
+    #: ("which two", "the four things"; not "version 2").
+    counts: Mapping[str, int]
+    count_after: frozenset[str]
+    #: Where the question's text splits into two questions (over its own text).
+    second_question: re.Pattern[str]
+    #: Words asking about every document in turn ("each of the services", "which documents"),
+    #: over the question's own text: ``full_reading`` answers from each document apart.
+    each_document: re.Pattern[str]
 
 
 # eq=False: a lexicon is one object per language, hashed by identity (the checks cache patterns
@@ -104,6 +134,9 @@ class Lexicon:
     follow_up_openers: re.Pattern[str] = never
     #: The answer-kind cues; None where the language has none (no kind check).
     answer_kinds: AnswerKinds | None = None
+    #: The answer-extent cues; None where the language has none (one sentence and what scores
+    #: close to it, whatever is asked).
+    answer_extent: AnswerExtent | None = None
 
 
 NEUTRAL = Lexicon(code="neutral")

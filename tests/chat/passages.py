@@ -1,4 +1,5 @@
-"""Real passages of the test handbook as retrieval returns them, without a database.
+"""Passages of the test handbook and of the real documents in tests/data/real as retrieval
+returns them, without a database.
 
 Each handbook file is parsed and chunked exactly as ingestion does (default chunk settings), so a
 ``Hit`` built here has the same text and offsets as one from ``Workspace.search``.
@@ -16,17 +17,23 @@ from docchat.documents.types import Chunk, ParsedDocument
 from docchat.retrieval.hybrid import Hit, Scores
 
 HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
+#: Small real documents (tests/data/real/SOURCES.md), found by file name as handbook files are.
+REAL = HANDBOOK.parent / "real"
+
+
+def _path(file_name: str) -> Path:
+    return HANDBOOK / file_name if (HANDBOOK / file_name).exists() else REAL / file_name
 
 
 @cache
 def _parsed(file_name: str) -> tuple[ParsedDocument, tuple[Chunk, ...]]:
     settings = DocumentSettings()
-    doc = parse(HANDBOOK / file_name, settings)
+    doc = parse(_path(file_name), settings)
     return doc, tuple(chunk(doc, max_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap))
 
 
 def document_text(file_name: str) -> str:
-    """The extracted text of a handbook file, which a hit's offsets index into."""
+    """The extracted text of a handbook (or real) file, which a hit's offsets index into."""
     return _parsed(file_name)[0].text
 
 
@@ -38,7 +45,7 @@ def passage(file_name: str, containing: str, *, rank: int = 1) -> Hit:
         rank=rank,
         document_id=file_name,
         file_name=file_name,
-        collection="handbook",
+        collection=_path(file_name).parent.name,
         page=found.page,
         section=found.section,
         char_start=found.char_start,

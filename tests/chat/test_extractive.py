@@ -89,3 +89,55 @@ def test_a_sentence_missing_the_asked_code_cannot_answer(minilm: MiniLMEmbedder)
     found = extract("What does error F99 mean on the X200?", hits, minilm, lexicon=EN)
     assert found.abstained
     assert found.best_score < extractive.ABSTAIN_BELOW
+
+
+def test_the_items_asked_for_follow_the_sentence_that_introduces_them(
+    minilm: MiniLMEmbedder,
+) -> None:
+    # The D-Bus README (tests/data/real): the three things are short list items after a colon.
+    hits = passages(("dbus-README.txt", "and coordination"))
+    found = extract("Which three things does the D-Bus bus daemon do?", hits, minilm, lexicon=EN)
+    texts = [e.sentence.text for e in found.extracts]
+    assert texts[0].endswith("does things like:")
+    assert texts[1:] == [
+        "- notify applications when other apps exit",
+        "- start services on demand",
+        "- support single-instance applications",
+    ]
+
+
+def test_a_question_in_two_parts_gets_a_sentence_for_each(minilm: MiniLMEmbedder) -> None:
+    # The startup sentences outscore the one on the simple protocol by far: without parts, the
+    # second question went unanswered.
+    hits = passages(("avahi-daemon.txt", "Zeroconf"), ("avahi-daemon.txt", "Upon startup"))
+    found = extract(
+        "Which file does avahi-daemon interpret at startup, and what is the simple protocol "
+        "used by?",
+        hits,
+        minilm,
+        lexicon=EN,
+    )
+    answer = " ".join(e.sentence.text for e in found.extracts)
+    assert "interprets its configuration file /etc/avahi/avahi-daemon.conf" in answer
+    assert '"simple protocol" which is used exclusively by avahi-dnsconfd' in answer
+
+
+def test_a_plain_question_still_gets_its_sentence_alone(minilm: MiniLMEmbedder) -> None:
+    hits = passages(("dbus-daemon.txt", "systemwide daemon is normally"))
+    found = extract("How is the systemwide daemon launched?", hits, minilm, lexicon=EN)
+    assert [e.sentence.text for e in found.extracts] == [
+        "The systemwide daemon is normally launched by an init script, standardly called simply "
+        '"messagebus".'
+    ]
+
+
+def test_a_procedure_is_answered_with_its_steps(minilm: MiniLMEmbedder) -> None:
+    # latex-bugs.txt: hard-wrapped plain text, the steps a bulleted list after the best sentence.
+    hits = passages(("latex-bugs.txt", "genuine bug"))
+    found = extract(
+        "How do I report a genuine bug in the core LaTeX software?", hits, minilm, lexicon=EN
+    )
+    texts = [" ".join(e.sentence.text.split()) for e in found.extracts]
+    assert texts[0].endswith("please report it in the following way:")
+    assert texts[1].startswith("* Prepare a *short* test file")
+    assert texts[2].startswith("* Run this file through latex to obtain the transcript file")

@@ -8,7 +8,9 @@ and scoring its relevance, ids kept) and the relevant passages are reduced into 
 The map runs ``chat.concurrency`` calls at a time within the turn's call and time budgets, and
 answers from what it has when they run out.  Without a model each document is searched on its
 own for its best passages (so every document is read, by its index), and the answer is
-extracted from the best of them.
+extracted from the best of them; a question about each document ("What does each of the
+services do?", "Which documents ...") is answered from each document apart, every document
+that answers it in turn.
 """
 
 from __future__ import annotations
@@ -21,9 +23,15 @@ from functools import partial
 
 from docchat.chat import generate
 from docchat.chat.effective import Effective
-from docchat.chat.extractive import extract
+from docchat.chat.extent import asks_each
+from docchat.chat.extractive import extract, extract_each
 from docchat.chat.modes.mode import Mode, Run
-from docchat.chat.steps import answer_from, retrieval_event, standalone_queries
+from docchat.chat.steps import (
+    answer_from,
+    extraction_answer,
+    retrieval_event,
+    standalone_queries,
+)
 from docchat.chat.turn import Events, TurnEngine, TurnState
 from docchat.chat.types import AnswerEvent, ProgressEvent
 from docchat.documents.registry import VisibleDocument
@@ -109,7 +117,24 @@ def full_reading(
         yield retrieval_event(state, [])
         return (yield from answer_from(engine, state, question, []))
     if state.model is None:
-        pool = yield from _read_by_index(engine, state, queries, reading)
+        groups = yield from _read_by_index(engine, state, queries, reading)
+        lexicon = state.lexicon([h for g in groups for h in g])
+        if asks_each(question, lexicon):
+            # "What does each of the services do?": every document that answers has its say.
+            with state.timed("answer"):
+                found, cited = extract_each(
+                    question,
+                    groups,
+                    engine.embedder(),
+                    lexicon=lexicon,
+                    rephrasings=state.rephrasings,
+                )
+            if not found.abstained:
+                answering = {h.document_id for h in cited}
+                state.extra.update(num_relevant_documents=len(answering), strategy="each")
+                yield retrieval_event(state, cited)
+                return (yield from extraction_answer(state, found, cited))
+        pool = _best_read(engine, state, queries, groups)
     elif reading.tokens <= WHOLE_SHARE * state.model.context_window:
         pool = [h for group in reading.passages for h in group]
         state.extra.update(num_relevant_documents=len(reading.documents), strategy="whole")
@@ -121,8 +146,9 @@ def full_reading(
 
 def _read_by_index(
     engine: TurnEngine, state: TurnState, queries: list[str], reading: Plan
-) -> Generator[AnswerEvent, None, list[Hit]]:
-    pool: list[Hit] = []
+) -> Generator[AnswerEvent, None, list[list[Hit]]]:
+    """Each document's best passages for the queries, searched in it alone."""
+    groups: list[list[Hit]] = []
     total = len(reading.documents)
     with state.timed("reading"):
         for done, document in enumerate(reading.documents, 1):
@@ -133,8 +159,16 @@ def _read_by_index(
                 k=PER_DOCUMENT,
                 manual_keywords=state.effective.manual_keywords,
             )
-            pool.extend(found)
+            groups.append(found)
             yield ProgressEvent(status=f"reading {document.file_name}", done=done, total=total)
+    return groups
+
+
+def _best_read(
+    engine: TurnEngine, state: TurnState, queries: list[str], groups: list[list[Hit]]
+) -> list[Hit]:
+    """The passages read, the most similar first, for one answer from all of them."""
+    pool = [h for group in groups for h in group]
     # Scores of separate searches are not comparable; the extractive scorer ranks them all.
     found_best = (
         extract(
