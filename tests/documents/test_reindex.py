@@ -250,7 +250,7 @@ def test_a_corrupt_file_that_failed_is_retried_by_adding_it_again(
     assert (failed.status, failed.error) == ("failed", "'memo.pdf' is damaged or not a PDF")
     # Its bytes were never kept, so there is nothing to re-index: the document is unchanged.
     with pytest.raises(
-        Conflict, match="^.memo.pdf. cannot be re-indexed: its original file was not kept"
+        Conflict, match=r"^'memo\.pdf' cannot be re-indexed: its original file was not kept"
     ):
         workspace.reindex(failed.id)
     assert workspace.document(failed.id) == failed
