@@ -469,6 +469,9 @@ ANSWER_LINES = [
         "type": "lexical",
         "expected": [{"document": "lighthouse.md"}],
         "answer": ["thirty seconds"],
+        "evidence": "sounded the horn every thirty seconds",
+        "kind": "factoid",
+        "format": "markdown",
     },
     {
         "question": "And what did he write in the logbook?",
@@ -491,8 +494,19 @@ def test_eval_answers_on_the_handbook(tmp_path: Path) -> None:
     assert "55 questions (43 answerable, 12 unanswerable, 9 follow-ups), 1 mode x 1 model" in (
         result.stdout
     )
-    for header in ("keywords", "abstained", "false abst.", "cit. prec.", "ms", "p95 ms"):
+    for header in (
+        "keywords",
+        "abstained",
+        "false abst.",
+        "cit. prec.",
+        "fragments",
+        "evid.@5",
+        "ms",
+        "p95 ms",
+    ):
         assert header in result.stdout
+    # The naive baselines are printed beside docchat's run, from the same passages.
+    assert "top passage" in result.stdout and "top 3 sentences" in result.stdout
     for word in ("all", "lexical", "paraphrase", "follow-up", "unanswerable", "extractive"):
         assert word in result.stdout
     assert re.search(r"\b\d+/12\b", result.stdout)  # correct abstentions as n/N
@@ -505,6 +519,7 @@ def test_eval_answers_json(corpus: tuple[Path, Path], tmp_path: Path) -> None:
     result = run(data, "eval", str(qa), "--answers", "--mode", "basic", "--json", "-k", "3")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
+    first_line = ANSWER_LINES[0]
     assert (report["questions"], report["answerable"], report["unanswerable"]) == (3, 2, 1)
     assert (report["modes"], report["models"]) == (["basic"], ["extractive"])
     assert report["follow_ups"] == 1
@@ -517,8 +532,20 @@ def test_eval_answers_json(corpus: tuple[Path, Path], tmp_path: Path) -> None:
         "citation_precision",
         "mean_latency_ms",
         "p95_latency_ms",
+        "fragment_citations",
+        "evidence_recall_at_5",
     ):
         assert key in run_report["overall"]
+    # Rows per format and kind where the file gives them, and the two baselines beside the run.
+    assert (report["formats"], report["kinds"]) == (["markdown"], ["factoid"])
+    # The follow-up names no format: its document, lighthouse.md, does.
+    assert run_report["by_format"]["markdown"]["questions"] == 2
+    assert run_report["by_kind"]["factoid"]["questions"] == 1
+    assert [b["baseline"] for b in run_report["baselines"]] == ["top_passage", "top_sentences"]
+    assert run_report["overall"]["evidence_questions"] == 1
+    assert len(report["baseline_details"]) == 2 * 3
+    top = next(d for d in report["baseline_details"] if d["baseline"] == "top_passage")
+    assert top["question"] == first_line["question"] and top["abstained"] is False
     first, second, third = report["details"]
     assert first["keywords_found"] is True, first["answer"]
     assert second["session_id"] == first["session_id"]

@@ -277,6 +277,10 @@ class ChatEngine:
                     "document_id": h.document_id,
                     "file_name": h.file_name,
                     "page": h.page,
+                    # The passage's span in the document's text: what it said can be read back
+                    # (answer evaluation's baselines answer from these very passages).
+                    "char_start": h.char_start,
+                    "char_end": h.char_end,
                     "score": round(h.score, 4),
                 }
                 for i, h in enumerate(state.passages, 1)

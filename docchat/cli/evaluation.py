@@ -29,7 +29,7 @@ from docchat.cli.core import (
 
 if TYPE_CHECKING:
     from docchat.chat.types import Answer
-    from docchat.evaluation.answers import AnswerMetrics, AnswerReport
+    from docchat.evaluation.answer_report import AnswerMetrics, AnswerReport, Axis, RunReport
     from docchat.evaluation.retrieval import EvaluationReport
     from docchat.retrieval.hybrid import Hit
     from docchat.workspace import Workspace
@@ -46,7 +46,10 @@ def _eval_table(report: EvaluationReport) -> Table:
     ]
     if k not in CUTOFFS:
         columns.append((f"R@{k}", "recall_at_k"))
-    columns += [(f"MRR@{k}", "mrr_at_k"), ("ms", "mean_latency_ms")]
+    columns.append((f"MRR@{k}", "mrr_at_k"))
+    if any(m.overall.evidence_questions for m in report.modes):
+        columns.append(("evid.@5", "evidence_recall_at_5"))
+    columns.append(("ms", "mean_latency_ms"))
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("type", style="bold")
     table.add_column("mode")
@@ -63,6 +66,9 @@ def _eval_table(report: EvaluationReport) -> Table:
             cells = []
             for _, name in columns:
                 value = getattr(metrics, name)
+                if value is None:  # evidence recall of a group without evidence
+                    cells.append("")
+                    continue
                 text = f"{value:.1f}" if name == "mean_latency_ms" else f"{value:.3f}"
                 if compare and mode_report.mode in report.best_modes(name, question_type):
                     text = f"[bold green]{text}[/bold green]"
@@ -79,13 +85,17 @@ def _eval_table(report: EvaluationReport) -> Table:
 
 
 def _answer_cell(metrics: AnswerMetrics, name: str) -> tuple[str, float | None]:
-    """A metric's text and its value for comparison (higher is better, latency negated)."""
+    """A metric's text and its value for comparison (higher is better; latency, false
+    abstentions and fragments negated)."""
     if name == "correct_abstention":
         value = metrics.correct_abstention
         text = (
             f"{metrics.correct_abstentions}/{metrics.unanswerable}" if metrics.unanswerable else ""
         )
         return text, value
+    if name == "fragment_citations":
+        count = metrics.fragment_citations
+        return (f"{count}/{metrics.references}", -count) if metrics.references else ("", None)
     value = getattr(metrics, name)
     if value is None:
         return "", None
@@ -102,46 +112,67 @@ _ANSWER_COLUMNS = [
     ("abstained", "correct_abstention"),
     ("false abst.", "false_abstention_rate"),
     ("cit. prec.", "citation_precision"),
+    ("fragments", "fragment_citations"),
+    ("evid.@5", "evidence_recall_at_5"),
     ("ms", "mean_latency_ms"),
     ("p95 ms", "p95_latency_ms"),
 ]
+#: How the table names a baseline (``docchat.evaluation.baselines``).
+_BASELINE_LABELS = {"top_passage": "top passage", "top_sentences": "top 3 sentences"}
+
+
+def _answer_groups(report: AnswerReport) -> list[tuple[str, Axis | None, str | None]]:
+    """The table's groups: all questions, then per type (when there are several), format and
+    kind (when the file gives them), as (label, axis, value)."""
+    groups: list[tuple[str, Axis | None, str | None]] = [("all", None, None)]
+    if report.types != ["default"]:
+        groups += [(t, "type", t) for t in report.types]
+    groups += [(f"format: {f}", "format", f) for f in report.formats]
+    groups += [(f"kind: {k}", "kind", k) for k in report.kinds]
+    return groups
 
 
 def _answer_table(report: AnswerReport) -> Table:
-    """Rows: question type x mode x model; the best run per metric and type in bold green."""
+    """Rows: question group x mode x model, each run followed by its baselines (dim); the best
+    run per metric and group in bold green (baselines are not ranked)."""
     table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("type", style="bold")
+    table.add_column("group", style="bold")
     table.add_column("mode")
     table.add_column("model", overflow="fold")
+    table.add_column("answers")
     table.add_column("n", justify="right")
     for header, _ in _ANSWER_COLUMNS:
         table.add_column(header, justify="right")
     compare = len(report.runs) > 1
-    groups: list[str | None] = [None]
-    if report.types != ["default"]:
-        groups += report.types
-    for question_type in groups:
-        rows = [(run, report.metrics(run.mode, run.model, question_type)) for run in report.runs]
+    for label, axis, value in _answer_groups(report):
+        rows = [(run, run.group(axis, value)) for run in report.runs]
         best: dict[str, float] = {}
         for _, name in _ANSWER_COLUMNS:
             values = [v for _, m in rows if (v := _answer_cell(m, name)[1]) is not None]
             if values:
                 best[name] = max(values)
-        for position, (run, metrics) in enumerate(rows):
+        lines: list[tuple[RunReport, str, AnswerMetrics, bool]] = []
+        for run, metrics in rows:
+            lines.append((run, "docchat", metrics, True))
+            lines += [
+                (run, _BASELINE_LABELS[b.baseline], b.group(axis, value), False)
+                for b in run.baselines
+            ]
+        for position, (run, answerer, metrics, ranked) in enumerate(lines):
             cells = []
             for _, name in _ANSWER_COLUMNS:
-                text, value = _answer_cell(metrics, name)
-                if compare and value is not None and value == best.get(name):
+                text, cell_value = _answer_cell(metrics, name)
+                if ranked and compare and cell_value is not None and cell_value == best.get(name):
                     text = f"[bold green]{text}[/bold green]"
-                cells.append(text)
-            label = "all" if question_type is None else escape(question_type)
+                cells.append(text if ranked else f"[dim]{text}[/dim]" if text else "")
             table.add_row(
-                label if position == 0 else "",
-                run.mode,
-                escape(run.model),
+                escape(label) if position == 0 else "",
+                run.mode if ranked else "",
+                escape(run.model) if ranked else "",
+                answerer if ranked else f"[dim]{answerer}[/dim]",
                 str(metrics.questions),
                 *cells,
-                end_section=position == len(rows) - 1,
+                end_section=position == len(lines) - 1,
             )
     return table
 
@@ -222,6 +253,7 @@ def _eval_answers(
                 modes=modes,
                 models=names,
                 progress=on_answer,
+                embed=workspace.embedder().embed,
             )
     if json_output:
         typer.echo(report.model_dump_json())
@@ -236,7 +268,11 @@ def _eval_answers(
     console.print(
         "keywords: answers holding every expected keyword; abstained: unanswerable questions "
         "that abstained; false abst.: answerable ones that did; cit. prec.: references whose "
-        "quote is the cited span, in an expected document."
+        "quote is the cited span, in an expected document; fragments: references whose span is "
+        "not whole sentences of its passage; evid.@5: questions whose evidence is in one of the "
+        "turn's first 5 passages. Baselines, from the same passages and never abstaining: top "
+        "passage (the whole first passage) and top 3 sentences (the passages' sentences most "
+        "similar to the question, by the app's embedder)."
     )
     if len(report.runs) > 1:
         console.print("[bold green]Bold green[/bold green]: the best run for that metric and type.")

@@ -14,27 +14,51 @@ question type:
 - citation precision: of the document references of all answers, the share that support the
   answer: a non-empty quote that is exactly the document's text at the cited span, in an expected
   document when the question lists expected sources.
+- fragment citations: references whose span is not made of whole sentences of its passage
+  (``docchat.chat.sentences``): a quote cut mid-sentence.
+- evidence recall@5: of the questions that give ``evidence``, the share whose turn retrieved it:
+  each evidence string is in one of the turn's first 5 passages, of an expected document.
 - latency: mean and p95 (nearest rank) of the wall time of ``ask``, after one untimed warm-up
   question per model, so loading the embedder or a model is not charged to the first question.
 
-A question whose turn failed (``ProviderError``) is wrong, never an abstention, and its time is not
-counted; its follow-ups are not asked.
+Beside each run, the same metrics for two naive answers from the same passages
+(``docchat.evaluation.baselines``), and the groups of questions also by ``format`` and ``kind``
+when the file gives them.  A question whose turn failed (``ProviderError``) is wrong, never an
+abstention, and its time is not counted; its follow-ups are not asked (nor answered by the
+baselines, which have no passages then).
 """
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from pydantic import BaseModel, Field
-
 from docchat.chat.markers import without_markers
+from docchat.chat.sentences import split_sentences
 from docchat.chat.types import Answer, Citation
 from docchat.config import EXTRACTIVE_MODEL
 from docchat.errors import DocchatError, InvalidInput, ProviderError
+from docchat.evaluation.answer_report import (
+    AnswerReport,
+    AnswerResult,
+    Axis,
+    BaselineReport,
+    ReferenceCheck,
+    RunReport,
+    summarise,
+)
+from docchat.evaluation.baselines import (
+    BASELINES,
+    Baseline,
+    BaselineAnswer,
+    Embed,
+    SentenceRanker,
+    TurnPassage,
+    top_passage,
+    turn_passages,
+)
 from docchat.evaluation.qa import QARecord, follow_up_parents, normalise
 from docchat.options import ChatMode, mode_names
 
@@ -59,6 +83,8 @@ class Asker(Protocol):
         ...
 
 
+#: Passages of a turn looked at for evidence recall.
+EVIDENCE_PASSAGES = 5
 #: A document's extracted text by id (``Workspace.document_text``): what spans index into.
 DocumentText = Callable[[str], str]
 EvalProgress = Callable[[int, int], None]
@@ -77,149 +103,6 @@ def contains_keyword(answer: str, keyword: str) -> bool:
     if re.search(r"\w$", wanted):
         pattern += r"(?!\w)"
     return re.search(pattern, text) is not None
-
-
-class ReferenceCheck(BaseModel):
-    """One document reference of an answer and whether it supports the answer."""
-
-    n: int
-    document_id: str | None
-    file_name: str | None
-    quote_matches: bool = Field(
-        description="Its quote is non-empty and is the document's text at its span."
-    )
-    expected_document: bool | None = Field(
-        description="It cites an expected document; None when the question lists none."
-    )
-    supports: bool = Field(description="quote_matches, and expected_document is not False.")
-
-
-class AnswerResult(BaseModel):
-    """How one question fared in one mode with one model."""
-
-    line: int | None
-    id: str | None
-    question: str
-    type: str
-    mode: ChatMode
-    model: str
-    unanswerable: bool
-    follow_up: bool
-    answer: str
-    abstained: bool
-    keywords_found: bool | None = Field(
-        description="Every keyword is in the answer (False when it abstained); None: no keywords."
-    )
-    missing_keywords: list[str]
-    references: list[ReferenceCheck]
-    sentences_checked: int = Field(description="Answer sentences the engine checked.")
-    sentences_supported: int = Field(description="Of those, the ones it found supported.")
-    latency_ms: float | None = Field(description="Wall time of ask; None when it failed.")
-    session_id: str | None
-    error: str | None = Field(None, description="Why there is no answer.")
-
-
-class AnswerMetrics(BaseModel):
-    """The metrics of a group of answers (a value is None when its group is empty)."""
-
-    questions: int
-    answerable: int
-    unanswerable: int
-    keyword_questions: int = Field(description="Answerable questions with answer keywords.")
-    keyword_correct: int
-    keyword_accuracy: float | None
-    correct_abstentions: int = Field(description="Unanswerable questions that abstained.")
-    correct_abstention: float | None
-    false_abstentions: int = Field(description="Answerable questions that abstained.")
-    false_abstention_rate: float | None
-    references: int = Field(description="Document references of all answers.")
-    supporting_references: int
-    citation_precision: float | None
-    sentences_checked: int
-    supported_sentence_rate: float | None = Field(
-        description="The engine's own check: supported sentences / checked sentences."
-    )
-    errors: int
-    mean_latency_ms: float | None
-    p95_latency_ms: float | None
-
-
-class RunReport(BaseModel):
-    """One mode with one model: over all questions and per question type."""
-
-    mode: ChatMode
-    model: str
-    overall: AnswerMetrics
-    by_type: dict[str, AnswerMetrics]
-
-
-class AnswerReport(BaseModel):
-    """The result of ``evaluate_answers``: metrics per mode and model, and every answer."""
-
-    questions: int
-    answerable: int
-    unanswerable: int
-    follow_ups: int
-    types: list[str] = Field(description="Question types, in order of first appearance.")
-    modes: list[ChatMode]
-    models: list[str]
-    runs: list[RunReport]
-    details: list[AnswerResult]
-
-    def metrics(
-        self, mode: ChatMode, model: str, question_type: str | None = None
-    ) -> AnswerMetrics:
-        """The metrics of ``mode`` with ``model``, over all questions or those of one type."""
-        for run in self.runs:
-            if run.mode == mode and run.model == model:
-                return run.overall if question_type is None else run.by_type[question_type]
-        raise KeyError((mode, model))
-
-
-def percentile(values: Sequence[float], share: float) -> float | None:
-    """The nearest-rank percentile (``share`` in (0, 1]) of ``values``; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(math.ceil(share * len(ordered)), 1) - 1]
-
-
-def summarise(results: Sequence[AnswerResult]) -> AnswerMetrics:
-    """The metrics of a group of answers."""
-    answerable = [r for r in results if not r.unanswerable]
-    unanswerable = [r for r in results if r.unanswerable]
-    with_keywords = [r for r in answerable if r.keywords_found is not None]
-    keyword_correct = sum(1 for r in with_keywords if r.keywords_found)
-    abstained_right = sum(1 for r in unanswerable if r.abstained)
-    abstained_wrong = sum(1 for r in answerable if r.abstained)
-    references = [c for r in results for c in r.references]
-    supporting = sum(1 for c in references if c.supports)
-    checked = sum(r.sentences_checked for r in results)
-    latencies = [r.latency_ms for r in results if r.latency_ms is not None]
-    return AnswerMetrics(
-        questions=len(results),
-        answerable=len(answerable),
-        unanswerable=len(unanswerable),
-        keyword_questions=len(with_keywords),
-        keyword_correct=keyword_correct,
-        keyword_accuracy=_share(keyword_correct, len(with_keywords)),
-        correct_abstentions=abstained_right,
-        correct_abstention=_share(abstained_right, len(unanswerable)),
-        false_abstentions=abstained_wrong,
-        false_abstention_rate=_share(abstained_wrong, len(answerable)),
-        references=len(references),
-        supporting_references=supporting,
-        citation_precision=_share(supporting, len(references)),
-        sentences_checked=checked,
-        supported_sentence_rate=_share(sum(r.sentences_supported for r in results), checked),
-        errors=sum(1 for r in results if r.error is not None),
-        mean_latency_ms=sum(latencies) / len(latencies) if latencies else None,
-        p95_latency_ms=percentile(latencies, 0.95),
-    )
-
-
-def _share(count: int, total: int) -> float | None:
-    return count / total if total else None
 
 
 # -- scoring one answer -------------------------------------------------------------------------
@@ -266,7 +149,36 @@ def _check_reference(citation: Citation, question: QARecord, texts: _Texts) -> R
         quote_matches=quote_matches,
         expected_document=expected_document,
         supports=quote_matches and expected_document is not False,
+        fragment=is_fragment(
+            citation, None if citation.document_id is None else texts.get(citation.document_id)
+        ),
     )
+
+
+def is_fragment(citation: Citation, document_text: str | None) -> bool | None:
+    """Whether ``citation``'s span is not a run of whole sentences of the cited passage: it starts
+    or ends inside one of ``split_sentences(passage)`` (whitespace at its ends aside).  None when
+    the document's text, the passage or the span is not known or does not fit."""
+    start, end = citation.span_start, citation.span_end
+    passage_start, passage_end = citation.char_start, citation.char_end
+    if (
+        document_text is None
+        or start is None
+        or end is None
+        or passage_start is None
+        or passage_end is None
+        or not passage_start <= start < end <= passage_end <= len(document_text)
+    ):
+        return None
+    span = document_text[start:end]
+    if not span.strip():
+        return None
+    start += len(span) - len(span.lstrip())
+    end -= len(span) - len(span.rstrip())
+    sentences = split_sentences(document_text[passage_start:passage_end])
+    starts = {passage_start + s.start for s in sentences}
+    ends = {passage_start + s.end for s in sentences}
+    return start not in starts or end not in ends
 
 
 def _score_answer(
@@ -277,8 +189,9 @@ def _score_answer(
     model: str,
     latency_ms: float,
     texts: _Texts,
+    passages: Sequence[TurnPassage],
 ) -> AnswerResult:
-    """One answer to ``question``, scored."""
+    """One answer to ``question``, scored; ``passages``: those its turn retrieved."""
     abstained = bool(answer.metadata.get("abstained"))
     keywords = [] if question.unanswerable else (question.answer or [])
     missing = [k for k in keywords if not contains_keyword(answer.answer, k)]
@@ -289,6 +202,8 @@ def _score_answer(
         id=question.id,
         question=question.question,
         type=question.type,
+        format=question.document_format,
+        kind=question.kind,
         mode=mode,
         model=model,
         unanswerable=question.unanswerable,
@@ -303,8 +218,37 @@ def _score_answer(
         ],
         sentences_checked=len(checked),
         sentences_supported=sum(1 for s in checked if s.get("supported") is True),
+        evidence_found=question.holds_evidence(
+            [(p.file_name, p.text) for p in passages[:EVIDENCE_PASSAGES]]
+        ),
         latency_ms=latency_ms,
         session_id=answer.session_id,
+    )
+
+
+def _score_baseline(
+    question: QARecord,
+    answer: BaselineAnswer,
+    *,
+    baseline: Baseline,
+    of: AnswerResult,
+    texts: _Texts,
+) -> AnswerResult:
+    """A baseline's answer to ``question``, scored, beside docchat's answer ``of``."""
+    keywords = [] if question.unanswerable else (question.answer or [])
+    missing = [k for k in keywords if not contains_keyword(answer.text, k)]
+    return of.model_copy(
+        update={
+            "baseline": baseline,
+            "answer": answer.text,
+            "abstained": False,
+            "keywords_found": not missing if keywords else None,
+            "missing_keywords": missing,
+            "references": [_check_reference(c, question, texts) for c in answer.references],
+            "sentences_checked": 0,
+            "sentences_supported": 0,
+            "latency_ms": None,
+        }
     )
 
 
@@ -316,6 +260,8 @@ def _failed(
         id=question.id,
         question=question.question,
         type=question.type,
+        format=question.document_format,
+        kind=question.kind,
         mode=mode,
         model=model,
         unanswerable=question.unanswerable,
@@ -344,9 +290,15 @@ def evaluate_answers(
     modes: Sequence[ChatMode] | None = None,
     models: Sequence[str] = (EXTRACTIVE_MODEL,),
     progress: EvalProgress | None = None,
+    embed: Embed | None = None,
+    baselines: bool = True,
 ) -> AnswerReport:
     """Ask every question in every mode (default: every registered one) with every model and
     score the answers; ``progress(done, total)`` after each.
+
+    With ``baselines``, the naive answers of ``docchat.evaluation.baselines`` are scored beside
+    each run, from the passages of its turns: ``top_passage`` always, ``top_sentences`` when
+    ``embed`` (``Embedder.embed``, the app's own) is given.
 
     Raises ``InvalidInput`` for bad arguments, and whatever the warm-up question raises (an
     unknown model, a server that is down) before any question is scored.
@@ -364,8 +316,10 @@ def evaluate_answers(
         raise InvalidInput("name at least one model", field="models")
     parents = follow_up_parents(questions)
     texts = _Texts(document_text)
+    answerers = _baseline_answerers(embed) if baselines else {}
     total = len(questions) * len(modes) * len(models)
     details: list[AnswerResult] = []
+    baseline_details: list[AnswerResult] = []
     warmed: set[str] = set()
     for mode in modes:
         for model in models:
@@ -373,28 +327,65 @@ def evaluate_answers(
                 ask(questions[0].question, session_id=None, mode=mode, model=model)
                 warmed.add(model)
             run = _ask_all(ask, questions, parents, mode=mode, model=model, texts=texts)
-            for result in run:
+            for question, result, passages in run:
                 details.append(result)
+                for name, answerer in answerers.items():
+                    if passages is None:  # the turn failed: no passages to answer from
+                        baseline_details.append(result.model_copy(update={"baseline": name}))
+                        continue
+                    answer = answerer(question, passages)
+                    baseline_details.append(
+                        _score_baseline(question, answer, baseline=name, of=result, texts=texts)
+                    )
                 if progress:
                     progress(len(details), total)
-    types = list(dict.fromkeys(q.type for q in questions))
+    groups: dict[Axis, list[str]] = {
+        "type": list(dict.fromkeys(q.type for q in questions)),
+        "format": list(dict.fromkeys(f for q in questions if (f := q.document_format) is not None)),
+        "kind": list(dict.fromkeys(q.kind for q in questions if q.kind is not None)),
+    }
+    runs = []
+    for mode in modes:
+        for model in models:
+            mine = [d for d in details if d.mode == mode and d.model == model]
+            theirs = {
+                name: [
+                    d
+                    for d in baseline_details
+                    if d.baseline == name and d.mode == mode and d.model == model
+                ]
+                for name in answerers
+            }
+            runs.append(_run_report(mode, model, mine, theirs, groups))
     return AnswerReport(
         questions=len(questions),
         answerable=sum(1 for q in questions if not q.unanswerable),
         unanswerable=sum(1 for q in questions if q.unanswerable),
         follow_ups=sum(1 for p in parents if p is not None),
-        types=types,
+        types=groups["type"],
+        formats=groups["format"],
+        kinds=groups["kind"],
         modes=modes,
         models=models,
-        runs=[
-            _run_report(
-                mode, model, [d for d in details if d.mode == mode and d.model == model], types
-            )
-            for mode in modes
-            for model in models
-        ],
+        runs=runs,
         details=details,
+        baseline_details=baseline_details,
     )
+
+
+BaselineAnswerer = Callable[[QARecord, Sequence[TurnPassage]], BaselineAnswer]
+
+
+def _baseline_answerers(embed: Embed | None) -> dict[Baseline, BaselineAnswerer]:
+    answerers: dict[Baseline, BaselineAnswerer] = {
+        "top_passage": lambda _question, passages: top_passage(passages)
+    }
+    if embed is not None:
+        ranker = SentenceRanker(embed)
+        answerers["top_sentences"] = lambda question, passages: ranker.answer(
+            question.question, passages
+        )
+    return answerers
 
 
 def _ask_all(
@@ -405,37 +396,72 @@ def _ask_all(
     mode: ChatMode,
     model: str,
     texts: _Texts,
-) -> Iterable[AnswerResult]:
-    """Each question's result, asked in order; a follow-up in its parent's session."""
+) -> Iterable[tuple[QARecord, AnswerResult, list[TurnPassage] | None]]:
+    """Each question, its result and the passages its turn retrieved (None when it failed),
+    asked in order; a follow-up in its parent's session."""
     sessions: list[str | None] = []
     for question, parent in zip(questions, parents, strict=True):
         session_id = None if parent is None else sessions[parent]
         if parent is not None and session_id is None:
             sessions.append(None)
-            yield _failed(
-                question, mode=mode, model=model, error="not asked: the question it follows failed"
-            )
+            error = "not asked: the question it follows failed"
+            yield question, _failed(question, mode=mode, model=model, error=error), None
             continue
         started = time.perf_counter()
         try:
             answer = ask(question.question, session_id=session_id, mode=mode, model=model)
         except ProviderError as exc:
             sessions.append(None)
-            yield _failed(question, mode=mode, model=model, error=exc.message)
+            yield question, _failed(question, mode=mode, model=model, error=exc.message), None
             continue
         latency_ms = (time.perf_counter() - started) * 1000
         sessions.append(answer.session_id)
-        yield _score_answer(
-            question, answer, mode=mode, model=model, latency_ms=latency_ms, texts=texts
+        passages = turn_passages(answer, texts.get)
+        result = _score_answer(
+            question,
+            answer,
+            mode=mode,
+            model=model,
+            latency_ms=latency_ms,
+            texts=texts,
+            passages=passages,
         )
+        yield question, result, passages
+
+
+def _grouped(results: Sequence[AnswerResult], groups: dict[Axis, list[str]]) -> dict[str, object]:
+    """The fields of a ``GroupedMetrics`` for ``results``."""
+    return {
+        "overall": summarise(results),
+        "by_type": {t: summarise([r for r in results if r.type == t]) for t in groups["type"]},
+        "by_format": {
+            f: summarise([r for r in results if r.format == f]) for f in groups["format"]
+        },
+        "by_kind": {k: summarise([r for r in results if r.kind == k]) for k in groups["kind"]},
+    }
 
 
 def _run_report(
-    mode: ChatMode, model: str, results: Sequence[AnswerResult], types: Iterable[str]
+    mode: ChatMode,
+    model: str,
+    results: Sequence[AnswerResult],
+    baselines: dict[Baseline, list[AnswerResult]],
+    groups: dict[Axis, list[str]],
 ) -> RunReport:
-    return RunReport(
-        mode=mode,
-        model=model,
-        overall=summarise(results),
-        by_type={t: summarise([r for r in results if r.type == t]) for t in types},
+    return RunReport.model_validate(
+        {
+            "mode": mode,
+            "model": model,
+            **_grouped(results, groups),
+            "baselines": [
+                BaselineReport.model_validate(
+                    {
+                        "baseline": name,
+                        "description": BASELINES[name],
+                        **_grouped(answers, groups),
+                    }
+                )
+                for name, answers in baselines.items()
+            ],
+        }
     )

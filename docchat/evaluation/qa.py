@@ -11,8 +11,8 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Annotated
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from docchat.documents.parsers import FORMATS
 from docchat.errors import InvalidInput
 from docchat.retrieval.hybrid import MAX_QUERY_CHARS, Hit
 
@@ -70,6 +71,23 @@ class Expected(BaseModel):
 
 #: An expected answer keyword or phrase.
 Keyword = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+#: The exact words of a document that answer a question (whitespace and case aside).
+Evidence = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+#: What a question asks for, for per-kind rows: a fact, a number, a paraphrase of the text's words,
+#: several facts at once, the steps of a procedure, or something the documents do not say.
+Kind = Literal["factoid", "numeric", "paraphrase", "multi-part", "procedure", "unanswerable"]
+KINDS: tuple[Kind, ...] = (
+    "factoid",
+    "numeric",
+    "paraphrase",
+    "multi-part",
+    "procedure",
+    "unanswerable",
+)
+#: Format names by file suffix, as the parsers' modules are named: pdf, html, markdown, text...
+FORMAT_BY_SUFFIX = {
+    suffix: fmt.parser.partition(":")[0] for fmt in FORMATS for suffix in fmt.suffixes
+}
 #: What ``follow_up_of`` names: a 1-based line of the QA file, or a question's ``id``.
 QuestionRef = (
     Annotated[int, Field(strict=True, ge=1)]
@@ -107,9 +125,27 @@ class QARecord(BaseModel):
     follow_up_of: QuestionRef | None = Field(
         None, description="The line (1-based) or id of the question it follows in one session."
     )
+    evidence: Evidence | list[Evidence] | None = Field(
+        None,
+        description="The exact words of the document that answer it; a list (each part in one "
+        "passage) for a multi-part answer.  Passage-level evidence recall reads it.",
+    )
+    kind: Kind | None = Field(None, description="What it asks for, for per-kind metrics.")
+    format: str | None = Field(
+        None,
+        min_length=1,
+        max_length=20,
+        description="The answering document's format (pdf, html, text...), for per-format metrics.",
+    )
+    paraphrased: bool | None = Field(
+        None, strict=True, description="Worded without the evidence's content words."
+    )
+    split: str | None = Field(
+        None, min_length=1, max_length=50, description="Which part of the set (calibration...)."
+    )
     line: int | None = Field(None, description="Its line in the QA file (set by parse_qa).")
 
-    @field_validator("question", "type", "id")
+    @field_validator("question", "type", "id", "format", "split")
     @classmethod
     def _not_blank(cls, value: str | None) -> str | None:
         if value is None:
@@ -125,6 +161,14 @@ class QARecord(BaseModel):
             raise ValueError("keywords must contain some non-space characters")
         return value
 
+    @field_validator("evidence")
+    @classmethod
+    def _no_blank_evidence(cls, value: str | list[str] | None) -> str | list[str] | None:
+        parts = [value] if isinstance(value, str) else value
+        if parts is not None and (not parts or any(not e.strip() for e in parts)):
+            raise ValueError("must be some non-space characters, or a non-empty list of them")
+        return value
+
     @model_validator(mode="after")
     def _answerable_or_not(self) -> QARecord:
         # Raised with the key in the message: parse_qa prints a model-level error as it is.
@@ -133,6 +177,12 @@ class QARecord(BaseModel):
                 raise ValueError("expected: an unanswerable question has no expected sources")
             if self.answer is not None:
                 raise ValueError("answer: an unanswerable question has no answer keywords")
+            if self.evidence is not None:
+                raise ValueError("evidence: an unanswerable question has no evidence")
+            if self.kind not in (None, "unanswerable"):
+                raise ValueError(f"kind: {self.kind!r}, but the question is unanswerable")
+        elif self.kind == "unanswerable":
+            raise ValueError("kind: 'unanswerable' needs unanswerable: true")
         elif self.expected is None:
             raise ValueError("expected: Field required (unless unanswerable is true)")
         elif not self.expected:
@@ -145,6 +195,52 @@ class QARecord(BaseModel):
     def sources(self) -> list[Expected]:
         """The expected sources (none for an unanswerable question)."""
         return self.expected or []
+
+    @property
+    def evidence_parts(self) -> list[str]:
+        """The evidence strings (one unless multi-part): ``evidence``, or else the ``contains``
+        of every expected entry that gives one; none for an unanswerable question."""
+        if self.evidence is not None:
+            return [self.evidence] if isinstance(self.evidence, str) else list(self.evidence)
+        return [e.contains for e in self.sources if e.contains is not None]
+
+    def holds_evidence(self, texts: Sequence[tuple[str, str]]) -> bool | None:
+        """Whether every evidence part is in one of ``texts`` (file name, passage text) of its
+        document, whitespace and case aside; None when the question has no evidence.
+
+        Explicit ``evidence`` may be in any expected document; a ``contains`` taken as evidence
+        must be in its own entry's.  A part split across two passages is in neither: the measure
+        is of passages that hold it.
+        """
+        if self.evidence is not None:
+            wanted = [(part, self.sources) for part in self.evidence_parts]
+        else:
+            wanted = [(e.contains, [e]) for e in self.sources if e.contains is not None]
+        if not wanted:
+            return None
+        held = [(name, normalise(text)) for name, text in texts]
+        return all(
+            any(
+                normalise(part) in text
+                and (not documents or any(e.matches_document(name) for e in documents))
+                for name, text in held
+            )
+            for part, documents in wanted
+        )
+
+    @property
+    def document_format(self) -> str | None:
+        """``format``, or else the one the expected documents' suffixes name (pdf, html,
+        markdown, text...); "mixed" when they name several, None when none is known."""
+        if self.format is not None:
+            return self.format
+        found = {
+            FORMAT_BY_SUFFIX.get(PurePosixPath(e.document.casefold()).suffix) for e in self.sources
+        }
+        found.discard(None)
+        if not found:
+            return None
+        return found.pop() if len(found) == 1 else "mixed"
 
     @property
     def retrievable(self) -> bool:

@@ -31,7 +31,13 @@ CUTOFFS = (1, 3, 5)
 MAX_K = 200
 
 Metric = Literal[
-    "recall_at_1", "recall_at_3", "recall_at_5", "recall_at_k", "mrr_at_k", "mean_latency_ms"
+    "recall_at_1",
+    "recall_at_3",
+    "recall_at_5",
+    "recall_at_k",
+    "mrr_at_k",
+    "evidence_recall_at_5",
+    "mean_latency_ms",
 ]
 METRICS: tuple[Metric, ...] = (
     "recall_at_1",
@@ -39,8 +45,11 @@ METRICS: tuple[Metric, ...] = (
     "recall_at_5",
     "recall_at_k",
     "mrr_at_k",
+    "evidence_recall_at_5",
     "mean_latency_ms",
 )
+#: Passages looked at for evidence recall.
+EVIDENCE_CUTOFF = 5
 
 
 def first_relevant_rank(hits: Sequence[Hit], expected: Sequence[Expected]) -> int | None:
@@ -58,6 +67,11 @@ class QuestionResult(BaseModel):
     type: str
     mode: EvalRun
     rank: int | None = Field(description="Position of the first relevant hit; None: not found.")
+    evidence_found: bool | None = Field(
+        None,
+        description="A passage of the top 5 holds each evidence string (in an expected "
+        "document); None when the question gives no evidence or k < 5.",
+    )
     latency_ms: float
 
 
@@ -70,15 +84,27 @@ class Metrics(BaseModel):
     recall_at_5: float | None
     recall_at_k: float
     mrr_at_k: float
+    evidence_questions: int = Field(0, description="Questions with evidence, when k >= 5.")
+    evidence_recall_at_5: float | None = Field(
+        None, description="Of those, the share with their evidence in the top 5 passages."
+    )
     mean_latency_ms: float
 
 
-def summarise(ranks: Sequence[int | None], latencies_ms: Sequence[float], *, k: int) -> Metrics:
-    """The metrics of a group of questions from their first-relevant ranks and latencies.
+def summarise(
+    ranks: Sequence[int | None],
+    latencies_ms: Sequence[float],
+    *,
+    k: int,
+    evidence: Sequence[bool | None] = (),
+) -> Metrics:
+    """The metrics of a group of questions from their first-relevant ranks, latencies and
+    whether their evidence was found (None: no evidence to look for).
 
     A rank above ``k`` counts as not found.  An empty group scores zero everywhere.
     """
     count = len(ranks)
+    looked = [found for found in evidence if found is not None]
 
     def recall(n: int) -> float:
         return sum(1 for r in ranks if r is not None and r <= n) / count if count else 0.0
@@ -91,6 +117,8 @@ def summarise(ranks: Sequence[int | None], latencies_ms: Sequence[float], *, k: 
         recall_at_5=cutoffs[5],
         recall_at_k=recall(k),
         mrr_at_k=sum(1 / r for r in ranks if r is not None and r <= k) / count if count else 0.0,
+        evidence_questions=len(looked),
+        evidence_recall_at_5=sum(looked) / len(looked) if looked else None,
         mean_latency_ms=sum(latencies_ms) / len(latencies_ms) if latencies_ms else 0.0,
     )
 
@@ -107,7 +135,7 @@ class EvaluationReport(BaseModel):
     """The result of ``evaluate``: metrics per mode and each question's rank per mode."""
 
     k: int
-    questions: int = Field(description="QARecords searched.")
+    questions: int = Field(description="Questions searched.")
     skipped: int = Field(0, description="Unanswerable and follow-up questions, not searched.")
     types: list[str] = Field(description="Question types, in order of first appearance.")
     modes: list[ModeReport]
@@ -195,6 +223,11 @@ def evaluate(
                     type=q.type,
                     mode=mode,
                     rank=first_relevant_rank(hits[:k], q.sources),
+                    evidence_found=(
+                        q.holds_evidence([(h.file_name, h.text) for h in hits[:EVIDENCE_CUTOFF]])
+                        if k >= EVIDENCE_CUTOFF
+                        else None
+                    ),
                     latency_ms=latency_ms,
                 )
             )
@@ -217,7 +250,12 @@ def _mode_report(
     mode: EvalRun, results: Sequence[QuestionResult], types: Iterable[str], k: int
 ) -> ModeReport:
     def group(selected: Sequence[QuestionResult]) -> Metrics:
-        return summarise([r.rank for r in selected], [r.latency_ms for r in selected], k=k)
+        return summarise(
+            [r.rank for r in selected],
+            [r.latency_ms for r in selected],
+            k=k,
+            evidence=[r.evidence_found for r in selected],
+        )
 
     return ModeReport(
         mode=mode,

@@ -13,12 +13,8 @@ from corpora import Corpora
 from docchat.chat.types import Answer, Citation
 from docchat.config import Settings
 from docchat.errors import InvalidInput, ProviderError
-from docchat.evaluation.answers import (
-    chat_modes,
-    contains_keyword,
-    evaluate_answers,
-    percentile,
-)
+from docchat.evaluation.answer_report import percentile
+from docchat.evaluation.answers import chat_modes, contains_keyword, evaluate_answers
 from docchat.evaluation.qa import Expected, QARecord, load_qa
 from docchat.options import ChatMode
 from docchat.retrieval.embedders import MiniLMEmbedder
