@@ -117,6 +117,11 @@ def main() -> None:
     parser.add_argument("--hits", help="keep the retrieved passages in this file")
     parser.add_argument("--show", action="store_true", help="print every answer")
     parser.add_argument(
+        "--measure",
+        action="store_true",
+        help="a hold-out split: report at ABSTAIN_BELOW only, no floor chosen on it",
+    )
+    parser.add_argument(
         "--no-kind-check",
         action="store_true",
         help="answer without the asked-for kind check (docchat.chat.asked), to see what it does",
@@ -172,9 +177,13 @@ def main() -> None:
             + sum(s >= floor for s in answerable) / len(answerable)
         ) / 2
 
-    cuts = sorted({round(r.score, 3) for r in rows})
-    best = max(((a + b) / 2 for a, b in pairwise(cuts)), key=balanced)
-    for label, floor in (("best on this set", best), ("ABSTAIN_BELOW now", ABSTAIN_BELOW)):
+    floors = [("ABSTAIN_BELOW now", ABSTAIN_BELOW)]
+    if not args.measure:
+        cuts = sorted({round(r.score, 3) for r in rows})
+        floors.insert(
+            0, ("best on this set", max(((a + b) / 2 for a, b in pairwise(cuts)), key=balanced))
+        )
+    for label, floor in floors:
         report(console, label, floor, rows, balanced(floor))
 
 
