@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from docchat.chat.markers import without_markers
 from docchat.chat.sentences import split_sentences
@@ -193,21 +193,11 @@ def _score_answer(
 ) -> AnswerResult:
     """One answer to ``question``, scored; ``passages``: those its turn retrieved."""
     abstained = bool(answer.metadata.get("abstained"))
-    keywords = [] if question.unanswerable else (question.answer or [])
-    missing = [k for k in keywords if not contains_keyword(answer.answer, k)]
+    keywords, missing = _keywords(question, answer.answer)
     sentences = [s for s in answer.metadata.get("sentences") or [] if isinstance(s, dict)]
     checked = [s for s in sentences if s.get("supported") is not None]
     return AnswerResult(
-        line=question.line,
-        id=question.id,
-        question=question.question,
-        type=question.type,
-        format=question.document_format,
-        kind=question.kind,
-        mode=mode,
-        model=model,
-        unanswerable=question.unanswerable,
-        follow_up=question.follow_up_of is not None,
+        **_asked(question, mode=mode, model=model),
         answer=answer.answer,
         abstained=abstained,
         keywords_found=(not missing and not abstained) if keywords else None,
@@ -226,6 +216,28 @@ def _score_answer(
     )
 
 
+def _asked(question: QARecord, *, mode: ChatMode, model: str) -> dict[str, Any]:
+    """The fields of a result that say what was asked, and how: the same for every outcome."""
+    return {
+        "line": question.line,
+        "id": question.id,
+        "question": question.question,
+        "type": question.type,
+        "format": question.document_format,
+        "kind": question.kind,
+        "mode": mode,
+        "model": model,
+        "unanswerable": question.unanswerable,
+        "follow_up": question.follow_up_of is not None,
+    }
+
+
+def _keywords(question: QARecord, text: str) -> tuple[list[str], list[str]]:
+    """The keywords ``question`` expects (none when unanswerable), and those ``text`` lacks."""
+    keywords = [] if question.unanswerable else (question.answer or [])
+    return keywords, [k for k in keywords if not contains_keyword(text, k)]
+
+
 def _score_baseline(
     question: QARecord,
     answer: BaselineAnswer,
@@ -235,8 +247,7 @@ def _score_baseline(
     texts: _Texts,
 ) -> AnswerResult:
     """A baseline's answer to ``question``, scored, beside docchat's answer ``of``."""
-    keywords = [] if question.unanswerable else (question.answer or [])
-    missing = [k for k in keywords if not contains_keyword(answer.text, k)]
+    keywords, missing = _keywords(question, answer.text)
     return of.model_copy(
         update={
             "baseline": baseline,
@@ -256,16 +267,7 @@ def _failed(
     question: QARecord, *, mode: ChatMode, model: str, error: str, session_id: str | None = None
 ) -> AnswerResult:
     return AnswerResult(
-        line=question.line,
-        id=question.id,
-        question=question.question,
-        type=question.type,
-        format=question.document_format,
-        kind=question.kind,
-        mode=mode,
-        model=model,
-        unanswerable=question.unanswerable,
-        follow_up=question.follow_up_of is not None,
+        **_asked(question, mode=mode, model=model),
         answer="",
         abstained=False,
         keywords_found=False if question.answer and not question.unanswerable else None,
