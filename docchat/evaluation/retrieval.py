@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Literal, Protocol, cast
+from typing import Literal, Protocol, cast, get_args
 
 from pydantic import BaseModel, Field
 
@@ -39,15 +39,8 @@ Metric = Literal[
     "evidence_recall_at_5",
     "mean_latency_ms",
 ]
-METRICS: tuple[Metric, ...] = (
-    "recall_at_1",
-    "recall_at_3",
-    "recall_at_5",
-    "recall_at_k",
-    "mrr_at_k",
-    "evidence_recall_at_5",
-    "mean_latency_ms",
-)
+#: The metrics in report order: the Literal's own values, so the two cannot drift apart.
+METRICS: tuple[Metric, ...] = get_args(Metric)
 #: Passages looked at for evidence recall.
 EVIDENCE_CUTOFF = 5
 
