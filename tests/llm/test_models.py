@@ -63,7 +63,9 @@ def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(InvalidInput) as caught:
         catalog.get("gtp")
     assert caught.value.field == "model"
-    assert caught.value.message == "unknown model 'gtp'; known models: extractive, smollm2, qwen-0.5b, gpt"
+    assert caught.value.message == (
+        "unknown model 'gtp'; known models: extractive, smollm2, qwen-0.5b, gpt"
+    )
 
 
 def test_extractive_is_no_chat_model() -> None:
