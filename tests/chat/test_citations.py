@@ -288,7 +288,7 @@ def test_a_short_answer_quoted_word_for_word_gets_its_marker(minilm: MiniLMEmbed
     # Qwen2.5-Coder-0.5B answers "How far ahead must trips be reserved?" with the passage's own
     # words and no marker; a fragment's embedding is too short to reach ADD_SIMILARITY.
     hits = passages(("remote-work.md", "remotely"), ("travel-booking.md", "Egencia"))
-    checked = check_answer("14 days in advance", hits, embedder=minilm)
+    checked = check_answer("14 days in advance", hits, embedder=minilm, lexicon=EN)
     [check] = checked.sentences
     assert check.supported and check.added_citation and check.citations == [1]
     assert checked.text == "14 days in advance [1]"
@@ -297,7 +297,7 @@ def test_a_short_answer_quoted_word_for_word_gets_its_marker(minilm: MiniLMEmbed
     assert "at least 14 days in advance" in ref.quote
     # Not word for word: the same words out of order, a changed number, one word alone.
     for fragment in ("advance 14 days", "15 days in advance", "Egencia"):
-        [other] = check_answer(fragment, hits, embedder=minilm).sentences
+        [other] = check_answer(fragment, hits, embedder=minilm, lexicon=EN).sentences
         assert other.supported is not True and not other.added_citation, fragment
 
 
