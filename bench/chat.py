@@ -184,7 +184,7 @@ class InstantModel:
 
 def instant_engine(ws: Workspace, model: InstantModel) -> ChatEngine:
     """A chat engine over ``ws``'s parts that finds ``model`` by its name, other names as usual."""
-    catalog = ModelCatalog(ws.settings.llm)
+    catalog = ModelCatalog(ws.settings.llm, data_dir=ws.settings.data_dir)
 
     def lookup(name: str) -> ChatModel | None:
         return model if name == model.name else catalog.get(name)

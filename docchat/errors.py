@@ -16,6 +16,7 @@
     │   └── UnsupportedParameter
     ├── Conflict
     ├── ProviderError        (.kind: unavailable, auth, rate_limited, timeout, ...)
+    │   └── WeightsRefused   (.file_name)
     ├── Busy                 (.retry_after_s)
     └── Cancelled
 
@@ -190,6 +191,15 @@ class ProviderError(DocchatError):
         super().__init__(message)
         self.kind: ProviderErrorKind = kind
         self.model = model
+
+
+class WeightsRefused(ProviderError):
+    """Raised when a model's weights lack a part or are not the published file (size, sha256);
+    the model is unavailable (``kind`` "unavailable"; its code stays ``provider_error``)."""
+
+    def __init__(self, message: str, *, file_name: str, model: str | None = None) -> None:
+        super().__init__(message, kind="unavailable", model=model)
+        self.file_name = file_name
 
 
 class Busy(DocchatError):

@@ -671,7 +671,7 @@ class Workspace:
         if self._models is None:
             with self._lazy_lock:
                 if self._models is None:
-                    self._models = ModelCatalog(self.settings.llm)
+                    self._models = ModelCatalog(self.settings.llm, data_dir=self.settings.data_dir)
         return self._models
 
     def close(self) -> None:

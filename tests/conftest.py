@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from docchat.config import Settings
+from docchat.llm.weights import QWEN_CODER_05B, joined
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.sessions.store import SessionStore
 from docchat.tasks.leases import RUN_DIR, SPOOL_DIR
@@ -123,6 +124,22 @@ def smollm2_server() -> Iterator[LlamaServer]:
     started on first use (~1 s) and stopped with SIGTERM at the end of the run.  See
     tests/llm_server.py."""
     with run_llama_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def qwen_weights() -> Path:
+    """Qwen2.5-Coder-0.5B's GGUF joined from its six installed parts by docchat's own code, once
+    per machine into a folder kept between runs (half a gigabyte; each run verifies its sha256)."""
+    folder = Path(tempfile.gettempdir()) / f"docchat-test-weights-{os.getuid()}" / "models"
+    return joined(QWEN_CODER_05B, folder)
+
+
+@pytest.fixture(scope="session")
+def qwen_server(qwen_weights: Path) -> Iterator[LlamaServer]:
+    """llama.cpp's OpenAI-compatible server serving Qwen2.5-Coder-0.5B (n_ctx 4096, the window
+    docchat gives it), started on first use and stopped at the end of the run."""
+    with run_llama_server(qwen_weights, alias="qwen-0.5b", n_ctx=4096) as server:
         yield server
 
 

