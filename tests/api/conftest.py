@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,8 +21,7 @@ from fastapi import FastAPI
 
 from docchat.api.app import create_app
 from docchat.api.server import server_options
-from docchat.config import QWEN_MODEL, Settings
-from docchat.llm.models import QWEN_SETTINGS
+from docchat.config import Settings
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 
@@ -80,24 +78,11 @@ def with_limits(settings: Settings, **changes: dict[str, Any]) -> Settings:
     return settings.model_copy(update=update)
 
 
-def with_shared_qwen(settings: Settings, weights: Path) -> Settings:
-    """``settings`` with ``qwen-0.5b`` read from the run's one joined GGUF, in a 1,024-token window
-    with 64 tokens to answer.  A generated request may pick any listed model: joining half a
-    gigabyte into each test's data dir, then reading 4,096 tokens of passages on 2 cores (30 s and
-    more), outlasts a request's time limit, and what these tests check is the HTTP face, not the
-    model (the join is tested in tests/llm, Qwen's answers in tests/chat/test_model_verdict.py)."""
-    qwen = QWEN_SETTINGS.model_copy(
-        update={"model_path": weights, "context_window": 1024, "max_output_tokens": 64}
-    )
-    llm = settings.llm.model_copy(update={"models": {**settings.llm.models, QWEN_MODEL: qwen}})
-    return settings.model_copy(update={"llm": llm})
-
-
 @pytest.fixture
-def api_settings(settings: Settings, qwen_weights: Path) -> Settings:
+def api_settings(settings: Settings) -> Settings:
     """The backend under test, with small content and request-size limits."""
     return with_limits(
-        with_shared_qwen(settings, qwen_weights),
+        settings,
         sessions={"max_content_chars": MAX_CONTENT_CHARS},
         server={"max_request_bytes": MAX_REQUEST_BYTES},
     )

@@ -22,7 +22,7 @@ from docchat.config import ModelSettings, Settings
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 
-from .conftest import ExpectError, StartServer, with_shared_qwen
+from .conftest import ExpectError, StartServer
 
 HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
 #: Random examples per operation in the fuzzing phase (the coverage phase's boundary values do
@@ -100,10 +100,8 @@ def test_what_the_schema_admits_is_accepted(
     embedder: MiniLMEmbedder,
     start_server: StartServer,
     tmp_path: Path,
-    qwen_weights: Path,
 ) -> None:
     # The default limits: the small ones of `api_settings` refuse questions the schema admits.
-    settings = with_shared_qwen(settings, qwen_weights)
     workspace = Workspace(settings, embedder=embedder)
     try:
         workspace.ingest([HANDBOOK / "data-retention.md"])
