@@ -120,8 +120,11 @@ class Workspace:
         self._lease: Lease | None = None
         self._task_runner: TaskRunner | None = None
         # Set as the workspace closes: embedding stops at its next batch (the next start-up
-        # resumes it); ingestion finishes its files, which exist only until then.
+        # resumes it); ingestion finishes its files, which exist only until then; a background
+        # turn stops at its next step.
         self._stopping = threading.Event()
+        #: Background turns running now: stopped (``interrupted``) when the workspace closes.
+        self._turns: set[Progress] = set()
         self._models: ModelCatalog | None = None
         self._engine: ChatEngine | None = None
         self._closed = False
@@ -643,13 +646,23 @@ class Workspace:
         chat = self._chat()
 
         def job(progress: Progress) -> dict[str, Any]:
-            answer = chat.ask(
-                asked,
-                cancel=progress.cancel_flag,
-                turn_id=progress.id,
-                on_event=partial(_report, progress),
-            )
-            progress.check_cancelled()  # a cancelled turn stored its partial answer; say so
+            # A turn stops when the workspace closes (at most one model call away) instead of
+            # holding the server's shutdown for minutes of a long mode.
+            with self._lazy_lock:
+                self._turns.add(progress)
+            if self._stopping.is_set():
+                progress.request_interrupt()
+            try:
+                answer = chat.ask(
+                    asked,
+                    cancel=progress.cancel_flag,
+                    turn_id=progress.id,
+                    on_event=partial(_report, progress),
+                )
+            finally:
+                with self._lazy_lock:
+                    self._turns.discard(progress)
+            progress.check_cancelled()  # a stopped turn stored its partial answer; say so
             return answer.model_dump(mode="json")
 
         return self._runner.submit("chat", job, owner=asked.owner)
@@ -675,13 +688,18 @@ class Workspace:
         return self._models
 
     def close(self) -> None:
-        """Finish running tasks (embedding stops at its next batch), end this process's lease
+        """Finish running tasks (embedding stops at its next batch, a background turn at its next
+        step, storing its partial answer, and ends ``interrupted``), end this process's lease
         (its upload folder goes with it), close the model and reranker clients it opened and the
         database connections.  Closing again does nothing."""
         if self._closed:
             return
         self._closed = True
         self._stopping.set()
+        with self._lazy_lock:
+            turns = list(self._turns)
+        for progress in turns:
+            progress.request_interrupt()
         if self._task_runner is not None:
             self._task_runner.shutdown()
         if self._lease is not None:

@@ -87,6 +87,9 @@ def run_llama_server(
                 sys.executable, "-m", "llama_cpp.server",
                 "--model", str(path), "--model_alias", alias,
                 "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
+                # Requests of concurrent clients wait their turn; by default a new one cuts
+                # the running reply short (a reply "ended before it was complete").
+                "--interrupt_requests", "False",
             ]  # fmt: skip
             with log_path.open("wb") as log:
                 process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

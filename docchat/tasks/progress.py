@@ -24,6 +24,7 @@ class Progress:
         self._id = task_id
         self._last_write = 0.0
         self._cancel = threading.Event()
+        self._interrupted = False
         self.processed = 0
         self.total = 0
         self.current: str | None = None
@@ -53,6 +54,17 @@ class Progress:
 
     def request_cancel(self) -> None:
         """Ask the task to stop (``TaskRunner.cancel``)."""
+        self._cancel.set()
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the task was asked to stop because its process is stopping."""
+        return self._interrupted
+
+    def request_interrupt(self) -> None:
+        """Ask the task to stop because its process is stopping: it stops as when cancelled,
+        but ends ``interrupted``, as the task of a process that died does."""
+        self._interrupted = True
         self._cancel.set()
 
     def update(

@@ -124,7 +124,7 @@ class ThreadRunner:
         try:
             yield progress
         except Cancelled:
-            progress._write(status="cancelled", finished_at=utcnow())
+            _stopped(progress)
         except GeneratorExit:  # the generator doing the work was closed: its consumer left
             progress._write(status="cancelled", finished_at=utcnow())
             raise
@@ -163,7 +163,7 @@ class ThreadRunner:
                 return
             result = fn(progress)
         except Cancelled:
-            progress._write(status="cancelled", finished_at=utcnow())
+            _stopped(progress)
         except DocchatError as exc:
             progress.errors.append({"message": exc.message, "code": exc.code})
             progress._write(status="failed", finished_at=utcnow())
@@ -368,3 +368,13 @@ class ThreadRunner:
                         finished_at=utcnow(),
                     )
                 )
+
+
+def _stopped(progress: Progress) -> None:
+    """End a task that stopped when asked: ``interrupted`` when its process is stopping (saying
+    so, as for a process that died), else ``cancelled``."""
+    if progress.interrupted:
+        progress.errors.append(dict(INTERRUPTED_ERROR))
+        progress._write(status="interrupted", finished_at=utcnow())
+    else:
+        progress._write(status="cancelled", finished_at=utcnow())

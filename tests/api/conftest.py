@@ -18,10 +18,11 @@ import pytest
 import uvicorn
 from corpora import Corpora
 from fastapi import FastAPI
+from llm_server import LlamaServer, run_llama_server
 
 from docchat.api.app import create_app
 from docchat.api.server import server_options
-from docchat.config import Settings
+from docchat.config import BUILTIN_LOCAL_MODEL, QWEN_MODEL, ModelSettings, Settings
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 
@@ -76,6 +77,31 @@ def with_limits(settings: Settings, **changes: dict[str, Any]) -> Settings:
         for section, fields in changes.items()
     }
     return settings.model_copy(update=update)
+
+
+def with_local_models_served(settings: Settings, server: LlamaServer) -> Settings:
+    """``settings`` with the in-process models (``smollm2``, ``qwen-0.5b``) replaced by entries of
+    the same names answered by ``server`` (SmolLM2-135M behind llama_cpp.server, in its window).
+    The schema tests send any model the schema lists in any
+    mode, background tasks included: a long mode on Qwen in process takes minutes of 2 cores, the
+    model's speed, not the HTTP face these tests check (Qwen's answers:
+    tests/chat/test_model_verdict.py)."""
+    served = ModelSettings(
+        base_url=server.base_url,
+        model=server.alias,
+        max_retries=0,
+        context_window=server.n_ctx,
+    )
+    models = {**settings.llm.models, BUILTIN_LOCAL_MODEL: served, QWEN_MODEL: served}
+    return settings.model_copy(update={"llm": settings.llm.model_copy(update={"models": models})})
+
+
+@pytest.fixture(scope="session")
+def wide_smollm2_server() -> Iterator[LlamaServer]:
+    """SmolLM2-135M behind llama_cpp.server in an 8,192-token window (its trained length), for
+    the schema tests: the longest question and instructions the schema admits fit in it."""
+    with run_llama_server(n_ctx=8192) as server:
+        yield server
 
 
 @pytest.fixture

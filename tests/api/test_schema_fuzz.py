@@ -20,7 +20,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
+from corpora import Corpora
+from llm_server import LlamaServer
+
+from docchat.config import Settings
+
+from .conftest import StartServer, with_local_models_served
 
 #: Examples per operation in the fuzzing and stateful phases; the examples and coverage phases
 #: (schema examples, every boundary and invalid value) do not depend on it.  12 runs every
@@ -31,7 +36,15 @@ SEED = int(os.environ.get("DOCCHAT_FUZZ_SEED", "20261130"))
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
-def test_schemathesis_finds_nothing(client: httpx.Client, tmp_path: Path) -> None:
+def test_schemathesis_finds_nothing(
+    api_settings: Settings,
+    start_server: StartServer,
+    corpora: Corpora,
+    wide_smollm2_server: LlamaServer,
+    tmp_path: Path,
+) -> None:
+    corpora.copy_into(api_settings, [])
+    client = start_server(with_local_models_served(api_settings, wide_smollm2_server))
     schemathesis = Path(sys.executable).with_name("schemathesis")
     command = [
         str(schemathesis),
@@ -51,8 +64,10 @@ def test_schemathesis_finds_nothing(client: httpx.Client, tmp_path: Path) -> Non
         str(SEED),
         "--workers",
         "2",
+        # What is checked is the answer, not its speed: a turn in a long mode is several model
+        # calls, which on 2 busy cores may take more than 30 s.
         "--request-timeout",
-        "30",
+        "120",
         "--suppress-health-check",
         "all",
         "--output-truncate",

@@ -9,6 +9,7 @@ marked, nothing is lost, and the metadata names the model and counts its tokens.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,3 +116,30 @@ def test_the_in_process_model(settings: Settings, minilm: MiniLMEmbedder, corpor
     assert answer.metadata["usage"]["completion_tokens"] > 0
     if not answer.metadata["abstained"]:
         assert "28" in answer.answer
+
+
+def test_a_background_turn_stops_when_its_workspace_closes(
+    served: Workspace, minilm: MiniLMEmbedder
+) -> None:
+    # A full reading asks the model once per document: closing after the first keeps the rest
+    # unread, where before close waited for every one (minutes of a server's shutdown).
+    task = served.start_ask(
+        "What does each policy say about notice periods?",
+        model="local",
+        mode="full_reading",
+        options=STEADY,
+    )
+    deadline = time.monotonic() + 120
+    while not (served.task(task.id).current or "").startswith("reading"):
+        assert time.monotonic() < deadline, served.task(task.id)
+        time.sleep(0.05)
+    served.close()
+    with Workspace(served.settings, embedder=minilm) as reopened:
+        info = reopened.task(task.id)
+        assert info.status == "interrupted", info
+        assert [e["code"] for e in info.errors] == ["interrupted"]
+        assert info.processed < info.total
+        (session,) = reopened.sessions.list().items
+        messages = reopened.sessions.messages(session.id)
+    assert [m.role for m in messages] == ["user", "assistant"]  # the question is kept
+    assert messages[1].metadata is not None and messages[1].metadata["cancelled"] is True
