@@ -81,7 +81,8 @@ def with_limits(settings: Settings, **changes: dict[str, Any]) -> Settings:
 
 def with_local_models_served(settings: Settings, server: LlamaServer) -> Settings:
     """``settings`` with the in-process models (``smollm2``, ``qwen-0.5b``) replaced by entries of
-    the same names answered by ``server`` (SmolLM2-135M behind llama_cpp.server, in its window).
+    the same names answered by ``server`` (SmolLM2-135M behind llama_cpp.server, in its window,
+    32 tokens to answer: a reply cut at its length is still a reply).
     The schema tests send any model the schema lists in any
     mode, background tasks included: a long mode on Qwen in process takes minutes of 2 cores, the
     model's speed, not the HTTP face these tests check (Qwen's answers:
@@ -91,6 +92,7 @@ def with_local_models_served(settings: Settings, server: LlamaServer) -> Setting
         model=server.alias,
         max_retries=0,
         context_window=server.n_ctx,
+        max_output_tokens=32,
     )
     models = {**settings.llm.models, BUILTIN_LOCAL_MODEL: served, QWEN_MODEL: served}
     return settings.model_copy(update={"llm": settings.llm.model_copy(update={"models": models})})
