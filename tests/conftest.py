@@ -28,6 +28,17 @@ from docchat.workspace import Workspace
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def pytest_configure(config: pytest.Config) -> None:  # noqa: ARG001 (hook signature)
+    """Start every process of the run with no terminal size in its environment."""
+    # pytest's capture imports readline, and GNU readline exports COLUMNS=80 and LINES=24 into the
+    # process's C environment (os.environ does not show them).  pytest-xdist's workers inherit
+    # them as ordinary variables, and Rich fixes a Console's width when it is made: docchat.cli's
+    # consoles, made at import, then ignore the COLUMNS a CLI test passes and wrap tables at 80.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+        os.unsetenv(name)
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
     """A SQLAlchemy URL of a PostgreSQL database we may create databases from."""
