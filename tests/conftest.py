@@ -28,6 +28,17 @@ from docchat.workspace import Workspace
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """How many workers ``-n auto`` (in addopts) starts: none when only files or tests are named,
+    else pytest-xdist's own count (one per core; PYTEST_XDIST_AUTO_NUM_WORKERS overrides it)."""
+    # Each worker imports docchat and collects on its own before the first test: 9 s more for
+    # tests/test_config.py on a 2-core machine (23 s against 14), which only a folder repays.
+    here = config.invocation_params.dir
+    if config.args and all((here / arg.split("::")[0]).is_file() for arg in config.args):
+        return 0
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:  # noqa: ARG001 (hook signature)
     """Start every process of the run with no terminal size in its environment."""
     # pytest's capture imports readline, and GNU readline exports COLUMNS=80 and LINES=24 into the
