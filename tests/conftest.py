@@ -104,8 +104,19 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """The database backend under test."""
+    """The database backend under test (SQLite only for a test marked ``one_backend``)."""
     return str(request.param)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``one_backend`` runs on SQLite only, not once per backend."""
+    # A parametrize mark on the test outranks the backend fixture's own params; added before
+    # pytest reads the marks, as if written on the test.
+    if metafunc.definition.get_closest_marker("one_backend") and "backend" in metafunc.fixturenames:
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+        )
 
 
 @pytest.fixture
