@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# `make test PYTEST_ARGS="-n 2 --dist worksteal"` spreads the suite over two worker processes
-# (pytest-xdist); each starts its own PostgreSQL and model server.  Not the default yet: the whole
-# suite has not been run that way twice on a quiet machine.
+# `make test` spreads the suite over a worker process per core (pytest-xdist's `-n auto` in
+# pyproject.toml's addopts); each starts its own PostgreSQL and model server.  Naming only files
+# or tests runs them in one process; `make test PYTEST_ARGS="-n 0"` runs everything in one.
 
 .PHONY: run test lint fmt migrate bench realdocs check venv clean
 

@@ -29,6 +29,28 @@ from docchat.workspace import Workspace
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """How many workers ``-n auto`` (in addopts) starts: none when only files or tests are named,
+    else pytest-xdist's own count (one per core; PYTEST_XDIST_AUTO_NUM_WORKERS overrides it)."""
+    # Each worker imports docchat and collects on its own before the first test: 9 s more for
+    # tests/test_config.py on a 2-core machine (23 s against 14), which only a folder repays.
+    here = config.invocation_params.dir
+    if config.args and all((here / arg.split("::")[0]).is_file() for arg in config.args):
+        return 0
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:  # noqa: ARG001 (hook signature)
+    """Start every process of the run with no terminal size in its environment."""
+    # pytest's capture imports readline, and GNU readline exports COLUMNS=80 and LINES=24 into the
+    # process's C environment (os.environ does not show them).  pytest-xdist's workers inherit
+    # them as ordinary variables, and Rich fixes a Console's width when it is made: docchat.cli's
+    # consoles, made at import, then ignore the COLUMNS a CLI test passes and wrap tables at 80.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+        os.unsetenv(name)
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
     """A SQLAlchemy URL of a PostgreSQL database we may create databases from."""
@@ -83,8 +105,19 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """The database backend under test."""
+    """The database backend under test (SQLite only for a test marked ``one_backend``)."""
     return str(request.param)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``one_backend`` runs on SQLite only, not once per backend."""
+    # A parametrize mark on the test outranks the backend fixture's own params; added before
+    # pytest reads the marks, as if written on the test.
+    if metafunc.definition.get_closest_marker("one_backend") and "backend" in metafunc.fixturenames:
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+        )
 
 
 @pytest.fixture

@@ -25,6 +25,24 @@ from docchat.documents.registry import DEFAULT_COLLECTION
 from docchat.retrieval.embedders import Embedder
 from docchat.workspace import Workspace
 
+#: Retrieval settings that only a search reads, never ingestion: a corpus ingested under one value
+#: serves them all (tests/retrieval/test_late_interaction.py's rerank weight of 1 built a second
+#: handbook per backend).  A setting not named here keeps its own corpora, the safe side.
+_SEARCH_ONLY = {
+    "num_results",
+    "candidates",
+    "fusion",
+    "dense_weight",
+    "rrf_k",
+    "fulltext_postings_budget",
+    "rerank_url",
+    "rerank_model",
+    "rerank_api_key",
+    "enable_reranking",
+    "rerank_candidates",
+    "rerank_weight",
+}
+
 
 @dataclass(frozen=True)
 class _Template:
@@ -62,9 +80,12 @@ class Corpora:
         """Give ``settings``' database and data dir the corpus of ``paths`` in ``collection``;
         with no paths, a migrated database holding nothing."""
         url = make_url(settings.effective_database_url.get_secret_value())
-        # The sections ingestion and embedding read: servers with other limits, models or chat
-        # defaults share a corpus.
-        shape = settings.model_dump_json(include={"database", "documents", "retrieval"})
+        # The settings ingestion and embedding read: servers with other limits, models, chat
+        # defaults or search settings share a corpus.
+        retrieval = set(type(settings.retrieval).model_fields) - _SEARCH_ONLY
+        shape = settings.model_dump_json(
+            include={"database": True, "documents": True, "retrieval": retrieval}
+        )
         key = "\n".join([url.get_backend_name(), collection, *map(str, paths), shape])
         template = self._templates.get(key)
         if template is None:

@@ -1,5 +1,5 @@
 """Shared by the MCP tests of both transports (tests/test_mcp.py, tests/api/test_mcp_api.py):
-the handbook ingested into a data dir, and one walk through every tool that both must pass."""
+the handbook in a data dir, and one walk through every tool that both must pass."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from corpora import Corpora
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
 from docchat.config import Settings
-from docchat.retrieval.embedders import MiniLMEmbedder
-from docchat.workspace import Workspace
 
 HANDBOOK = Path(__file__).parent / "data" / "handbook"
 TOOLS = {"search_passages", "get_passage", "list_documents", "ask"}
@@ -39,14 +38,10 @@ def run_async(main: Callable[[], Awaitable[None]]) -> None:
         raise failure[0]
 
 
-def ingest_handbook(data_dir: Path, embedder: MiniLMEmbedder) -> None:
-    """The 15 handbook documents, searchable by words and by meaning, in ``data_dir``."""
-    workspace = Workspace(Settings(data_dir=data_dir), embedder=embedder)
-    try:
-        totals = workspace.ingest([HANDBOOK], collection="handbook")
-        assert totals.failures == [] and totals.added == 15
-    finally:
-        workspace.close()
+def ingest_handbook(data_dir: Path, corpora: Corpora) -> None:
+    """The 15 handbook documents, searchable by words and by meaning, in ``data_dir``'s SQLite
+    database: a copy of the run's ingested handbook (tests/corpora.py)."""
+    corpora.copy_into(Settings(data_dir=data_dir), [HANDBOOK], collection="handbook")
 
 
 def structured(result: CallToolResult) -> dict[str, Any]:

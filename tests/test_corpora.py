@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from corpora import Corpora
+from corpora import _SEARCH_ONLY, Corpora
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from docchat.config import Settings
+from docchat.config import RetrievalSettings, Settings
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 
@@ -64,3 +64,15 @@ def test_without_paths_a_copy_is_migrated_and_empty(settings: Settings, corpora:
     with Workspace(settings) as workspace:
         assert workspace.documents() == []
         assert workspace.sessions.list().items == []
+
+
+def test_a_search_setting_shares_the_corpus(
+    settings: Settings, second: Settings, minilm: MiniLMEmbedder, corpora: Corpora
+) -> None:
+    # A reranker weight is read by searches only: the same ingested corpus serves both settings.
+    corpora.copy_into(settings, [RETENTION])
+    weighted = second.retrieval.model_copy(update={"rerank_weight": 1.0})
+    corpora.copy_into(second.model_copy(update={"retrieval": weighted}), [RETENTION])
+    with Workspace(settings, embedder=minilm) as first, Workspace(second, embedder=minilm) as other:
+        assert [d.id for d in other.documents()] == [d.id for d in first.documents()]
+    assert set(RetrievalSettings.model_fields) >= _SEARCH_ONLY

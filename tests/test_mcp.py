@@ -12,17 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from corpora import Corpora
 from mcp import Client, StdioServerParameters
 from mcp_checks import exercise_tools, ingest_handbook, run_async
-
-from docchat.retrieval.embedders import MiniLMEmbedder
 
 DOCCHAT = Path(sys.executable).parent / "docchat"
 
 
-def test_stdio_server_answers_every_tool(tmp_path: Path, minilm: MiniLMEmbedder) -> None:
+def test_stdio_server_answers_every_tool(tmp_path: Path, corpora: Corpora) -> None:
     data_dir = tmp_path / "data"
-    ingest_handbook(data_dir, minilm)
+    ingest_handbook(data_dir, corpora)
     server = StdioServerParameters(
         command=str(DOCCHAT),
         args=["mcp"],

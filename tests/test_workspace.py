@@ -3,9 +3,11 @@ callers used to read from its parts, and ``docchat.ask`` answering from the defa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from corpora import Corpora
 
 import docchat
 from docchat import defaults
@@ -15,6 +17,14 @@ from docchat.tasks.leases import RUN_DIR
 from docchat.workspace import Workspace
 
 HANDBOOK = Path(__file__).parent / "data" / "handbook"
+
+
+@pytest.fixture
+def handbook(settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora) -> Iterator[Workspace]:
+    """A workspace with the test handbook ingested (a copy of the run's one)."""
+    corpora.copy_into(settings, [HANDBOOK])
+    with Workspace(settings, embedder=minilm) as workspace:
+        yield workspace
 
 
 def test_leaving_with_closes_the_lease_and_its_uploads(
@@ -46,10 +56,9 @@ def test_the_facade_says_whether_searches_can_be_reranked(
 
 
 def test_docchat_ask_answers_from_the_default_workspace(
-    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+    handbook: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    workspace.ingest([HANDBOOK])
-    monkeypatch.setattr(defaults, "_workspace", workspace)
+    monkeypatch.setattr(defaults, "_workspace", handbook)
     answer = docchat.ask("How long is maternity leave?")
     assert isinstance(answer, docchat.Answer)
     assert "16 weeks" in answer.answer
@@ -58,15 +67,14 @@ def test_docchat_ask_answers_from_the_default_workspace(
     assert [m.role for m in docchat.get_messages(answer.session_id)] == ["user", "assistant"]
 
 
-def test_ask_takes_the_question_a_face_built(workspace: Workspace) -> None:
+def test_ask_takes_the_question_a_face_built(handbook: Workspace) -> None:
     """The API and CLI build one ``Question`` from their input and hand it over whole."""
-    workspace.ingest([HANDBOOK])
-    first = workspace.ask(docchat.Question(text="How long is maternity leave?", mode="basic"))
+    first = handbook.ask(docchat.Question(text="How long is maternity leave?", mode="basic"))
     assert "16 weeks" in first.answer
     follow_up = docchat.Question(text="And paternity leave?", session_id=first.session_id)
-    events = list(workspace.ask_stream(follow_up))
+    events = list(handbook.ask_stream(follow_up))
     assert events[-1].type == "done"
-    assert workspace.session(first.session_id).message_count == 4
+    assert handbook.session(first.session_id).message_count == 4
     # A keyword beside a whole Question would be dropped unseen: refused instead.
     with pytest.raises(TypeError, match="session_id"):
-        workspace.ask(follow_up, session_id=first.session_id)
+        handbook.ask(follow_up, session_id=first.session_id)

@@ -6,14 +6,22 @@ takes every append queued so far, runs them in one transaction and commits once;
 is woken alone, with its result (no thundering herd), and the oldest one still queued is woken to
 lead the next batch. Each call still returns only after the commit that holds its message, so
 nothing is acknowledged before it is durable. (PostgreSQL groups commits itself.)
+
+Leaders run their batches on one driver connection of their own, kept open rather than checked out
+of the engine's pool per batch: a checkout and its return cost more than SQLite's whole UPDATE of
+the session row (bench/sessions.py), and one connection that only appends keeps SQLite's page cache
+of the pages an append touches.  Only the leader uses it, under ``Database.writing``, so one thread
+at a time.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import event
 
 from docchat.db import Database
 from docchat.errors import SessionNotFound
@@ -30,8 +38,9 @@ class _Append:
     result: tuple[int, int] | None = None  # (position, message id)
     error: BaseException | None = None
     done: bool = False
-    #: Set when the append is done, or when this thread is to lead the next batch.
-    wake: threading.Event = field(default_factory=threading.Event)
+    #: Set when the append is done, or when this thread is to lead the next batch; made only for
+    #: an append that has to wait (a lone one leads at once, and an Event costs 1-4 us).
+    wake: threading.Event | None = None
 
 
 class GroupCommit:
@@ -42,6 +51,8 @@ class GroupCommit:
         self._guard = threading.Lock()
         self._queue: deque[_Append] = deque()
         self._leading = False
+        #: The leaders' driver connection: opened by the first batch, closed with the engine.
+        self._conn: Any = None
 
     def append(self, bump: str, insert: str, params: dict[str, Any]) -> tuple[int, int]:
         """Run ``bump`` (returns the next position) then ``insert`` (returns the id); commit."""
@@ -49,8 +60,11 @@ class GroupCommit:
         with self._guard:
             self._queue.append(item)
             lead = not self._leading
-            self._leading = True
-        if not lead:
+            if lead:
+                self._leading = True
+            else:
+                item.wake = threading.Event()
+        if item.wake is not None:
             item.wake.wait()
         if not item.done:
             self._lead()
@@ -60,16 +74,25 @@ class GroupCommit:
         return item.result
 
     def _lead(self) -> None:
+        queue = self._queue
         with self._guard:
-            batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+            if len(queue) <= MAX_BATCH:
+                batch = list(queue)
+                queue.clear()
+            else:
+                batch = [queue.popleft() for _ in range(MAX_BATCH)]
         try:
             self._run(batch)
         finally:
             for done in batch:
-                done.wake.set()
+                if done.wake is not None:
+                    done.wake.set()
             with self._guard:
                 if self._queue:
-                    self._queue[0].wake.set()  # not done: it leads the next batch
+                    # Not done, and queued while a leader ran, so it has an Event: it leads next.
+                    wake = self._queue[0].wake
+                    assert wake is not None
+                    wake.set()
                 else:
                     self._leading = False
 
@@ -79,12 +102,21 @@ class GroupCommit:
         # needs none; its failure rolls back the transaction.
         isolate = len(batch) > 1
         try:
-            with self._db.writing(), self._db.driver_transaction() as cur:
-                for item in batch:
-                    if isolate:
-                        _run_isolated(cur, item)
-                    else:
-                        _run_item(cur, item)
+            with self._db.writing():
+                conn = self._connection()
+                cur = conn.cursor()
+                # The connection is in the driver's autocommit mode (db.make_engine).
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    for item in batch:
+                        if isolate:
+                            _run_isolated(cur, item)
+                        else:
+                            _run_item(cur, item)
+                    conn.commit()
+                except BaseException:
+                    conn.rollback()
+                    raise
         except BaseException as exc:
             # Nothing of the batch was committed (the commit itself failed, or a lone append).
             for item in batch:
@@ -93,6 +125,26 @@ class GroupCommit:
         finally:
             for item in batch:
                 item.done = True
+
+    def _connection(self) -> Any:
+        """The leaders' connection (the caller holds ``Database.writing``)."""
+        if self._conn is None:
+            # Made by the engine, so it has docchat's pragmas, then taken out of the pool's
+            # accounting: the pool neither counts it nor hands it to anyone else.
+            pooled = self._db.engine.raw_connection()
+            pooled.detach()
+            self._conn = pooled.dbapi_connection
+            if not event.contains(self._db.engine, "engine_disposed", self._close):
+                event.listen(self._db.engine, "engine_disposed", self._close)
+        return self._conn
+
+    def _close(self, _engine: Any) -> None:
+        # Database.dispose: closed with the pooled connections.  Under the writer queue, so a batch
+        # in flight finishes first; a later append opens a new one.
+        with self._db.writing():
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
 
 def _run_item(cur: Any, item: _Append) -> None:

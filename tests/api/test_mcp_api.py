@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from corpora import Corpora
 from mcp import Client
 from mcp_checks import exercise_tools, ingest_handbook, run_async
 
 from docchat.config import Settings
-from docchat.retrieval.embedders import MiniLMEmbedder
 
 from .conftest import ExpectError, StartServer, with_limits
 
@@ -44,9 +44,9 @@ def initialize(client: httpx.Client, **headers: str) -> httpx.Response:
 
 
 def test_http_answers_every_tool(
-    mcp_settings: Settings, minilm: MiniLMEmbedder, start_server: StartServer
+    mcp_settings: Settings, corpora: Corpora, start_server: StartServer
 ) -> None:
-    ingest_handbook(mcp_settings.data_dir, minilm)
+    ingest_handbook(mcp_settings.data_dir, corpora)
     client = start_server(mcp_settings)
 
     async def main() -> None:

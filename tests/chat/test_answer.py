@@ -164,6 +164,11 @@ def test_every_mode_answers(handbook: Workspace, mode: str) -> None:
         assert answer.metadata["variants"]
     if mode == "deep_reflection":
         assert "reflection" in answer.metadata
+    # Every mode's turn is stored on each backend here; tests/chat/test_generative.py, whose
+    # model's answers run on SQLite only, relies on it.
+    stored = handbook.sessions.messages(answer.session_id)
+    assert [m.role for m in stored] == ["user", "assistant"]
+    assert stored[1].content == answer.answer
 
 
 def test_source_filters_and_keywords_are_honoured(handbook: Workspace) -> None:

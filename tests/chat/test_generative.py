@@ -23,6 +23,11 @@ from docchat.options import ChatOptions
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 
+# These tests check what a generative model's turn guarantees.  The database stores that turn as
+# it stores any other (every mode's turn is stored on both backends in test_answer.py), so they
+# run on SQLite only: on PostgreSQL too they doubled the file's cost (full_reading 65-85 s a run).
+pytestmark = pytest.mark.one_backend
+
 HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
 STEADY = ChatOptions(temperature=0.0, max_tokens=96)
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from corpora import Corpora
 
 from docchat.config import ModelSettings, Settings
 from docchat.options import ChatOptions
@@ -24,13 +25,14 @@ OPTIONS = ChatOptions(max_tokens=64)
 
 
 @pytest.fixture
-def pages(settings: Settings, minilm: MiniLMEmbedder) -> Iterator[Workspace]:
-    """The Dutch, French and German pages, and a scripted model ``scripted``."""
+def pages(settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora) -> Iterator[Workspace]:
+    """The Dutch, French and German pages (a copy of the run's ingested ones), and a scripted
+    model ``scripted``."""
+    corpora.copy_into(settings, [DATA / "languages"])
     with run_scripted_model() as url:
         models = {"scripted": ModelSettings(base_url=url, model="scripted", context_window=32768)}
         llm = settings.llm.model_copy(update={"models": models})
         workspace = Workspace(settings.model_copy(update={"llm": llm}), embedder=minilm)
-        workspace.ingest([DATA / "languages"])
         try:
             yield workspace
         finally:

@@ -7,23 +7,34 @@ answer (where BM25 fails), and mixed ones.  The numbers are printed for the READ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from corpora import Corpora
 
+from docchat.config import Settings
 from docchat.evaluation.qa import load_qa
 from docchat.evaluation.retrieval import evaluate
+from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 
 DATA = Path(__file__).parents[1] / "data"
 
 
+@pytest.fixture
+def handbook(settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora) -> Iterator[Workspace]:
+    """A workspace with the test handbook ingested (a copy of the run's one)."""
+    corpora.copy_into(settings, [DATA / "handbook"])
+    with Workspace(settings, embedder=minilm) as workspace:
+        yield workspace
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
-def test_hybrid_beats_each_retriever_alone(workspace: Workspace) -> None:
-    workspace.ingest([DATA / "handbook"])
+def test_hybrid_beats_each_retriever_alone(handbook: Workspace) -> None:
     questions = load_qa(DATA / "handbook-qa.jsonl")
     assert len(questions) >= 30
-    report = evaluate(workspace.search, questions, k=10)
+    report = evaluate(handbook.search, questions, k=10)
     hybrid, fulltext, dense = (report.metrics(m) for m in ("hybrid", "fulltext", "dense"))
     for mode in ("hybrid", "fulltext", "dense"):
         m = report.metrics(mode)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,3 +88,35 @@ def test_a_failing_append_does_not_fail_its_batch(sqlite_store: SessionStore) ->
     assert sorted(m.content for m in stored) == sorted(results)
     assert [m.position for m in stored] == list(range(7))  # the failed one left no gap
     assert store.get(sid).message_count == 7
+
+
+def _open_files(path: Path) -> int:
+    """How many of this process's file descriptors point at ``path``."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                count += 1
+        except OSError:  # closed since listed
+            continue
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_dispose_closes_every_connection_and_appending_again_reopens(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    store = SessionStore.from_settings(
+        Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{path}")
+    )
+    sid = store.create().id
+    store.append(sid, "user", "before")
+    assert _open_files(path) >= 1
+    store.db.dispose()
+    assert _open_files(path) == 0  # the appends' own connection is closed with the pool
+    try:
+        # A disposed engine opens connections again on demand; so do the appends.
+        store.append(sid, "user", "after")
+        assert [m.content for m in store.messages(sid)] == ["before", "after"]
+    finally:
+        store.db.dispose()
+    assert _open_files(path) == 0

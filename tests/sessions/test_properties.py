@@ -122,6 +122,15 @@ def test_clean_input_is_always_kept(
     assert stored.content == content
     assert _same(stored.metadata, metadata)
     assert _same(stored.references, references)
+    # What append returns is what a reader gets back (it is built without a second validation).
+    assert (message.position, message.role, message.content) == (
+        stored.position,
+        stored.role,
+        stored.content,
+    )
+    assert message.created_at == stored.created_at
+    assert _same(message.metadata, stored.metadata)
+    assert _same(message.references, stored.references)
 
 
 @RUNS

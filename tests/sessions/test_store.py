@@ -99,6 +99,11 @@ def test_owner_scoping(store: SessionStore) -> None:
         ("user", "hi", None, {"not": "a list"}, "references"),
         ("user", "hi", None, [{1, 2}], "references"),
         ("user", "nul\x00byte", None, None, "content"),
+        ("user", "caf\u00e9 nul\x00byte", None, None, "content"),
+        ("user", "lone \ud800 surrogate", None, None, "content"),
+        ("user", "caf\u00e9 \udfff", None, None, "content"),
+        ("user", "hi", {"caf\u00e9": "\ud800"}, None, "metadata.caf\u00e9"),
+        ("user", "hi", None, ["nul\x00"], "references[0]"),
     ],
 )
 def test_invalid_message_input(
@@ -130,6 +135,44 @@ def test_oversize_content(settings: Settings) -> None:
         assert info.value.field == "content"
     finally:
         st.db.dispose()
+
+
+def test_json_size_limit_counts_bytes_not_characters(settings: Settings) -> None:
+    small = settings.model_copy(
+        update={"sessions": settings.sessions.model_copy(update={"max_json_bytes": 100})}
+    )
+    st = SessionStore.from_settings(small)
+    try:
+        s = st.create()
+        # {"k":"..."} is 8 characters around the value.
+        kept = st.append(s.id, "user", "hi", metadata={"k": "x" * 92})
+        assert kept.metadata == {"k": "x" * 92}
+        # 60 characters, 120 bytes in UTF-8: over the limit, though the text is 68 characters.
+        with pytest.raises(TooLarge) as info:
+            st.append(s.id, "user", "hi", metadata={"k": "\u00e9" * 60})
+        assert info.value.field == "metadata"
+        with pytest.raises(TooLarge):
+            st.append(s.id, "user", "hi", references=["\u20ac" * 40])  # 3 bytes each
+        assert st.get(s.id).message_count == 1
+    finally:
+        st.db.dispose()
+
+
+def test_append_returns_the_values_a_reader_gets(store: SessionStore) -> None:
+    s = store.create()
+    metadata = {"pair": (1, 2.5), 3: "three", "text": "caf\u00e9 \u20ac", "none": None}
+    references = [("doc.pdf", 3), {"page": 7, "exact": True}]
+    message = store.append(s.id, "assistant", "A reply.", metadata, references)
+    assert message.metadata == {
+        "pair": [1, 2.5],
+        "3": "three",
+        "text": "caf\u00e9 \u20ac",
+        "none": None,
+    }
+    assert message.references == [["doc.pdf", 3], {"page": 7, "exact": True}]
+    assert store.messages(s.id) == [message]
+    metadata["text"] = "changed by the caller afterwards"
+    assert message.metadata["text"] == "caf\u00e9 \u20ac"
 
 
 def test_get_or_create(store: SessionStore) -> None:
