@@ -159,9 +159,12 @@ def grounded_answer(
         # than an unchecked answer; when even the evidence is below the floor, nothing is said.
         if evidence.abstained:
             fallback = abstention(state, retrieved, reason=reason)
-        else:
-            fallback = extracted(evidence, retrieved)
-            fallback.metadata["fallback"] = "extractive"
+            fallback.metadata.update(
+                fallback_reason=reason, model_reply=checked.text, citations=citations
+            )
+            return (yield from _maybe_own_knowledge(state, question, fallback))
+        fallback = extracted(evidence, retrieved)
+        fallback.metadata["fallback"] = "extractive"
         fallback.prompt_version = prompts.PROMPT_VERSION
         fallback.metadata.update(
             fallback_reason=reason, model_reply=checked.text, citations=citations
