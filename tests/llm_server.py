@@ -12,8 +12,7 @@ From a test::
             context_window=smollm2_server.n_ctx,
         )
 
-or in settings: ``ModelSettings(provider="openai", base_url=smollm2_server.base_url,
-model=smollm2_server.alias, context_window=smollm2_server.n_ctx)``.
+or in settings: ``smollm2_server.model_settings(max_output_tokens=128)``.
 """
 
 from __future__ import annotations
@@ -30,7 +29,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from docchat.config import ModelSettings
 from docchat.llm.local import smollm2_path
 
 #: How long the server may take to answer /v1/models (it takes ~1 s on 2 cores).
@@ -52,6 +53,17 @@ class LlamaServer:
     def log(self) -> str:
         """What the server has printed so far."""
         return self.log_path.read_text(errors="replace")
+
+    def model_settings(self, **changes: Any) -> ModelSettings:
+        """docchat's settings for a model answered by this server, in its window; ``changes``
+        set other fields (``max_output_tokens=128``)."""
+        return ModelSettings(
+            provider="openai",
+            base_url=self.base_url,
+            model=self.alias,
+            context_window=self.n_ctx,
+            **changes,
+        )
 
 
 def _free_port() -> int:

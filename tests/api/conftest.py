@@ -22,7 +22,7 @@ from llm_server import LlamaServer, run_llama_server
 
 from docchat.api.app import create_app
 from docchat.api.server import server_options
-from docchat.config import BUILTIN_LOCAL_MODEL, QWEN_MODEL, ModelSettings, Settings
+from docchat.config import BUILTIN_LOCAL_MODEL, QWEN_MODEL, Settings
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 
@@ -87,13 +87,7 @@ def with_local_models_served(settings: Settings, server: LlamaServer) -> Setting
     mode, background tasks included: a long mode on Qwen in process takes minutes of 2 cores, the
     model's speed, not the HTTP face these tests check (Qwen's answers:
     tests/chat/test_model_verdict.py)."""
-    served = ModelSettings(
-        base_url=server.base_url,
-        model=server.alias,
-        max_retries=0,
-        context_window=server.n_ctx,
-        max_output_tokens=32,
-    )
+    served = server.model_settings(max_retries=0, max_output_tokens=32)
     models = {**settings.llm.models, BUILTIN_LOCAL_MODEL: served, QWEN_MODEL: served}
     return settings.model_copy(update={"llm": settings.llm.model_copy(update={"models": models})})
 

@@ -18,7 +18,7 @@ from corpora import Corpora
 from llm_server import LlamaServer
 
 from docchat.chat.types import DoneEvent, TokenEvent
-from docchat.config import ModelSettings, Settings
+from docchat.config import Settings
 from docchat.options import ChatOptions
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
@@ -37,12 +37,7 @@ def served(
     settings: Settings, minilm: MiniLMEmbedder, smollm2_server: LlamaServer, corpora: Corpora
 ) -> Iterator[Workspace]:
     """A workspace whose model ``local`` is the llama.cpp server, with the handbook ingested."""
-    local = ModelSettings(
-        base_url=smollm2_server.base_url,
-        model=smollm2_server.alias,
-        context_window=smollm2_server.n_ctx,
-        max_output_tokens=128,
-    )
+    local = smollm2_server.model_settings(max_output_tokens=128)
     llm = settings.llm.model_copy(update={"models": {"local": local}})
     corpora.copy_into(settings, [HANDBOOK])
     with Workspace(settings.model_copy(update={"llm": llm}), embedder=minilm) as workspace:

@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from corpora import Corpora
 from llm_server import LlamaServer
 
 from docchat.chat.markers import without_markers
 from docchat.chat.types import Answer, DoneEvent, TokenEvent
-from docchat.config import ModelSettings, Settings
+from docchat.config import Settings
 from docchat.options import ChatOptions
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
@@ -29,21 +30,15 @@ STEADY = ChatOptions(temperature=0.0, max_tokens=96)
 
 @pytest.fixture
 def served(
-    settings: Settings, minilm: MiniLMEmbedder, qwen_server: LlamaServer
+    settings: Settings, minilm: MiniLMEmbedder, qwen_server: LlamaServer, corpora: Corpora
 ) -> Iterator[Workspace]:
     """A workspace whose model ``qwen`` is the llama.cpp server, with the handbook ingested."""
-    qwen = ModelSettings(
-        base_url=qwen_server.base_url,
-        model=qwen_server.alias,
-        context_window=qwen_server.n_ctx,
-        # Two cores shared with the rest of the suite: a reply can take a minute.
-        timeout_s=300,
-    )
+    # Two cores shared with the rest of the suite: a reply can take a minute.
+    qwen = qwen_server.model_settings(timeout_s=300)
     llm = settings.llm.model_copy(update={"models": {"qwen": qwen}})
-    workspace = Workspace(settings.model_copy(update={"llm": llm}), embedder=minilm)
-    workspace.ingest([HANDBOOK])
-    yield workspace
-    workspace.close()
+    corpora.copy_into(settings, [HANDBOOK])
+    with Workspace(settings.model_copy(update={"llm": llm}), embedder=minilm) as workspace:
+        yield workspace
 
 
 def _below_the_floor(workspace: Workspace, question: str) -> None:
