@@ -159,16 +159,15 @@ def grounded_answer(
         # than an unchecked answer; when even the evidence is below the floor, nothing is said.
         if evidence.abstained:
             fallback = abstention(state, retrieved, reason=reason)
-            fallback.metadata.update(
-                fallback_reason=reason, model_reply=checked.text, citations=citations
-            )
-            return (yield from _maybe_own_knowledge(state, question, fallback))
-        fallback = extracted(evidence, retrieved)
-        fallback.metadata["fallback"] = "extractive"
-        fallback.prompt_version = prompts.PROMPT_VERSION
+        else:
+            fallback = extracted(evidence, retrieved)
+            fallback.metadata["fallback"] = "extractive"
         fallback.metadata.update(
             fallback_reason=reason, model_reply=checked.text, citations=citations
         )
+        if evidence.abstained:
+            return (yield from _maybe_own_knowledge(state, question, fallback))
+        fallback.prompt_version = prompts.PROMPT_VERSION
         return fallback
     return Result(
         text=checked.text,
