@@ -121,6 +121,13 @@ class InvalidJSON(InvalidInput):
     code = "invalid_json"
 
 
+class ContextLengthExceeded(InvalidInput):
+    """Raised when a question and its instructions leave the model's window no room for an
+    answer (OpenAI's code for the same refusal)."""
+
+    code = "context_length_exceeded"
+
+
 class UnsupportedFormat(InvalidInput):
     """Raised when a file's type has no parser."""
 

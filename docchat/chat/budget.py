@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from docchat.errors import InvalidInput
+from docchat.errors import ContextLengthExceeded
 from docchat.llm.base import ChatMessage
 
 #: Tokens kept free for the chat template's own markup around each message.
 PER_MESSAGE_OVERHEAD = 8
+#: The blank line between two passages.
+PASSAGE_SEPARATOR_TOKENS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +47,11 @@ def fit(
     """
     budget = window - reply_tokens - sum(count(t) + PER_MESSAGE_OVERHEAD for t in fixed)
     if budget < 0:
-        raise InvalidInput(
-            f"the question and instructions need more than the model's {window}-token window "
-            f"(with {reply_tokens} tokens kept for the answer): shorten them or use a model "
-            "with a larger window"
-        )
+        raise _too_long(window, reply_tokens)
     kept: list[int] = []
     dropped: list[int] = []
     for i, text in enumerate(passages):
-        cost = count(text)
+        cost = count(text) + PASSAGE_SEPARATOR_TOKENS
         if cost <= budget:
             kept.append(i)
             budget -= cost
@@ -72,3 +70,20 @@ def fit(
         memory_kept = memory_kept[1:]
     used = window - reply_tokens - budget
     return Fitted(kept, memory_kept, dropped, len(memory) - len(memory_kept), used)
+
+
+def ensure_fits(
+    *, window: int, reply_tokens: int, messages: Sequence[ChatMessage], count: Callable[[str], int]
+) -> None:
+    """Refuse (``ContextLengthExceeded``) a prompt that leaves the model no room to reply: a
+    server sent one answers with an error, or (llama.cpp's) with an empty stream."""
+    if sum(count(m.content) + PER_MESSAGE_OVERHEAD for m in messages) + reply_tokens > window:
+        raise _too_long(window, reply_tokens)
+
+
+def _too_long(window: int, reply_tokens: int) -> ContextLengthExceeded:
+    return ContextLengthExceeded(
+        f"the question and instructions need more than the model's {window}-token window "
+        f"(with {reply_tokens} tokens kept for the answer): shorten them or use a model "
+        "with a larger window"
+    )

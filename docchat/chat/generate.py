@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from docchat.chat.budget import fit
+from docchat.chat.budget import ensure_fits, fit
 from docchat.chat.citations import CheckedAnswer, MarkerFilter, check_answer
 from docchat.chat.extractive import Extraction, extract
 from docchat.chat.memory import as_messages
@@ -48,6 +48,12 @@ def _call(
     """The model's reply as text pieces; usage and calls are counted on the turn."""
     model = state.model
     assert model is not None
+    ensure_fits(
+        window=model.context_window,
+        reply_tokens=max_tokens,
+        messages=messages,
+        count=model.count_tokens,
+    )
     state.usage.count_call()
     slots = state.model_slots
     if slots is not None:
@@ -79,8 +85,21 @@ def complete(state: TurnState, messages: Sequence[ChatMessage], *, max_tokens: i
 
 
 def rewrite_follow_up(state: TurnState, question: str) -> str | None:
-    """The question made standalone by the model from the recent turns (None: unchanged)."""
+    """The question made standalone by the model from the recent turns that fit its window
+    (None: unchanged)."""
     history = as_messages(state.memory[-3:])
+    if state.model is not None:
+        fitted = fit(
+            window=state.model.context_window,
+            reply_tokens=SHORT_REPLY_TOKENS,
+            fixed=[m.content for m in prompts.rewrite_messages(question, [])],
+            passages=[],
+            memory=history,
+            count=state.model.count_tokens,
+        )
+        history = fitted.memory
+    if not history:
+        return None
     reply = complete(
         state, prompts.rewrite_messages(question, history), max_tokens=SHORT_REPLY_TOKENS
     )

@@ -3,8 +3,9 @@
 Generated clients and fuzzers send any value the schema allows.  Two kinds were refused: a
 whole number written as a float (``"num_results": 199.0`` is an integer to JSON Schema) and a
 model name the schema left free (the server knows only the configured ones).  Besides direct
-checks, schemathesis runs its positive-data check (anything the schema admits must succeed) on
-the operations whose inputs these are.
+checks, schemathesis runs its positive-data check (anything the schema admits must succeed; a
+question and instructions too long for the model's window, a 422 of its own code, excepted: see
+schema_checks.py) on the operations whose inputs these are.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def test_what_the_schema_admits_is_accepted(
         f"{client.base_url}/openapi.json",
         *(arg for op in OPERATIONS for arg in ("--include-operation-id", op)),
         "--checks",
-        "positive_data_acceptance,not_a_server_error",
+        "accepted_within_the_models_window,not_a_server_error",
         "--phases",
         "examples,coverage,fuzzing",
         "--mode",
@@ -152,8 +153,43 @@ def test_what_the_schema_admits_is_accepted(
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
+        env={
+            **os.environ,
+            "NO_COLOR": "1",
+            "SCHEMATHESIS_HOOKS": "schema_checks",  # tests/api/schema_checks.py
+            "PYTHONPATH": str(Path(__file__).parent),
+        },
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-20_000:]
     assert f"Selected: {len(OPERATIONS)}/" in output  # it ran what it was meant to
+
+
+def test_a_question_too_long_for_the_models_window_is_refused_with_its_own_code(
+    settings: Settings,
+    embedder: MiniLMEmbedder,
+    start_server: StartServer,
+    smollm2_server: LlamaServer,
+    expect_error: ExpectError,
+) -> None:
+    """The schema admits 4,000 characters; as emoji they are some 16,000 tokens, eight times
+    SmolLM2's 2,048-token window.  The server says so (a 422 a client can tell from a malformed
+    request) instead of sending the prompt and reporting the model's empty reply as a 502."""
+    settings = with_local_models_served(settings, smollm2_server)
+    workspace = Workspace(settings, embedder=embedder)
+    try:
+        workspace.ingest([HANDBOOK / "data-retention.md"])
+    finally:
+        workspace.close()
+    client = start_server(settings)
+    sid = client.post("/api/sessions").json()["id"]
+    question = "How long is CCTV footage kept? " + "📄" * 3960
+    for mode in ("basic", "extensive"):  # extensive asks the model for search queries first
+        body = {"question": question, "model": "smollm2", "mode": mode}
+        error = expect_error(client.post(f"/api/sessions/{sid}/chat", json=body), 422)
+        assert error["code"] == "context_length_exceeded"
+        assert "2048-token window" in error["message"]
+    # The refused questions are in the session's memory: the next turn leaves them out.
+    body = {"question": "How long is CCTV footage kept?", "model": "smollm2"}
+    response = client.post(f"/api/sessions/{sid}/chat", json=body)
+    assert response.status_code == 200, response.text

@@ -77,7 +77,9 @@ async def chat(
     """The answer with its references and metadata; both messages are stored.
 
     `full_reading` and `deep_reflection` (and any mode with `background`) answer as a task:
-    202 with its id; the task's `result` is this answer when it succeeds.
+    202 with its id; the task's `result` is this answer when it succeeds.  A question and
+    instructions that leave the model's context window no room to answer are refused: 422,
+    code `context_length_exceeded` (the schema's lengths are in characters, a window in tokens).
     """
     # Modes that read many documents or call the model many times: a task, not a request.
     background = (
