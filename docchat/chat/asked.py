@@ -32,6 +32,8 @@ from docchat.textsearch import words
 
 Kind = Literal["clock", "year", "amount"]
 
+#: Where a phrase ends: a word on either side of these is no modifier of the other.
+_PHRASE_BREAK = re.compile(r"[,;:!?()\[\]{}\"\u201c\u201d]|\.(?:\s|$)")
 # Language-neutral: a year and an amount in digits.
 _YEAR = re.compile(r"\b(?:1[5-9]|20)\d{2}\b")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?!\w)")  # not "F11", "X200", "v2"
@@ -121,10 +123,15 @@ def asked_for(question: str, lexicon: Lexicon) -> Asked:
 
 
 def _content_pairs(text: str, lexicon: Lexicon) -> set[tuple[str, str]]:
-    """Adjacent content-word pairs of ``text``, stemmed ("quick programme")."""
-    stems = [lexicon.singular(w) for w in words(text)]
+    """Adjacent content-word pairs of ``text`` within a phrase, stemmed ("quick programme"; not
+    "for example, pages": punctuation parts them)."""
     stop = lexicon.stopwords
-    return {(a, b) for a, b in itertools.pairwise(stems) if a not in stop and b not in stop}
+    return {
+        (lexicon.singular(a), lexicon.singular(b))
+        for phrase in _PHRASE_BREAK.split(text)
+        for a, b in itertools.pairwise(words(phrase))
+        if a not in stop and b not in stop  # before stemming: "this" is not "thi"
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,16 +159,12 @@ class Variants:
         if not self.wanted:
             return False
         said = [self.lexicon.singular(w) for w in words(sentence)]
-        said_pairs = set(itertools.pairwise(said))
+        said_pairs = _content_pairs(sentence, self.lexicon)
         for a, b in self.wanted:
             if a in said:
                 continue  # "need pre-approval" still answers "need approval"
             if any(
-                y == b
-                and x != a
-                and x not in self.asked
-                and x not in self.lexicon.stopwords
-                and (x, b) in self.known
+                y == b and x != a and x not in self.asked and (x, b) in self.known
                 for x, y in said_pairs
             ):
                 return True

@@ -108,6 +108,19 @@ def test_a_sentence_about_another_variant_does_not_answer() -> None:
     assert not Variants.of(fast, passages, EN).sibling_in(
         "The quick programme finishes in 30 minutes."
     )
+    # Punctuation parts a pair, and a stop word stays one when stemmed ("this" is no "thi"):
+    # "for example, pages" and "this MIME type" name no variants (real documents' wording).
+    policy = [
+        "Manual pages should be compressed. For example, pages under /usr/share/man/fr "
+        "should use either UTF-8 or ISO-8859-1.",
+        "The shared MIME database lists globs. A file matching one is given this MIME type.",
+    ]
+    assert not Variants.of("Which encodings may French manual pages use?", policy, EN).sibling_in(
+        "For example, pages under /usr/share/man/fr should use either UTF-8 or ISO-8859-1."
+    )
+    assert not Variants.of("What is a glob in shared MIME info?", policy, EN).sibling_in(
+        "A file matching one is given this MIME type."
+    )
     # The sentence still holds the asked word: "need pre-approval" answers "need approval".
     taxi = "Do taxi rides need approval beforehand?"
     assert not Variants.of(taxi, passages, EN).sibling_in(
