@@ -184,3 +184,51 @@ def test_a_pdf_the_older_reader_read_is_highlighted_and_read_again(
     # Read by today's reader, it is left alone from now on.
     third = workspace.ingest([layout_pdf], embed=False)
     assert (third.updated, third.unchanged) == (0, 1)
+
+
+# -- accents TeX prints as glyphs of their own ---------------------------------------------------
+
+
+def test_an_accent_printed_before_its_letter_is_read_as_the_accented_letter(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    # TeX-made PDFs draw "ä" as U+00A8 then "a" (pdfium reads "Wirtschaftsuniversit" U+00A8 "at"):
+    # a reader, a search for "Wirtschaftsuniversität" and a quote want the letter.  U+02C6 and
+    # U+02DC stand for "^" and "~" in those PDFs, and a lone accent is no letter's.
+    from fpdf import FPDF
+
+    from docchat.sessions.export_pdf import _noto_sans
+
+    pdf = FPDF(unit="pt", format="A4")
+    pdf.add_font("noto", "", str(_noto_sans()))
+    pdf.set_font("noto", size=11)
+    pdf.add_page()
+    lines = [
+        "The CRAN main site at WU (Wirtschaftsuniversit\u00a8at Wien) in Austria.",
+        "Written by George Gr\u00a8atzer and Halil\u02c7cevi\u00b4c with Rowland J.\u02dcBartlett.",
+        "Raise x to a power with x\u02c6y; the key \u00a8 alone is no letter's accent.",
+    ]
+    for k, line in enumerate(lines):
+        pdf.text(56, 100 + 16 * k, line)
+    path = tmp_path / "accents.pdf"
+    pdf.output(str(path))
+
+    text = parse(path, DocumentSettings()).text
+    assert "Wirtschaftsuniversität Wien" in text
+    assert "Grätzer and Halilčević with Rowland J.\u02dcBartlett." in text
+    assert "x\u02c6y" in text and "the key \u00a8 alone" in text
+
+    workspace.ingest([path], embed=False)
+    doc = workspace.documents()[0].id
+    stored = workspace.document_text(doc)
+    start = stored.index("Wirtschaftsuniversität")
+    found = workspace.page_highlights(
+        doc, 1, start=start, end=start + len("Wirtschaftsuniversität")
+    )
+    under, textpage = _chars_under(path, 1, found.rects)
+    # Every letter of the word and nothing else: the accent's own glyph, drawn beside the "a"
+    # here, is left out (TeX draws it above the letter, whose box the highlight covers).
+    word = _found(textpage, "Wirtschaftsuniversit\u00a8at")
+    accent = sorted(word)[len("Wirtschaftsuniversit")]
+    assert textpage.get_text_range(accent, 1) == "\u00a8"
+    assert under == word - {accent}

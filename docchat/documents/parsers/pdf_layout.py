@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import re
 import statistics
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +46,21 @@ _LIGATURES = {
     "\u0132": "IJ",
     "\u0133": "ij",
 }
+# Spacing accents that TeX-made PDFs draw as a glyph of their own before the letter they sit on
+# ("Gr\u00a8atzer", "Halil\u02c7cevi\u00b4c"), with the combining mark each stands for.  Read as
+# a letter with its accent ("Grätzer") when they are inside a word and compose into one
+# character.  The circumflex and tilde accents (U+02C6, U+02DC) are left alone: TeX's PDFs print
+# them for "^" and "~" ("x^y", "J.~Bartlett").
+_ACCENTS = {
+    "\u00a8": "\u0308",  # diaeresis
+    "\u00b4": "\u0301",  # acute
+    "\u02c7": "\u030c",  # caron
+    "\u02d8": "\u0306",  # breve
+    "\u02d9": "\u0307",  # dot above
+    "\u02da": "\u030a",  # ring above
+    "\u02dd": "\u030b",  # double acute
+    "\u00af": "\u0304",  # macron
+}
 # PDFium's markers for a hyphen it saw at a line end (it then joins the two lines, with no line
 # break between): here a hyphen that ends a line; whether it splits a word is decided with the
 # document's words (pdf_paragraphs).
@@ -55,6 +71,7 @@ _LINE_BREAK = re.compile(r"\r\n|[\r\n]|(?<=[\x02\ufffe])")
 # the map stays exact).
 _SPECIAL = re.compile(
     r"\s{2,}|[^\S ]|[\ud800-\udbff][\udc00-\udfff]"
+    rf"|(?<=[^\W\d_])[{''.join(_ACCENTS)}][^\W\d_]"
     r"|[\x00-\x1f\x7f-\x9f\xad\u200b\u2060\ufeff\ufffe\uffff\ufb00-\ufb06\u0132\u0133\ud800-\udfff]"
 )
 
@@ -235,6 +252,14 @@ def _normalise(units: str, start: int, end: int) -> tuple[str, list[int]]:
             letters = " "
         elif chars[0] in _HYPHEN_MARKS:
             letters = "-"
+        elif chars[0] in _ACCENTS:  # "¨a": "ä" where one character is the two
+            composed = unicodedata.normalize("NFC", chars[1] + _ACCENTS[chars[0]])
+            if len(composed) > 1:
+                composed = chars
+            out.extend(composed)
+            # the letter's box is where the accented letter is printed
+            index.extend([at + 1] if len(composed) == 1 else [at, at + 1])
+            continue
         elif len(chars) == 2:  # a UTF-16 pair
             letters = chars.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
         else:  # a ligature spelt out; a control or a lone UTF-16 half dropped
