@@ -141,3 +141,29 @@ def test_a_procedure_is_answered_with_its_steps(minilm: MiniLMEmbedder) -> None:
     assert texts[0].endswith("please report it in the following way:")
     assert texts[1].startswith("* Prepare a *short* test file")
     assert texts[2].startswith("* Run this file through latex to obtain the transcript file")
+
+
+def test_a_table_of_contents_line_is_never_the_answer(minilm: MiniLMEmbedder) -> None:
+    # Real PDFs' contents pages share every word of a section title with a question about it:
+    # "2.7 Class and package file names . . . 9" says where the answer is, not what it is.
+    hit = passages(("error-codes.md", "E1040"))[0]
+    contents = hit.model_copy(
+        update={
+            "rank": 1,
+            "text": "Contents\n\n2.6 Defining text and math characters . . . . . . . . 7\n"
+            "2.7 Names of class and package files . . . . . . . . . . 9\n"
+            "2.8 Loading further packages . . . . . . . . . . . . . . 11",
+        }
+    )
+    rule = hit.model_copy(
+        update={
+            "rank": 2,
+            "text": "Files must be named with care. The file names should contain at most "
+            "eight characters (plus the three letter extension).",
+        }
+    )
+    question = "What are the names of class and package files limited to?"
+    found = extract(question, [contents, rule], minilm, lexicon=EN, abstain_below=-1.0)
+    said = " ".join(e.sentence.text for e in found.extracts)
+    assert "eight characters" in said
+    assert ". . ." not in said
