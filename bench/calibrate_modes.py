@@ -17,7 +17,8 @@ and once with each alternative below, one number changed at a time:
     python bench/calibrate_modes.py extractive      # only the extractive answerer's numbers
 
 The numbers a model decides (full_reading's WHOLE_SHARE, MAP_SHARE, RELEVANT_SCORE; the critique's
-UNSUPPORTED_KEPT) are not measured here: the offline answerer never takes those paths.
+UNSUPPORTED_KEPT) are not measured here: the offline answerer never takes those paths
+(RELEVANT_SCORE is measured with a model by bench/calibrate_full_reading.py).
 """
 
 from __future__ import annotations
