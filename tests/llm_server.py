@@ -56,14 +56,9 @@ class LlamaServer:
 
     def model_settings(self, **changes: Any) -> ModelSettings:
         """docchat's settings for a model answered by this server, in its window; ``changes``
-        set other fields (``max_output_tokens=128``)."""
-        return ModelSettings(
-            provider="openai",
-            base_url=self.base_url,
-            model=self.alias,
-            context_window=self.n_ctx,
-            **changes,
-        )
+        set other fields (``max_output_tokens=128``) or a smaller window."""
+        fields: dict[str, Any] = {"context_window": self.n_ctx, **changes}
+        return ModelSettings(provider="openai", base_url=self.base_url, model=self.alias, **fields)
 
 
 def _free_port() -> int:

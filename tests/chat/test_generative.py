@@ -19,7 +19,7 @@ from llm_server import LlamaServer
 
 from docchat.chat.types import DoneEvent, TokenEvent
 from docchat.config import Settings
-from docchat.options import ChatOptions
+from docchat.options import ChatOptions, SourceFilters
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 
@@ -38,7 +38,10 @@ def served(
 ) -> Iterator[Workspace]:
     """A workspace whose model ``local`` is the llama.cpp server, with the handbook ingested."""
     local = smollm2_server.model_settings(max_output_tokens=128)
-    llm = settings.llm.model_copy(update={"models": {"local": local}})
+    # The same server with a window so small that five short documents no longer fit one prompt:
+    # full_reading maps them one by one, in a few calls rather than the handbook's sixteen.
+    narrow = smollm2_server.model_settings(max_output_tokens=128, context_window=768)
+    llm = settings.llm.model_copy(update={"models": {"local": local, "narrow": narrow}})
     corpora.copy_into(settings, [HANDBOOK])
     with Workspace(settings.model_copy(update={"llm": llm}), embedder=minilm) as workspace:
         yield workspace
@@ -50,11 +53,28 @@ def _spans_hold_their_quotes(workspace: Workspace, answer: object) -> None:
         assert text[ref.span_start : ref.span_end] == ref.quote
 
 
+#: What full_reading reads: every document in scope, here five of the handbook's fifteen.
+FIVE = SourceFilters(
+    file_globs=[
+        "data-retention.md",
+        "health-safety.md",
+        "it-security.md",
+        "history.txt",
+        "onboarding.txt",
+    ]
+)
+
+
 @pytest.mark.parametrize("mode", ["basic", "extensive", "full_reading", "deep_reflection"])
 def test_every_mode_with_the_served_model(served: Workspace, mode: str) -> None:
-    answer = served.ask("How long is CCTV footage kept?", model="local", mode=mode, options=STEADY)  # type: ignore[arg-type]
+    model, options = "local", STEADY
+    if mode == "full_reading":
+        model, options = "narrow", STEADY.model_copy(update={"source_filters": FIVE})
+    answer = served.ask("How long is CCTV footage kept?", model=model, mode=mode, options=options)  # type: ignore[arg-type]
     meta = answer.metadata
-    assert meta["model"] == "local" and meta["mode"] == mode
+    assert meta["model"] == model and meta["mode"] == mode
+    if mode == "full_reading":
+        assert meta["strategy"] == "map-reduce" and meta["map_calls"] == 5
     assert meta["usage"]["completion_tokens"] > 0 and meta["usage"]["model_calls"] >= 1
     assert meta["prompt_version"]
     assert meta.get("error") is None
