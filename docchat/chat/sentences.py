@@ -151,7 +151,8 @@ def blocks(text: str) -> list[Block]:
             current, item = [line], True
             continue
         if item and not (
-            line.indent > current[0].indent or not _ENDS_SENTENCE.search(current[-1].body)
+            line.indent > current[0].indent
+            or not (_ENDS_SENTENCE.search(current[-1].body) or _heads(current, line, width))
         ):
             close()
         if not item and _is_bare_heading(lines, n, current, width):
@@ -161,6 +162,21 @@ def blocks(text: str) -> list[Block]:
         current.append(line)
     close()
     return found
+
+
+def _heads(item: list[_Line], following: _Line, width: int) -> bool:
+    """Whether a one-line item is a numbered heading above prose rather than an item wrapping
+    onto ``following``: "6. Encodings" above "Text files do not contain ...", short, with no
+    end punctuation, broken before the next word had to go to a new line."""
+    line = item[-1]
+    first = following.body.split()[0] if following.body else ""
+    return (
+        len(item) == 1
+        and len(line.body.split()) <= _BARE_HEADING_WORDS
+        and not _ENDS_PHRASE.search(line.body)
+        and bool(_OPENS.match(following.body))
+        and line.indent + len(line.body) + 1 + len(first) <= width
+    )
 
 
 def _is_section_heading(body: str) -> bool:

@@ -95,6 +95,34 @@ def test_numbered_headings_and_bare_heading_lines_in_pdf_text_are_units() -> Non
     ]
 
 
+def test_a_numbered_heading_above_its_paragraph_is_no_item_wrapping_onto_it() -> None:
+    # PDF text (R Data Import/Export): "6. Encodings" reads like a list item, but it broke long
+    # before the line was full and prose follows; read as an item, the whole paragraph was one
+    # "sentence", and a passage starting at its second sentence looked like a fragment.
+    text = (
+        "6. Encodings\n"
+        "Text files do not contain metadata on their encodings, so the file needs to be targetted "
+        "to the application intended to read it. All of these functions can write to a "
+        "connection.\n"
+        "1. Create a separate sub-directory to hold data files on which you will use R for\n"
+        "this problem.\n"
+    )
+    assert [(s.text, s.structural) for s in split_sentences(text)] == [
+        ("6. Encodings", True),
+        (
+            "Text files do not contain metadata on their encodings, so the file needs to be "
+            "targetted to the application intended to read it.",
+            False,
+        ),
+        ("All of these functions can write to a connection.", False),
+        (
+            "1. Create a separate sub-directory to hold data files on which you will use R for\n"
+            "this problem.",
+            True,
+        ),
+    ]
+
+
 def test_a_short_line_of_a_narrow_column_is_wrapped_prose_not_a_heading() -> None:
     # "John" did not fit on the first line: the line is short because the column is narrow.
     text = "The R Core Team, Doug Bates and\nJohn Chambers wrote it. Many\nothers helped.\n"
