@@ -156,9 +156,11 @@ def _check_reference(citation: Citation, question: QARecord, texts: _Texts) -> R
 
 
 def is_fragment(citation: Citation, document_text: str | None) -> bool | None:
-    """Whether ``citation``'s span is not a run of whole sentences of the cited passage: it starts
-    or ends inside one of ``split_sentences(passage)`` (whitespace at its ends aside).  None when
-    the document's text, the passage or the span is not known or does not fit."""
+    """Whether ``citation``'s span is not a run of whole sentences: it starts or ends inside one
+    of the sentences of the cited passage's paragraphs (whitespace at its ends aside).  The
+    paragraphs, not the passage alone: a passage that starts inside a sentence (chunks overlap)
+    begins with a fragment.  None when the document's text, the passage or the span is not known
+    or does not fit."""
     start, end = citation.span_start, citation.span_end
     passage_start, passage_end = citation.char_start, citation.char_end
     if (
@@ -175,9 +177,14 @@ def is_fragment(citation: Citation, document_text: str | None) -> bool | None:
         return None
     start += len(span) - len(span.lstrip())
     end -= len(span) - len(span.rstrip())
-    sentences = split_sentences(document_text[passage_start:passage_end])
-    starts = {passage_start + s.start for s in sentences}
-    ends = {passage_start + s.end for s in sentences}
+    # From the paragraph break before the passage to the one after it.
+    before = document_text.rfind("\n\n", 0, passage_start)
+    first = 0 if before < 0 else before + 2
+    after = document_text.find("\n\n", passage_end)
+    last = len(document_text) if after < 0 else after
+    sentences = split_sentences(document_text[first:last])
+    starts = {first + s.start for s in sentences}
+    ends = {first + s.end for s in sentences}
     return start not in starts or end not in ends
 
 

@@ -98,6 +98,11 @@ def test_a_span_that_cuts_a_sentence_is_a_fragment(tiny: Workspace) -> None:
     assert is_fragment(half, text) is True
     assert is_fragment(half, None) is None
     assert is_fragment(half.model_copy(update={"char_start": None}), text) is None
+    # A passage that starts inside a sentence (chunks overlap, or cut a long sentence) opens
+    # with a fragment of it: citing that piece whole is still citing half a sentence.
+    cut = start + len(sentence.text) // 2
+    tail = one_sentence.model_copy(update={"char_start": cut, "span_start": cut})
+    assert is_fragment(tail, text) is True
 
 
 def test_baselines_and_new_groups_beside_docchat(tiny: Workspace, minilm: MiniLMEmbedder) -> None:
