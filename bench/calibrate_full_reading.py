@@ -69,7 +69,7 @@ class Judged:
     reply: str
     #: What full_reading falls back on for a reply without a score: the extractive answerer
     #: finds a sentence above its floor in the document's passages.
-    extractive: bool = False
+    extractive: bool
 
 
 Reply = Callable[[str, str, str], tuple[str, float]]
@@ -170,6 +170,14 @@ def main() -> None:
 def report(console: Console, model: str, judged: list[Judged]) -> None:
     relevant = [j for j in judged if j.relevant]
     irrelevant = [j for j in judged if not j.relevant]
+
+    def counted(kept: Callable[[Judged], bool]) -> tuple[int, int, float]:
+        """Relevant documents kept, irrelevant ones dropped, and their balanced accuracy."""
+        right = sum(kept(j) for j in relevant)
+        dropped = sum(not kept(j) for j in irrelevant)
+        accuracy = (right / max(1, len(relevant)) + dropped / max(1, len(irrelevant))) / 2
+        return right, dropped, accuracy
+
     unread = sum(j.score is None for j in judged)
     table = Table(
         title=f"{model}: map replies for {len(judged)} documents ({len(relevant)} relevant), "
@@ -177,36 +185,37 @@ def report(console: Console, model: str, judged: list[Judged]) -> None:
     )
     for column in ("cut", "relevant kept", "irrelevant dropped", "balanced accuracy"):
         table.add_column(column, justify="right")
+
     # A reply without a score counts as full_reading would treat it without the extractive
     # fallback: not relevant (the fallback's own floor is calibrated in calibrate_abstention.py).
+    def from_cut(cut: int) -> Callable[[Judged], bool]:
+        return lambda j: (j.score or 0) >= cut
+
     for cut in range(1, 11):
-        kept = sum((j.score or 0) >= cut for j in relevant)
-        dropped = sum((j.score or 0) < cut for j in irrelevant)
-        accuracy = (kept / max(1, len(relevant)) + dropped / max(1, len(irrelevant))) / 2
+        right, dropped, accuracy = counted(from_cut(cut))
         mark = " (now)" if cut == RELEVANT_SCORE else ""
         table.add_row(
             f"{cut}{mark}",
-            f"{kept}/{len(relevant)}",
+            f"{right}/{len(relevant)}",
             f"{dropped}/{len(irrelevant)}",
             f"{accuracy:.3f}",
         )
     console.print(table)
 
-    def verdict(label: str, kept: Callable[[Judged], bool]) -> None:
-        right = sum(kept(j) for j in relevant)
-        wrong = sum(not kept(j) for j in irrelevant)
-        accuracy = (right / max(1, len(relevant)) + wrong / max(1, len(irrelevant))) / 2
+    decisions: list[tuple[str, Callable[[Judged], bool]]] = [
+        (
+            f"as full_reading decides (score >= {RELEVANT_SCORE}, else the extractive scorer)",
+            lambda j: j.score >= RELEVANT_SCORE if j.score is not None else j.extractive,
+        ),
+        ("the extractive scorer alone", lambda j: j.extractive),
+    ]
+    for label, kept in decisions:
+        right, dropped, accuracy = counted(kept)
         console.print(
             f"{label}: relevant kept {right}/{len(relevant)}, irrelevant dropped "
-            f"{wrong}/{len(irrelevant)}, balanced accuracy {accuracy:.3f}",
+            f"{dropped}/{len(irrelevant)}, balanced accuracy {accuracy:.3f}",
             highlight=False,
         )
-
-    verdict(
-        f"as full_reading decides (score >= {RELEVANT_SCORE}, else the extractive scorer)",
-        lambda j: j.score >= RELEVANT_SCORE if j.score is not None else j.extractive,
-    )
-    verdict("the extractive scorer alone", lambda j: j.extractive)
     scores = [j.score for j in judged if j.score is not None]
     spread = {s: scores.count(s) for s in sorted(set(scores))}
     console.print(f"scores given: {spread}", highlight=False)

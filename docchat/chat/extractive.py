@@ -82,10 +82,10 @@ ABSTAIN_BELOW = 0.392
 
 ANSWERER_NAME = "extractive"
 
-# A list item's marker: a bullet, "1." / "2)", "(a)".
 #: A table of contents' dot leaders ("2.6 Defining characters . . . . . 7"): such a line names
 #: where a topic is, never what it says.
 _LEADERS = re.compile(r"(?:\.\s?){5,}|\u2026{2,}")
+# A list item's marker: a bullet, "1." / "2)", "(a)".
 _ITEM = re.compile(r"\s*(?:[-*+\u2022\u2023\u25e6\u25aa]|\d{1,3}[.)]|\(\w{1,3}\))\s+\S")
 
 

@@ -166,17 +166,8 @@ def blocks(text: str) -> list[Block]:
 
 def _heads(item: list[_Line], following: _Line, width: int) -> bool:
     """Whether a one-line item is a numbered heading above prose rather than an item wrapping
-    onto ``following``: "6. Encodings" above "Text files do not contain ...", short, with no
-    end punctuation, broken before the next word had to go to a new line."""
-    line = item[-1]
-    first = following.body.split()[0] if following.body else ""
-    return (
-        len(item) == 1
-        and len(line.body.split()) <= _BARE_HEADING_WORDS
-        and not _ENDS_PHRASE.search(line.body)
-        and bool(_OPENS.match(following.body))
-        and line.indent + len(line.body) + 1 + len(first) <= width
-    )
+    onto ``following``: "6. Encodings" above "Text files do not contain ..."."""
+    return len(item) == 1 and _heading_above(item[0], following.body, width)
 
 
 def _is_section_heading(body: str) -> bool:
@@ -196,17 +187,24 @@ def _is_table_row(lines: list[_Line], n: int, *, after_row: bool) -> bool:
 
 def _is_bare_heading(lines: list[_Line], n: int, paragraph: list[_Line], width: int) -> bool:
     """A short line without end punctuation that opens a paragraph and is followed by one
-    ("2 R Basics" above "2.1 What is R?" in PDF text): a heading, not a wrapped line.  A wrapped
-    line breaks because the next word did not fit in ``width``; this one broke before it would."""
-    body = lines[n].body
+    ("2 R Basics" above "2.1 What is R?" in PDF text): a heading, not a wrapped line."""
     if paragraph and not _ENDS_SENTENCE.search(paragraph[-1].body):
         return False
+    following = lines[n + 1].body if n + 1 < len(lines) else ""
+    return _heading_above(lines[n], following, width)
+
+
+def _heading_above(line: _Line, following: str, width: int) -> bool:
+    """Whether ``line`` reads as a heading over the line ``following``: a few words without end
+    punctuation, the next line opening a sentence, and a break before the line was full.  A
+    wrapped line breaks because the next word did not fit in ``width``; this one broke before
+    it would."""
+    body = line.body
     if len(body.split()) > _BARE_HEADING_WORDS or _ENDS_PHRASE.search(body):
         return False
-    following = lines[n + 1].body if n + 1 < len(lines) else ""
     if not _OPENS.match(following):
         return False
-    return lines[n].indent + len(body) + 1 + len(following.split()[0]) <= width
+    return line.indent + len(body) + 1 + len(following.split()[0]) <= width
 
 
 def _add(text: str, start: int, end: int, found: list[Sentence], *, structural: bool) -> None:
