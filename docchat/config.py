@@ -87,6 +87,59 @@ class ServerSettings(BaseModel):
         description='Other web sites (e.g. "https://portal.example.com") whose pages may send '
         "state-changing requests; requests from any other site's pages are refused (403).",
     )
+    proxy_headers: bool = Field(
+        False,
+        description="Behind a reverse proxy: take the client's address and scheme from "
+        "X-Forwarded-For / X-Forwarded-Proto, when the request comes from forwarded_allow_ips "
+        "(login throttling counts per address; the login cookie is Secure over HTTPS).",
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Comma-separated proxy addresses whose X-Forwarded-* headers are trusted "
+        "when proxy_headers is on ('*': any, only if nothing else can reach the server).",
+    )
+
+
+AuthMode = Literal["none", "accounts"]
+
+
+class AuthSettings(BaseModel):
+    """Who may use the server: nobody checked (one user), local accounts, or single sign-on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: AuthMode = Field(
+        "none",
+        description="'none': one implicit user, every request allowed (only for a server bound "
+        "to a loopback address; `docchat serve` refuses another address without "
+        "--insecure-no-auth). 'accounts': local users (`docchat users create`), browser "
+        "logins and API tokens; every request but /healthz, the login page and static files "
+        "needs one.",
+    )
+    min_password_chars: int = Field(12, ge=8, le=1024, description="Shortest password accepted.")
+    session_hours: float = Field(
+        168.0,
+        gt=0,
+        description="How long a browser login lasts (a week by default); logout ends it sooner.",
+    )
+    max_failed_logins: int = Field(
+        5,
+        ge=1,
+        description="Failed logins to one account within `lockout_minutes` before further "
+        "attempts on it are refused (429) until the window passes.",
+    )
+    max_failed_logins_per_address: int = Field(
+        20,
+        ge=1,
+        description="Failed logins from one client address within `lockout_minutes`, whatever "
+        "the account, before that address is refused (429).",
+    )
+    lockout_minutes: float = Field(15.0, gt=0, description="The window failed logins count in.")
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Mark the login cookie Secure: 'auto' when the request came over HTTPS "
+        "(behind a proxy, as its X-Forwarded-Proto says when server.proxy_headers is on).",
+    )
 
 
 class DocumentSettings(BaseModel):
@@ -468,6 +521,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     documents: DocumentSettings = Field(default_factory=DocumentSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)

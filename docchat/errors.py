@@ -6,7 +6,9 @@
     │   ├── DocumentNotFound
     │   ├── PageNotFound
     │   ├── OriginalNotStored
-    │   └── TaskNotFound
+    │   ├── TaskNotFound
+    │   ├── UserNotFound
+    │   └── TokenNotFound
     ├── InvalidInput
     │   ├── InvalidJSON
     │   ├── UnsupportedFormat
@@ -15,6 +17,10 @@
     │   │   └── QuotaExceeded
     │   └── UnsupportedParameter
     ├── Conflict
+    ├── AuthError
+    │   ├── NotAuthenticated (no credentials, or ones that are wrong, expired or revoked)
+    │   ├── Forbidden        (signed in, not allowed: admin-only, CSRF)
+    │   └── TooManyLogins    (.retry_after_s)
     ├── ProviderError        (.kind: unavailable, auth, rate_limited, timeout, ...)
     │   └── WeightsRefused   (.file_name)
     ├── Busy                 (.retry_after_s)
@@ -104,6 +110,24 @@ class TaskNotFound(NotFound):
         self.task_id = task_id
 
 
+class UserNotFound(NotFound):
+    """Raised when no user has the name or id given (``docchat.accounts``)."""
+
+    code = "user_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no user {shown_id(name)!r}")
+
+
+class TokenNotFound(NotFound):
+    """Raised when the caller has no API token with the id given."""
+
+    code = "token_not_found"
+
+    def __init__(self, token_id: str) -> None:
+        super().__init__(f"no API token {shown_id(token_id)!r}")
+
+
 class InvalidInput(DocchatError):
     """Raised when a value supplied by the caller is malformed; `field` names it when known."""
 
@@ -164,6 +188,38 @@ class Conflict(DocchatError):
     """Raised when a request collides with existing state (say, an id already taken)."""
 
     code = "conflict"
+
+
+class AuthError(DocchatError):
+    """Base of the errors about who is asking (accounts, ``docchat.accounts``)."""
+
+    code = "auth_error"
+
+
+class NotAuthenticated(AuthError):
+    """Raised when a request needs a user and brings none: no cookie or token, or one that is
+    wrong, expired, revoked or belongs to a disabled user; and for a failed login (one message
+    for an unknown name and a wrong password, so neither is revealed)."""
+
+    code = "not_authenticated"
+
+
+class Forbidden(AuthError):
+    """Raised when the signed-in user may not do this (an admin's route), or a browser request
+    that changes state lacks its login's CSRF token."""
+
+    code = "forbidden"
+
+
+class TooManyLogins(AuthError):
+    """Raised when an account or a client address had too many failed logins lately;
+    ``retry_after_s`` says when the oldest one stops counting."""
+
+    code = "too_many_login_attempts"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 #: How an external component failed (``ProviderError.kind``), for callers that react differently:

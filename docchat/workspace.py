@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from docchat.accounts import Accounts
 from docchat.chat.answer import AnyFlag, ChatEngine, StopFlag
 from docchat.chat.memory import Turn
 from docchat.chat.types import Answer, AnswerEvent, DoneEvent, ProgressEvent, Question
@@ -97,6 +98,8 @@ class Workspace:
         self.settings = settings
         self._db = database or Database.from_settings(settings)
         self.sessions = SessionStore(self._db, settings)
+        #: Users, logins and API tokens (used when ``settings.auth.mode`` is not "none").
+        self.accounts = Accounts(self._db, settings.auth)
         self._registry = Registry(self._db, ContentStore(settings.data_dir))
         self._ingestor = Ingestor(self._registry, settings)
         # Exports to Word and PDF and page images share a few slots (docchat.renders).

@@ -18,12 +18,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docchat._version import __version__
+from docchat.api.auth import Authentication
 from docchat.api.errors import EXCEPTION_HANDLERS, UnexpectedErrors, error_response
 from docchat.api.guard import HeadSizeLimit, InputCheck, SiteGuard
 from docchat.api.mcp import route as mcp_route
 from docchat.api.mcp import running as mcp_running
 from docchat.api.openapi import publish_model_names
 from docchat.api.routes import (
+    auth,
     chat,
     docs,
     documents,
@@ -163,6 +165,8 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
                 allowed_origins=settings.server.allowed_origins,
                 form_paths=(documents.UPLOAD_PATH,),
             ),
+            # Who is asking, before any body is read (api/auth.py; nothing with auth.mode none).
+            Middleware(Authentication, settings=settings.auth),
             Middleware(
                 BodySizeLimit,
                 max_bytes=settings.server.max_request_bytes,
@@ -171,7 +175,7 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
             Middleware(InputCheck),
         ],
         # Any request may meet the Host check and the URL and header limits (api/guard.py).
-        responses=error_responses(400, 414, 431),
+        responses=error_responses(400, 414, 431, *((401,) if settings.auth.mode != "none" else ())),
         # /docs is our own page (routes/docs.py): FastAPI's loads Swagger UI from a CDN.
         docs_url=None,
         redoc_url=None,
@@ -183,7 +187,18 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
     publish_model_names(app, names, openai.model_ids(names, settings.llm.default_model))
     routers = [
         module.router
-        for module in (health, sessions, chat, modes, documents, tasks, search, openai, docs)
+        for module in (
+            health,
+            auth,
+            sessions,
+            chat,
+            modes,
+            documents,
+            tasks,
+            search,
+            openai,
+            docs,
+        )
     ]
     for router in routers:
         app.include_router(router)

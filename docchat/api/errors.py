@@ -28,10 +28,13 @@ from docchat.errors import (
     Busy,
     Conflict,
     DocchatError,
+    Forbidden,
     InvalidInput,
+    NotAuthenticated,
     NotFound,
     ProviderError,
     TooLarge,
+    TooManyLogins,
     UnsupportedParameter,
 )
 
@@ -44,6 +47,9 @@ STATUS_BY_ERROR: Mapping[type, int] = {
     UnsupportedParameter: 400,  # what OpenAI answers, and its SDK raises BadRequestError for
     InvalidInput: 422,
     Conflict: 409,
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    TooManyLogins: 429,
     ProviderError: 502,
     Busy: 503,
     DocchatError: 400,
@@ -105,12 +111,21 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def problem_headers(exc: DocchatError) -> dict[str, str] | None:
+    """Headers an error response carries besides its body: when to retry, how to sign in."""
+    if isinstance(exc, Busy | TooManyLogins):
+        return {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, NotAuthenticated):
+        return {"WWW-Authenticate": 'Bearer realm="docchat"'}
+    return None
+
+
 def _is_openai(request: Request) -> bool:
     return str(request.scope.get("path", "")).startswith(OPENAI_PREFIX)
 
 
 async def _docchat_error(request: Request, exc: DocchatError) -> Response:
-    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Busy) else None
+    headers = problem_headers(exc)
     return error_response(
         status_for(exc),
         exc.code,

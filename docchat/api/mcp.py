@@ -16,21 +16,37 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from docchat.api.auth import PRINCIPAL
+from docchat.errors import NotAuthenticated
 from docchat.mcp import build_server
 from docchat.workspace import Workspace
 
 MCP_PATH = "/mcp"
 
 
+def _owner(request: Any) -> str | None:
+    """The owner of a tool call: the user ``Authentication`` found for its HTTP request (None
+    with accounts off, when it finds nobody and everything is single-user)."""
+    if request is None:  # not over HTTP: never so at /mcp
+        raise NotAuthenticated("an MCP call over HTTP came without its request")
+    principal = request.scope.get("state", {}).get(PRINCIPAL)
+    if principal is not None:
+        return str(principal.owner)
+    if request.scope["app"].state.settings.auth.mode != "none":  # a second wall, as in deps
+        raise NotAuthenticated("sign in first: send an API token")
+    return None
+
+
 @asynccontextmanager
 async def running(workspace: Workspace) -> AsyncIterator[ASGIApp]:
     """The MCP server of ``workspace`` as an ASGI app, its session manager running until exit."""
-    server = build_server(workspace)
+    server = build_server(workspace, owner_of=_owner)
     server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=True,

@@ -254,8 +254,11 @@ class ErrorResponse(BaseModel):
 
 _ERROR_DESCRIPTIONS = {
     400: "The Host header names a server this is not (see `server.allowed_hosts`).",
+    401: "With accounts on: no login cookie or API token, or one that is wrong, expired or "
+    "revoked; a failed login.",
     403: "A web page of another site sent this state-changing request (see "
-    "`server.allowed_origins`).",
+    "`server.allowed_origins`); with accounts on, a change made with the login cookie lacks "
+    "its CSRF token (`X-CSRF-Token`), or the route is for admins.",
     404: "No such session, document or task (or route).",
     409: "Conflicts with existing state.",
     413: "Request body, a value in it or an uploaded file is too large (`too_large`), or an "
@@ -266,6 +269,8 @@ _ERROR_DESCRIPTIONS = {
     431: "The request headers are larger than `server.max_header_bytes` in all.",
     502: "The model server failed (refused, 401, 429, 5xx, timeout, context overflow); the "
     "question and the failed turn are stored.",
+    429: "Too many failed logins for the account or the address; try again after "
+    "`Retry-After` seconds.",
     422: "Invalid input: malformed JSON, wrong type, unknown key or out-of-range value.",
     503: "As many exports and page images as allowed are being drawn (`renders.concurrency`, "
     "`renders.queue`); try again after `Retry-After` seconds.",

@@ -10,6 +10,7 @@ in several reads).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -58,6 +59,18 @@ class JsonErrorsH11Protocol(H11Protocol):
         return 400, "invalid_http_request", "the request is not valid HTTP/1.1"
 
 
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server to this machine (``localhost``, 127.0.0.0/8,
+    ``::1``); "" and ``0.0.0.0`` mean every interface."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
 def head_buffer_bytes(limits: ServerSettings) -> int:
     """The size of h11's buffer for an unfinished request head."""
     return limits.max_url_bytes + limits.max_header_bytes + _HEAD_SLACK
@@ -71,4 +84,9 @@ def server_options(limits: ServerSettings) -> dict[str, Any]:
         pass
 
     Protocol.limits = limits
-    return {"http": Protocol, "h11_max_incomplete_event_size": head_buffer_bytes(limits)}
+    return {
+        "http": Protocol,
+        "h11_max_incomplete_event_size": head_buffer_bytes(limits),
+        "proxy_headers": limits.proxy_headers,
+        "forwarded_allow_ips": limits.forwarded_allow_ips,
+    }

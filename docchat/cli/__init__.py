@@ -9,8 +9,8 @@ message and exits with status 1; usage errors exit with 2; a turn stopped with C
 
 ``core`` holds the Typer app and what the commands share; each other module is a family of
 commands: ``server`` (serve, mcp, migrate), ``documents`` (ingest, reindex, search, documents),
-``evaluation`` (eval), ``chat`` (ask, chat, models; a turn's display is in ``turns``) and
-``sessions``.
+``evaluation`` (eval), ``chat`` (ask, chat, models; a turn's display is in ``turns``),
+``sessions`` and ``users`` (accounts and API tokens).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from docchat.cli.core import app
 
 # Importing a family registers its commands with ``app``, and --help lists them in this order.
 # isort: off
-from docchat.cli import server, documents, evaluation, chat, sessions  # noqa: F401
+from docchat.cli import server, documents, evaluation, chat, sessions, users  # noqa: F401
 # isort: on
 
 __all__ = ["app"]

@@ -76,6 +76,12 @@ sessions_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(sessions_app)
+users_app = typer.Typer(
+    name="users",
+    help="Accounts (DOCCHAT_AUTH__MODE=accounts): create, list, disable users; their API tokens.",
+    no_args_is_help=True,
+)
+app.add_typer(users_app)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 

@@ -30,17 +30,37 @@ def serve(
             min=0, max=65535, help="Port to listen on. Default: DOCCHAT_SERVER__PORT or 8000."
         ),
     ] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="Serve on a non-loopback address with accounts off: anyone who can reach it "
+            "may read and delete everything.",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API server (applies database migrations at start-up)."""
     import uvicorn
 
     from docchat.api.app import create_app
-    from docchat.api.server import server_options
+    from docchat.api.server import is_loopback, server_options
 
     settings = load_settings()
+    bind = host if host is not None else settings.server.host
+    if settings.auth.mode == "none" and not is_loopback(bind) and not insecure_no_auth:
+        fail(
+            f"refusing to serve on {bind} without accounts: anyone who can reach it could read "
+            "and delete everything.  Create an admin (docchat users create NAME --admin) and "
+            "set DOCCHAT_AUTH__MODE=accounts, or pass --insecure-no-auth.",
+            code=2,
+        )
+    # The bind address is what SiteGuard trusts as a Host name: the one actually used.
+    settings = settings.model_copy(
+        update={"server": settings.server.model_copy(update={"host": bind})}
+    )
     uvicorn.run(
         create_app(settings),
-        host=host if host is not None else settings.server.host,
+        host=bind,
         port=port if port is not None else settings.server.port,
         **server_options(settings.server),
     )

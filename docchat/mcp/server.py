@@ -9,17 +9,18 @@ at ``/mcp`` (``docchat.api.mcp``).
 Tools are plain functions: the SDK runs them on a worker thread, so the database and the model
 never block its event loop.  Library errors reach the client as a tool error with their code and
 message (written for the caller); anything else is the SDK's generic "Error executing tool",
-with the traceback in the server log only.  Calls are single-user (``owner=None``), as the HTTP
-API's are until accounts arrive.
+with the traceback in the server log only.  Each call is scoped to the owner that ``owner_of``
+finds in the transport's request (``docchat.api.mcp`` reads the signed-in user the HTTP app's
+authentication found; over stdin/stdout there is no request, and the local user sees all).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
@@ -93,8 +94,21 @@ def _tool_errors() -> Iterator[None]:
         raise ToolError(f"invalid_input: check {', '.join(fields)}") from exc
 
 
-def build_server(workspace: Workspace) -> MCPServer:
-    """An MCP server whose tools answer from ``workspace``."""
+#: Finds whose data a tool call may see from the transport's request (None over stdio).
+OwnerOf = Callable[[Any], str | None]
+
+
+def _single_user(_request: Any) -> str | None:
+    return None
+
+
+def build_server(workspace: Workspace, *, owner_of: OwnerOf = _single_user) -> MCPServer:
+    """An MCP server whose tools answer from ``workspace``, as ``owner_of`` says whom for."""
+
+    def _of(ctx: Context | None) -> str | None:
+        # The SDK injects the context into every call; None only when a test calls directly.
+        return owner_of(ctx.request_context.request) if ctx is not None else None
+
     server: MCPServer = MCPServer(
         name="docchat",
         title="docchat",
@@ -116,12 +130,13 @@ def build_server(workspace: Workspace) -> MCPServer:
         documents: Annotated[
             list[FilterEntry] | None, Field(description="Only these documents (ids).")
         ] = None,
+        ctx: Context | None = None,
     ) -> SearchResult:
         """Find the passages of the user's documents that best match a query (hybrid search:
         meaning and words)."""
         with _tool_errors():
             filters = SourceFilters(collections=collections or [], documents=documents or [])
-            hits = workspace.search(query, k=num_results, filters=filters)
+            hits = workspace.search(query, k=num_results, filters=filters, owner=_of(ctx))
         return SearchResult(
             passages=[
                 PassageHit(
@@ -144,21 +159,25 @@ def build_server(workspace: Workspace) -> MCPServer:
         document_id: str,
         start: Annotated[int, Field(ge=0, description="Offset in the document's text.")],
         end: Annotated[int, Field(ge=0, description="Offset just past the span.")],
+        ctx: Context | None = None,
     ) -> Passage:
         """Read the span [start, end) of a document's text (offsets as search_passages and ask's
         references give them), with the text around it, its page and section."""
         with _tool_errors():
-            return workspace.passage(document_id, start, end)
+            return workspace.passage(document_id, start, end, owner=_of(ctx))
 
     @server.tool(annotations=read_only, structured_output=True)
     def list_documents(
         collection: Annotated[str | None, Field(description="Only this collection.")] = None,
         limit: Annotated[int, Field(ge=1, le=MAX_LISTED)] = 100,
         offset: Annotated[int, Field(ge=0)] = 0,
+        ctx: Context | None = None,
     ) -> DocumentList:
         """List the user's documents, newest first: id, file name, collection, status, pages."""
         with _tool_errors():
-            found = workspace.documents(collection=collection, limit=limit, offset=offset)
+            found = workspace.documents(
+                collection=collection, limit=limit, offset=offset, owner=_of(ctx)
+            )
         return DocumentList(documents=[document.view() for document in found])
 
     # Not read-only: the question and the answer are stored in the chat session.
@@ -172,11 +191,12 @@ def build_server(workspace: Workspace) -> MCPServer:
         session_id: Annotated[
             str | None, Field(description="Continue this chat session (from an earlier ask).")
         ] = None,
+        ctx: Context | None = None,
     ) -> AskResult:
         """Answer a question from the user's documents, citing them as [n]; references give
         each cited document, page and exact quote."""
         with _tool_errors():
-            answer = workspace.ask(question, mode=mode, session_id=session_id)
+            answer = workspace.ask(question, mode=mode, session_id=session_id, owner=_of(ctx))
         return AskResult(
             answer=answer.answer,
             references=answer.references,

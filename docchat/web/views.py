@@ -29,17 +29,29 @@ def _page() -> bytes:
     return (STATIC_DIR / "index.html").read_bytes()
 
 
+@cache
+def _login_page() -> bytes:
+    return (STATIC_DIR / "login.html").read_bytes()
+
+
+#: Headers of the app's HTML pages.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": PAGE_POLICY,
+    # A new version of the app must not pair a cached page with new modules.
+    "Cache-Control": "no-cache",
+}
+
+
 @router.api_route("/", methods=["GET", "HEAD"])
 def index() -> HTMLResponse:
-    """The web app."""
-    return HTMLResponse(
-        _page(),
-        headers={
-            "Content-Security-Policy": PAGE_POLICY,
-            # A new version of the app must not pair a cached page with new modules.
-            "Cache-Control": "no-cache",
-        },
-    )
+    """The web app (with accounts on, ``api/auth.py`` sends a stranger to ``/login`` first)."""
+    return HTMLResponse(_page(), headers=_PAGE_HEADERS)
+
+
+@router.api_route("/login", methods=["GET", "HEAD"])
+def login_page() -> HTMLResponse:
+    """The sign-in form; it posts to ``/auth/login`` and goes on to the app."""
+    return HTMLResponse(_login_page(), headers=_PAGE_HEADERS)
 
 
 def static_files() -> StaticFiles:

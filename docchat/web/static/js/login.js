@@ -1,0 +1,47 @@
+// The sign-in form: posts the name and password as JSON to /auth/login, which sets the login
+// cookie, then opens the app.  Errors are the server's own messages (wrong name or password,
+// too many attempts), shown in place.
+import { api, get } from "./api.js";
+
+const form = document.getElementById("login-form");
+const error = document.getElementById("login-error");
+const submit = document.getElementById("login-submit");
+
+function showError(message) {
+  error.textContent = message;
+  error.hidden = false;
+}
+
+async function start() {
+  try {
+    const me = await get("/api/me");
+    if (me.auth_mode === "none") {
+      document.getElementById("login-off").hidden = false;
+      submit.disabled = true;
+      return;
+    }
+    if (me.user) window.location.replace("/");
+  } catch {
+    // not signed in: stay on the form
+  }
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  error.hidden = true;
+  submit.disabled = true;
+  try {
+    await api("POST", "/auth/login", {
+      username: form.elements.username.value,
+      password: form.elements.password.value,
+    });
+    window.location.replace("/");
+  } catch (err) {
+    showError(err.message || "could not sign in");
+    form.elements.password.select();
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+start();
