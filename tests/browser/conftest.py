@@ -9,6 +9,8 @@
   ``create_app(settings)`` in a thread on a free port of 127.0.0.1, on a fresh temporary data dir
   with the default SQLite database and the real MiniLM embedder (shared by the run).  The app's
   workspace is ``live_server.workspace`` once it has started, to ingest documents through.
+- ``accounts_server``: the same with ``auth.mode`` "accounts" and one user, ``ACCOUNT_USER``
+  (display name ``ACCOUNT_DISPLAY_NAME``) signing in with ``ACCOUNT_PASSWORD``.
 - ``page``: a new page in its own browser context whose requests to any host but this machine
   are aborted and listed in ``foreign_requests``, so a test can assert that nothing left it.
 """
@@ -29,7 +31,7 @@ from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from docchat.api.app import create_app
-from docchat.config import Settings
+from docchat.config import AuthSettings, Settings
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 
@@ -44,6 +46,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+ACCOUNT_USER = "ada"
+ACCOUNT_DISPLAY_NAME = "Ada Lovelace"
+ACCOUNT_PASSWORD = "analytical-engine-1843"
 
 
 @dataclass(frozen=True)
@@ -121,3 +126,16 @@ def live_server(tmp_path: Path, minilm: MiniLMEmbedder) -> Iterator[LiveServer]:
     app = create_app(settings, workspace=partial(Workspace, embedder=minilm))
     with serve(app) as client:
         yield LiveServer(url=str(client.base_url).rstrip("/"), settings=settings, app=app)
+
+
+@pytest.fixture
+def accounts_server(tmp_path: Path, minilm: MiniLMEmbedder) -> Iterator[LiveServer]:
+    """A fresh docchat server with accounts on and one user (see the module docstring)."""
+    settings = Settings(data_dir=tmp_path / "accounts-server", auth=AuthSettings(mode="accounts"))
+    app = create_app(settings, workspace=partial(Workspace, embedder=minilm))
+    with serve(app) as client:
+        server = LiveServer(url=str(client.base_url).rstrip("/"), settings=settings, app=app)
+        server.workspace.accounts.create_user(
+            ACCOUNT_USER, ACCOUNT_PASSWORD, display_name=ACCOUNT_DISPLAY_NAME
+        )
+        yield server

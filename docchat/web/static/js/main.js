@@ -1,4 +1,7 @@
-// Start-up and the page's routes: #/ (a new chat), #/chat/<id>[?m=<message id>], #/documents.
+// Start-up and the page's routes: #/ (a new chat), #/chat/<id>[?m=<message id>], #/documents,
+// and with accounts on #/tokens.
+import { accountsOn, initAccount } from "./account.js";
+import { loadMe } from "./api.js";
 import { initChat, openSession } from "./chat.js";
 import { $, toast } from "./dom.js";
 import { initDocuments, refreshLibrary } from "./documents.js";
@@ -6,34 +9,62 @@ import { closePreview, initPreview } from "./preview.js";
 import { initSessions, refreshSessions } from "./sessions.js";
 import { initSettings } from "./settings.js";
 import { loadModels, loadModes, state } from "./state.js";
+import { initTokens, leaveTokens, refreshTokens } from "./tokens.js";
 
 function setSidebar(open) {
   document.body.classList.toggle("sidebar-open", open);
   $("#sidebar-toggle").setAttribute("aria-expanded", String(open));
 }
 
-async function route() {
-  const hash = location.hash || "#/";
-  const documents = hash.startsWith("#/documents");
-  $("#chat-view").hidden = documents;
-  $("#documents-view").hidden = !documents;
-  for (const [link, current] of [["#nav-chat", !documents], ["#nav-documents", documents]]) {
-    if (current) $(link).setAttribute("aria-current", "page");
+const VIEWS = [
+  ["#chat-view", "#nav-chat"],
+  ["#documents-view", "#nav-documents"],
+  ["#tokens-view", "#nav-tokens"],
+];
+
+function show(view) {
+  for (const [id, link] of VIEWS) {
+    if ($(id)) $(id).hidden = id !== view;
+    if (!$(link)) continue;
+    if (id === view) $(link).setAttribute("aria-current", "page");
     else $(link).removeAttribute("aria-current");
   }
+}
+
+async function route() {
+  const hash = location.hash || "#/";
   setSidebar(false);
   closePreview();
-  if (documents) {
+  // With accounts off the tokens view does not exist: #/tokens is then just the chat.
+  if (hash.startsWith("#/tokens") && accountsOn()) {
+    show("#tokens-view");
+    await refreshTokens();
+    return;
+  }
+  leaveTokens();
+  if (hash.startsWith("#/documents")) {
+    show("#documents-view");
     await refreshLibrary();
     return;
   }
+  show("#chat-view");
   const match = hash.match(/^#\/chat\/([^?]+)(?:\?m=(\d+))?/);
   const id = match ? decodeURIComponent(match[1]) : null;
   if (id && state.session && state.session.id === id && !match[2]) return;
   await openSession(id, { scrollTo: match && match[2] });
 }
 
-function start() {
+async function start() {
+  // Who is signed in comes first: every change needs the CSRF token it brings, and a signed-out
+  // browser is sent to the login page before anything else asks.
+  try {
+    await loadMe();
+  } catch (err) {
+    if (err.status === 401) return; // signed out: api.js is taking the browser to /login
+    toast(err.message);
+  }
+  initAccount();
+  initTokens(accountsOn());
   initChat();
   initPreview();
   initSessions();
