@@ -186,7 +186,11 @@ def test_sign_in_chat_tokens_and_sign_out(watched: Page, accounts_server: LiveSe
 
     # Signing out ends the login: back on /login, and the old cookie opens nothing.
     cookie = login_cookie(page)
+    page.set_viewport_size(NARROW)
     page.click("#account-menu summary")
+    expect(page.locator("#account-username")).to_have_text(ACCOUNT_USER)
+    assert_fits(page, 360)
+    shoot(page, "account-menu-360.png")
     page.click("#sign-out")
     expect(page).to_have_url(url + "/login")
     gone = httpx.get(url + "/api/sessions", cookies={"docchat_login": cookie})
