@@ -29,7 +29,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/docchat serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+# The single sign-on tests run a real OpenID provider on node (tests/oidc), from its lockfile.
+OIDC_PROVIDER := tests/oidc/node_modules/.package-lock.json
+$(OIDC_PROVIDER): tests/oidc/package-lock.json
+	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
+
+test: $(STAMP) $(OIDC_PROVIDER)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -100,7 +100,50 @@ class ServerSettings(BaseModel):
     )
 
 
-AuthMode = Literal["none", "accounts"]
+AuthMode = Literal["none", "accounts", "oidc"]
+
+
+class OidcSettings(BaseModel):
+    """Single sign-on through an OpenID Connect provider (Entra ID, Keycloak, Google, Okta, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: str | None = Field(
+        None,
+        description="The provider's issuer URL, e.g. https://login.microsoftonline.com/<tenant>/"
+        "v2.0; its /.well-known/openid-configuration is read once and cached.",
+    )
+    client_id: str | None = Field(None, description="docchat's client id at the provider.")
+    client_secret: SecretStr | None = Field(None, description="docchat's client secret.")
+    scopes: list[str] = Field(
+        default_factory=lambda: ["openid", "email", "profile"],
+        description="Scopes asked for ('openid' is always sent).",
+    )
+    name: str = Field(
+        "single sign-on", max_length=60, description="Shown on the button: 'Sign in with …'."
+    )
+    redirect_url: str | None = Field(
+        None,
+        description="The callback URL registered at the provider, when the server's own URL "
+        "as requests reach it is not the public one: https://docs.example.com/auth/oidc/callback.",
+    )
+    admin_claim: str | None = Field(
+        None, description="A claim (e.g. 'groups' or 'roles') that makes a user an admin ..."
+    )
+    admin_values: list[str] = Field(
+        default_factory=list, description="... when it holds one of these values."
+    )
+    allowed_domains: list[str] = Field(
+        default_factory=list,
+        description="Only users whose verified e-mail is at one of these domains may sign in "
+        "(empty: any).",
+    )
+    groups_claim: str = Field("groups", description="The claim listing a user's groups.")
+    allowed_groups: list[str] = Field(
+        default_factory=list,
+        description="Only members of one of these groups may sign in (empty: any).",
+    )
+    timeout_s: float = Field(10.0, gt=0, description="For each call to the provider.")
 
 
 class AuthSettings(BaseModel):
@@ -114,7 +157,8 @@ class AuthSettings(BaseModel):
         "to a loopback address; `docchat serve` refuses another address without "
         "--insecure-no-auth). 'accounts': local users (`docchat users create`), browser "
         "logins and API tokens; every request but /healthz, the login page and static files "
-        "needs one.",
+        "needs one. 'oidc': the same, users signing in through an OpenID Connect provider "
+        "(auth.oidc); local accounts keep working, for break-glass admins.",
     )
     min_password_chars: int = Field(12, ge=8, le=1024, description="Shortest password accepted.")
     session_hours: float = Field(
@@ -135,11 +179,21 @@ class AuthSettings(BaseModel):
         "the account, before that address is refused (429).",
     )
     lockout_minutes: float = Field(15.0, gt=0, description="The window failed logins count in.")
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
     secure_cookies: Literal["auto", "always", "never"] = Field(
         "auto",
         description="Mark the login cookie Secure: 'auto' when the request came over HTTPS "
         "(behind a proxy, as its X-Forwarded-Proto says when server.proxy_headers is on).",
     )
+
+    @model_validator(mode="after")
+    def _oidc_configured(self) -> AuthSettings:
+        if self.mode == "oidc" and not (self.oidc.issuer and self.oidc.client_id):
+            raise ValueError(
+                "auth.mode 'oidc' needs auth.oidc.issuer and auth.oidc.client_id "
+                "(DOCCHAT_AUTH__OIDC__ISSUER, DOCCHAT_AUTH__OIDC__CLIENT_ID)"
+            )
+        return self
 
 
 class DocumentSettings(BaseModel):

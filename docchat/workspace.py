@@ -713,6 +713,7 @@ class Workspace:
         if isinstance(self._retriever.reranker, RemoteReranker):
             self._retriever.reranker.close()
         self._index.close()
+        self.accounts.close()
         self._db.dispose()
 
 

@@ -94,3 +94,16 @@ class LoginFailureRow(Base):
         Index("ix_login_failures_username_at", "username", "at"),
         Index("ix_login_failures_address_at", "address", "at"),
     )
+
+
+class OidcFlowRow(Base):
+    """A single sign-on that went to the provider and has not come back: what the callback must
+    find (``state``) and check (``nonce``, the PKCE verifier).  Used once, then deleted."""
+
+    __tablename__ = "oidc_flows"
+
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import threading
 import unicodedata
 import uuid
 from typing import Any, cast
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from docchat.accounts.models import ApiTokenRow, LoginFailureRow, LoginRow, UserRow
+from docchat.accounts.oidc import Identity, OidcClient
 from docchat.accounts.passwords import check_password, hash_password
 from docchat.accounts.types import Login, NewToken, Principal, TokenInfo, Usage, User
 from docchat.config import AuthSettings
@@ -105,6 +107,25 @@ class Accounts:
     def __init__(self, db: Database, settings: AuthSettings) -> None:
         self._db = db
         self.settings = settings
+        self._sso: OidcClient | None = None
+        self._sso_lock = threading.Lock()
+
+    def sso(self) -> OidcClient:
+        """The single sign-on client (``auth.oidc``); Conflict when none is configured."""
+        with self._sso_lock:
+            if self._sso is None:
+                oidc = self.settings.oidc
+                if self.settings.mode != "oidc" or not oidc.issuer or not oidc.client_id:
+                    raise Conflict("single sign-on is not configured on this server")
+                self._sso = OidcClient(self._db, oidc)
+            return self._sso
+
+    def close(self) -> None:
+        """Close the single sign-on client's connections, if one was made."""
+        with self._sso_lock:
+            if self._sso is not None:
+                self._sso.close()
+                self._sso = None
 
     # -- users ---------------------------------------------------------------------------------
 
@@ -305,10 +326,26 @@ class Accounts:
                     delete(LoginFailureRow).where(LoginFailureRow.at < now - self._window)
                 )
             raise NotAuthenticated(WRONG_LOGIN)
+        with self._db.write() as session:
+            session.execute(delete(LoginFailureRow).where(LoginFailureRow.username == name))
+            if rehashed is not None:
+                session.execute(
+                    update(UserRow).where(UserRow.id == row.id).values(password_hash=rehashed)
+                )
+        return self.open_login(row.id, address=address, user_agent=user_agent)
+
+    def open_login(self, user_id: str, *, address: str, user_agent: str | None = None) -> Login:
+        """A new browser login for ``user_id``, who has proved who they are."""
         cookie = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
+        now = utcnow()
         expires = now + dt.timedelta(hours=self.settings.session_hours)
         with self._db.write() as session:
+            row = session.get(UserRow, user_id)
+            if row is None:
+                raise UserNotFound(user_id)
+            if row.disabled:
+                raise NotAuthenticated("this account is disabled; ask an admin")
             session.add(
                 LoginRow(
                     id=_digest(cookie),
@@ -316,16 +353,58 @@ class Accounts:
                     csrf_token=csrf,
                     created_at=now,
                     expires_at=expires,
-                    address=address,
+                    address=address[:64],
                     user_agent=(user_agent or "")[:500] or None,
                 )
             )
-            session.execute(delete(LoginFailureRow).where(LoginFailureRow.username == name))
-            values: dict[str, object] = {"last_login_at": now}
-            if rehashed is not None:
-                values["password_hash"] = rehashed
-            session.execute(update(UserRow).where(UserRow.id == row.id).values(**values))
-        return Login(cookie=cookie, csrf_token=csrf, expires_at=expires, user=_user(row))
+            row.last_login_at = now
+            return Login(cookie=cookie, csrf_token=csrf, expires_at=expires, user=_user(row))
+
+    def sso_user(self, identity: Identity) -> User:
+        """The user a single sign-on identifies, by issuer and subject: created at their first
+        sign-in (under a free name made from the provider's), their name and admin role kept
+        up to date from the provider's claims."""
+        with self._db.write() as session:
+            row = session.scalar(
+                select(UserRow).where(
+                    UserRow.issuer == identity.issuer, UserRow.subject == identity.subject
+                )
+            )
+            if row is None:
+                row = UserRow(
+                    id=str(uuid.uuid4()),
+                    username=self._free_name(session, identity.username),
+                    display_name=identity.display_name[:200],
+                    password_hash=None,
+                    is_admin=bool(identity.admin),
+                    disabled=False,
+                    issuer=identity.issuer,
+                    subject=identity.subject,
+                    created_at=utcnow(),
+                )
+                session.add(row)
+            else:
+                if identity.display_name:
+                    row.display_name = identity.display_name[:200]
+                if identity.admin is not None:
+                    row.is_admin = identity.admin
+            if row.disabled:
+                raise NotAuthenticated("this account is disabled; ask an admin")
+            return _user(row)
+
+    @staticmethod
+    def _free_name(session: Session, wanted: str) -> str:
+        try:
+            base = normalise_username(wanted)
+        except InvalidInput:
+            base = "user"
+        base = base[: MAX_USERNAME_CHARS - 4]
+        taken = set(
+            session.scalars(select(UserRow.username).where(UserRow.username.startswith(base)))
+        )
+        if base not in taken:
+            return base
+        return next(f"{base}-{n}" for n in range(2, len(taken) + 3) if f"{base}-{n}" not in taken)
 
     @property
     def _window(self) -> dt.timedelta:

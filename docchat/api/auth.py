@@ -3,7 +3,8 @@
 With ``auth.mode`` "none" it does nothing: one implicit user, every route open (``get_owner``
 answers None).  With "accounts" every request brings a browser login cookie or an API token
 (``Authorization: Bearer dct_…``, which OpenAI and MCP clients send as their API key), except
-``PUBLIC_PATHS``: the health check, the login page and its form's endpoint, static files.
+``PUBLIC_PATHS``: the health check, the login page, its form's endpoint and the single sign-on
+round trip, static files.
 
 The middleware puts the ``Principal`` in the request's state for ``deps.get_owner``, so no
 route decides on its own who may see what: every route already hands the owner to the library,
@@ -33,8 +34,22 @@ COOKIE_NAME = "docchat_login"
 CSRF_HEADER = "x-csrf-token"
 LOGIN_PAGE = "/login"
 LOGIN_PATH = "/auth/login"
+#: What the login page offers (password, single sign-on), and the single sign-on round trip.
+OPTIONS_PATH = "/auth/options"
+SSO_START_PATH = "/auth/oidc/start"
+SSO_CALLBACK_PATH = "/auth/oidc/callback"
 #: Reachable without signing in: exact paths, and prefixes (static files hold no data).
-PUBLIC_PATHS = frozenset({"/healthz", LOGIN_PAGE, LOGIN_PATH, "/favicon.ico"})
+PUBLIC_PATHS = frozenset(
+    {
+        "/healthz",
+        LOGIN_PAGE,
+        LOGIN_PATH,
+        OPTIONS_PATH,
+        SSO_START_PATH,
+        SSO_CALLBACK_PATH,
+        "/favicon.ico",
+    }
+)
 PUBLIC_PREFIXES = ("/static/",)
 #: The key of the ``Principal`` (or None) in the request's state.
 PRINCIPAL = "principal"

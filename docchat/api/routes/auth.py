@@ -7,23 +7,29 @@ users to sign in as.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 import anyio.to_thread
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from docchat.accounts import NewToken, TokenInfo, Usage, User
+from docchat.accounts import Login, NewToken, TokenInfo, Usage, User
 from docchat.api.auth import (
     COOKIE_NAME,
+    LOGIN_PAGE,
     LOGIN_PATH,
+    OPTIONS_PATH,
+    SSO_CALLBACK_PATH,
+    SSO_START_PATH,
     cookie_is_secure,
     cookie_max_age,
     login_cookie,
 )
 from docchat.api.deps import AdminDep, PrincipalDep, SettingsDep, UserDep, WorkspaceDep
 from docchat.api.schemas import error_responses
-from docchat.config import AuthMode
-from docchat.errors import Conflict
+from docchat.config import AuthMode, AuthSettings
+from docchat.errors import AuthError, Conflict, ProviderError
 
 router = APIRouter(tags=["accounts"])
 
@@ -98,6 +104,105 @@ class UsageList(BaseModel):
     items: list[Usage]
 
 
+class SignInOptions(BaseModel):
+    """How one may sign in here: the login page draws itself from this."""
+
+    auth_mode: AuthMode
+    password: bool = Field(description="The name-and-password form works.")
+    sso_name: str | None = Field(None, description="'Sign in with …' this provider, if any.")
+    sso_url: str | None = Field(None, description="Where that button goes.")
+
+
+@router.get(OPTIONS_PATH, operation_id="sign_in_options", summary="How one may sign in")
+def sign_in_options(settings: SettingsDep) -> SignInOptions:
+    """Public: the sign-in mode, whether passwords work and the single sign-on button."""
+    auth = settings.auth
+    sso = auth.mode == "oidc"
+    return SignInOptions(
+        auth_mode=auth.mode,
+        password=auth.mode != "none",
+        sso_name=auth.oidc.name if sso else None,
+        sso_url=SSO_START_PATH if sso else None,
+    )
+
+
+def _set_login_cookie(
+    response: Response, login: Login, settings: AuthSettings, scheme: str
+) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        login.cookie,
+        max_age=cookie_max_age(login.expires_at),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=cookie_is_secure(settings, scheme),
+    )
+
+
+def _redirect_uri(request: Request, settings: AuthSettings) -> str:
+    return settings.oidc.redirect_url or str(request.url_for("oidc_callback"))
+
+
+@router.get(
+    SSO_START_PATH,
+    status_code=303,
+    operation_id="oidc_start",
+    summary="Start single sign-on (a browser redirect to the provider)",
+    responses=error_responses(409, 502),
+    response_class=RedirectResponse,
+)
+async def oidc_start(request: Request, workspace: WorkspaceDep) -> RedirectResponse:
+    """303 to the provider's sign-in page, with a fresh state, nonce and PKCE challenge."""
+    sso = workspace.accounts.sso()
+    redirect_uri = _redirect_uri(request, workspace.settings.auth)
+    url = await anyio.to_thread.run_sync(sso.start, redirect_uri)
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get(
+    SSO_CALLBACK_PATH,
+    status_code=303,
+    operation_id="oidc_callback",
+    summary="Finish single sign-on (the provider sends the browser here)",
+    responses=error_responses(409),
+    response_class=RedirectResponse,
+)
+async def oidc_callback(
+    request: Request,
+    workspace: WorkspaceDep,
+    state: Annotated[str, Query(max_length=200)] = "",
+    code: Annotated[str, Query(max_length=4096)] = "",
+    error: Annotated[str | None, Query(max_length=200)] = None,
+) -> RedirectResponse:
+    """Checks the answer (state, code, ID token), signs the user in and goes to the app; any
+    failure goes back to the login page with `sso_error` saying what failed, and no cookie."""
+    accounts = workspace.accounts
+    sso = accounts.sso()
+    address = request.client.host if request.client else "unknown"
+
+    def finish() -> Login:
+        if error is not None or not state or not code:
+            # The provider's own error (access_denied ...) ends the flow too.
+            if state:
+                sso.forget(state)
+            raise AuthError("the provider did not sign you in" + (f" ({error})" if error else ""))
+        identity = sso.finish(state=state, code=code)
+        user = accounts.sso_user(identity)
+        return accounts.open_login(
+            user.id, address=address, user_agent=request.headers.get("user-agent")
+        )
+
+    try:
+        login = await anyio.to_thread.run_sync(finish)
+    except (AuthError, ProviderError) as exc:
+        query = urlencode({"sso_error": exc.message[:300]})
+        return RedirectResponse(f"{LOGIN_PAGE}?{query}", status_code=303)
+    response = RedirectResponse("/", status_code=303)
+    _set_login_cookie(response, login, workspace.settings.auth, request.url.scheme)
+    return response
+
+
 @router.post(
     LOGIN_PATH,
     operation_id="login",
@@ -121,15 +226,7 @@ async def login(
             user_agent=request.headers.get("user-agent"),
         )
     )
-    response.set_cookie(
-        COOKIE_NAME,
-        done.cookie,
-        max_age=cookie_max_age(done.expires_at),
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=cookie_is_secure(settings, request.url.scheme),
-    )
+    _set_login_cookie(response, done, settings, request.url.scheme)
     return LoginResult(user=done.user, csrf_token=done.csrf_token)
 
 
