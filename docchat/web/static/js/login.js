@@ -12,7 +12,25 @@ function showError(message) {
   error.hidden = false;
 }
 
+async function offerSingleSignOn() {
+  // A failed single sign-on comes back here with its reason (docchat/api/routes/auth.py).
+  const reason = new URLSearchParams(window.location.search).get("sso_error");
+  if (reason) showError(reason);
+  try {
+    const options = await get("/auth/options");
+    if (options.sso_url) {
+      const link = document.getElementById("login-sso-link");
+      link.href = options.sso_url;
+      link.textContent = `Sign in with ${options.sso_name}`;
+      document.getElementById("login-sso").hidden = false;
+    }
+  } catch {
+    // the form still works
+  }
+}
+
 async function start() {
+  offerSingleSignOn();
   try {
     const me = await get("/api/me");
     if (me.auth_mode === "none") {
