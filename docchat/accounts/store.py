@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import secrets
 import threading
 import unicodedata
@@ -28,6 +29,7 @@ from docchat.accounts.types import Login, NewToken, Principal, TokenInfo, Usage,
 from docchat.config import AuthSettings
 from docchat.db import Database, utcnow
 from docchat.documents.models import CollectionRow, DocumentRow
+from docchat.documents.registry import MAX_COLLECTION_CHARS
 from docchat.errors import (
     Conflict,
     Forbidden,
@@ -48,6 +50,8 @@ SHOWN_TOKEN_CHARS = len(TOKEN_PREFIX) + 8
 MAX_USERNAME_CHARS = 64
 MAX_PASSWORD_CHARS = 1024
 MAX_TOKEN_NAME_CHARS = 200
+#: The longest lifetime a token may be given (ten years), as the API's schema says.
+MAX_TOKEN_DAYS = 3650
 #: A token's last use is written at most this often: a busy client costs no write per request.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 #: The one answer to a failed login, whether the name or the password was wrong.
@@ -73,6 +77,17 @@ def normalise_username(name: str) -> str:
             "a user name may not contain spaces or control characters", field="username"
         )
     return cleaned
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    """``name`` marked as adopted, numbered until no collection in ``taken`` has it, and within
+    a collection name's length."""
+    for number in itertools.count(1):
+        suffix = " (adopted)" if number == 1 else f" (adopted {number})"
+        candidate = name[: MAX_COLLECTION_CHARS - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+    raise AssertionError("unreachable")  # itertools.count never ends
 
 
 def _user(row: UserRow) -> User:
@@ -263,7 +278,9 @@ class Accounts:
     def adopt_existing(self, username: str) -> dict[str, int]:
         """Give ``username`` every row recorded without an owner (a single-user data dir's chats,
         documents, collections and tasks); returns how many of each.  Nothing is deleted: a
-        collection whose name the user has already is merged into theirs."""
+        collection whose name the user has already is merged into theirs, or, when both hold a
+        document of the same source (which a collection holds once), kept beside it under a
+        free name, "NAME (adopted)"."""
         with self._db.write() as session:
             user_id = self._row(session, username).id
             counts = {"collections": 0}
@@ -274,16 +291,23 @@ class Accounts:
                     )
                 ).all()
             )
-            for collection in session.scalars(
+            ownerless = session.scalars(
                 select(CollectionRow).where(CollectionRow.owner.is_(None))
-            ).all():
+            ).all()
+            taken = set(theirs) | {collection.name for collection in ownerless}
+            for collection in ownerless:
                 if collection.name in theirs:
-                    session.execute(
-                        update(DocumentRow)
-                        .where(DocumentRow.collection_id == collection.id)
-                        .values(collection_id=theirs[collection.name])
-                    )
-                    session.delete(collection)
+                    if self._sources_overlap(session, collection.id, theirs[collection.name]):
+                        collection.name = _free_name(collection.name, taken)
+                        taken.add(collection.name)
+                        collection.owner = user_id
+                    else:
+                        session.execute(
+                            update(DocumentRow)
+                            .where(DocumentRow.collection_id == collection.id)
+                            .values(collection_id=theirs[collection.name])
+                        )
+                        session.delete(collection)
                 else:
                     collection.owner = user_id
                 counts["collections"] += 1
@@ -297,6 +321,17 @@ class Accounts:
                 )
                 counts[key] = cast("CursorResult[Any]", result).rowcount
         return counts
+
+    @staticmethod
+    def _sources_overlap(session: Session, first: str, second: str) -> bool:
+        """Whether two collections hold a document of the same source."""
+        mine = select(DocumentRow.source).where(DocumentRow.collection_id == first)
+        found = session.scalar(
+            select(DocumentRow.id)
+            .where(DocumentRow.collection_id == second, DocumentRow.source.in_(mine))
+            .limit(1)
+        )
+        return found is not None
 
     # -- browser logins --------------------------------------------------------------------------
 
@@ -480,6 +515,13 @@ class Accounts:
         if not label or len(label) > MAX_TOKEN_NAME_CHARS:
             raise InvalidInput(
                 f"a token needs a name of 1 to {MAX_TOKEN_NAME_CHARS} characters", field="name"
+            )
+        # A lifetime of 0 or less made a token that never worked, and a huge one overflowed
+        # datetime; NaN fails both comparisons and is refused too.
+        if expires_in_days is not None and not 0 < expires_in_days <= MAX_TOKEN_DAYS:
+            raise InvalidInput(
+                f"a token's lifetime is more than 0 and at most {MAX_TOKEN_DAYS} days",
+                field="expires_in_days",
             )
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = utcnow()
