@@ -20,6 +20,7 @@ from http.cookies import SimpleCookie
 
 import anyio.to_thread
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -143,6 +144,7 @@ class Authentication:
                 "csrf_failed",
                 f"a change made with the login cookie needs its CSRF token in {CSRF_HEADER} "
                 "(GET /api/me gives it)",
+                request=Request(scope),
             )
             await response(scope, receive, send)
             return
@@ -155,5 +157,7 @@ class Authentication:
             "not_authenticated",
             message,
             headers={"WWW-Authenticate": 'Bearer realm="docchat"'},
+            # On /v1/ with OpenAI's ``type`` too, as every other error there.
+            request=Request(scope),
         )
         await response(scope, receive, send)

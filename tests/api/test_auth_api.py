@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from corpora import Corpora
 from sqlalchemy import select
@@ -147,14 +148,32 @@ def bearer(token: str) -> dict[str, str]:
 def test_a_request_without_credentials_is_refused(
     server: httpx.Client, expect_error: ExpectError
 ) -> None:
-    for method, path in PROTECTED:
-        response = server.request(method, path, json={})
-        error = expect_error(response, 401, "not_authenticated")
-        assert "sign in" in error["message"], path
+    def refused(response: httpx.Response, path: str) -> None:
+        if path.startswith("/v1/"):  # OpenAI's fields as well, as on every error there
+            assert response.status_code == 401, path
+            error = response.json()["error"]
+            assert (error["code"], error["type"]) == ("not_authenticated", "invalid_request_error")
+        else:
+            error = expect_error(response, 401, "not_authenticated")
+        assert "sign in" in error["message"] or "token" in error["message"], path
         assert response.headers["www-authenticate"].startswith("Bearer"), path
+
+    for method, path in PROTECTED:
+        refused(server.request(method, path, json={}), path)
         for wrong in ("Bearer dct_not-a-token", "Bearer", "Basic YWxpY2U6cHc=", "dct_bare"):
             again = server.request(method, path, json={}, headers={"Authorization": wrong})
-            expect_error(again, 401, "not_authenticated")
+            refused(again, path)
+
+
+def test_openai_clients_send_a_token_as_their_api_key(server: httpx.Client) -> None:
+    csrf = login(server, "alice")
+    created = server.post("/api/tokens", json={"name": "sdk"}, headers={"X-CSRF-Token": csrf})
+    base_url = f"{server.base_url}/v1"
+    stranger = openai.OpenAI(base_url=base_url, api_key="dct_unknown", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        stranger.models.list()
+    sdk = openai.OpenAI(base_url=base_url, api_key=created.json()["token"], max_retries=0)
+    assert [model.id for model in sdk.models.list()]
 
 
 def test_the_login_page_health_and_static_files_stay_open(server: httpx.Client) -> None:
