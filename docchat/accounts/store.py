@@ -79,7 +79,7 @@ def normalise_username(name: str) -> str:
     return cleaned
 
 
-def _free_name(name: str, taken: set[str]) -> str:
+def _adopted_name(name: str, taken: set[str]) -> str:
     """``name`` marked as adopted, numbered until no collection in ``taken`` has it, and within
     a collection name's length."""
     for number in itertools.count(1):
@@ -298,7 +298,7 @@ class Accounts:
             for collection in ownerless:
                 if collection.name in theirs:
                     if self._sources_overlap(session, collection.id, theirs[collection.name]):
-                        collection.name = _free_name(collection.name, taken)
+                        collection.name = _adopted_name(collection.name, taken)
                         taken.add(collection.name)
                         collection.owner = user_id
                     else:
