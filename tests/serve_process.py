@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +39,13 @@ def serve_process(
     database_url: str | None = None,
     env: Mapping[str, str] | None = None,
     capture_output: bool = False,
+    host: str = "127.0.0.1",
+    args: Sequence[str] = (),
 ) -> Iterator[ServeProcess]:
-    """Start ``docchat serve`` on a free port with ``DOCCHAT_DATA_DIR=data_dir`` (and
-    ``DOCCHAT_DATABASE_URL``, other variables from ``env``), wait until /healthz answers, and kill
-    it afterwards if the test has not stopped it.
+    """Start ``docchat serve`` on ``host`` (its loopback address is what the test talks to) and a
+    free port with ``DOCCHAT_DATA_DIR=data_dir`` (and ``DOCCHAT_DATABASE_URL``, other variables
+    from ``env``, more options in ``args``), wait until /healthz answers, and kill it afterwards if
+    the test has not stopped it.
 
     With ``capture_output`` its stdout and stderr go to ``process.stdout``; otherwise nowhere.
     """
@@ -53,7 +56,7 @@ def serve_process(
     output = subprocess.PIPE if capture_output else subprocess.DEVNULL
     command = [sys.executable, "-c", "from docchat.cli import app; app()", "serve"]
     process = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        [*command, "--host", host, "--port", str(port), *args],
         env=environ,
         stdout=output,
         stderr=subprocess.STDOUT if capture_output else subprocess.DEVNULL,

@@ -88,6 +88,13 @@ def test_every_command_option_and_argument_has_help() -> None:
         "sessions list",
         "sessions show",
         "sessions export",
+        "users",
+        "users create",
+        "users list",
+        "users disable",
+        "users enable",
+        "users reset-password",
+        "users token",
     } <= set(commands)
     for name, command in commands.items():
         assert command.help, f"command {name!r} has no help"
