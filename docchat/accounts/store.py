@@ -79,6 +79,11 @@ def normalise_username(name: str) -> str:
     return cleaned
 
 
+def _as_text(value: str) -> str:
+    """``value`` with lone surrogates (valid in a str, not in UTF-8) replaced by "?"."""
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
 def _adopted_name(name: str, taken: set[str]) -> str:
     """``name`` marked as adopted, numbered until no collection in ``taken`` has it, and within
     a collection name's length."""
@@ -346,14 +351,20 @@ class Accounts:
         try:
             name = normalise_username(username)
         except InvalidInput:
-            name = username[:MAX_USERNAME_CHARS]
-        address = address[:64]
+            # Recorded as failed all the same; a lone surrogate would not encode for the database.
+            name = _as_text(username[:MAX_USERNAME_CHARS])
+        address = _as_text(address[:64])
         now = utcnow()
         self._throttle(name, address, now)
         with self._db.read() as session:
             row = session.scalar(select(UserRow).where(UserRow.username == name))
         stored = None if row is None or row.disabled else row.password_hash
-        ok, rehashed = check_password(password[:MAX_PASSWORD_CHARS], stored)
+        password = password[:MAX_PASSWORD_CHARS]
+        if _as_text(password) != password:
+            # Not valid text (a lone surrogate): no password is (check_password_rules), so it
+            # matches none; checked against the dummy hash, it takes as long as any other answer.
+            password, stored = "", None
+        ok, rehashed = check_password(password, stored)
         if not ok or row is None:
             with self._db.write() as session:
                 session.add(LoginFailureRow(username=name, address=address, at=now))

@@ -151,6 +151,17 @@ def test_an_unknown_user_and_a_wrong_password_get_the_same_answer(accounts: Acco
     assert str(unknown_user.value) == WRONG_LOGIN
 
 
+def test_a_login_that_is_not_valid_text_is_a_wrong_login(accounts: Accounts, db: Database) -> None:
+    # Lone surrogates: valid in a Python str, not in UTF-8 (a library caller or a CLI reading a
+    # terminal in another encoding can send them; the HTTP guard refuses them before).
+    accounts.create_user("alice", PASSWORD)
+    for username, password in (("alice", "\ud800" * 12), ("al\udcffice", PASSWORD)):
+        with pytest.raises(NotAuthenticated, match=WRONG_LOGIN):
+            accounts.login(username, password, address="10.0.0.1")
+    assert _failures(db) == 2  # counted like any other failure
+    assert accounts.login("alice", PASSWORD, address="10.0.0.1").user.username == "alice"
+
+
 def test_a_single_sign_on_user_cannot_log_in_with_any_password(accounts: Accounts) -> None:
     accounts.create_user("bob")
     with pytest.raises(NotAuthenticated, match=WRONG_LOGIN):
