@@ -245,14 +245,15 @@ def test_a_wrong_name_and_a_wrong_password_get_one_answer(
 def test_a_malformed_login_is_refused_clearly(
     server: httpx.Client, expect_error: ExpectError
 ) -> None:
-    for body in (
+    bodies: list[Any] = [
         {"username": "alice"},
         {"username": "alice", "password": PASSWORD, "admin": True},
         {"username": 1, "password": PASSWORD},
         {"username": "a" * 256, "password": PASSWORD},
         {"username": "alice", "password": "p" * 1025},
         [],
-    ):
+    ]
+    for body in bodies:
         expect_error(server.post("/auth/login", json=body), 422)
     not_json = server.post(
         "/auth/login", content=b"{not json", headers={"content-type": "application/json"}
