@@ -4,6 +4,7 @@
     ├── NotFound
     │   ├── SessionNotFound
     │   ├── DocumentNotFound
+    │   ├── CollectionNotFound
     │   ├── PageNotFound
     │   ├── OriginalNotStored
     │   ├── TaskNotFound
@@ -76,6 +77,16 @@ class DocumentNotFound(NotFound):
     def __init__(self, document_id: str) -> None:
         super().__init__(f"document {shown_id(document_id)!r} does not exist")
         self.document_id = document_id
+
+
+class CollectionNotFound(NotFound):
+    """Raised when the caller has no collection of the name given (sharing is the owner's)."""
+
+    code = "collection_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"you have no collection named {shown_id(name)!r}")
+        self.name = name
 
 
 class PageNotFound(NotFound):

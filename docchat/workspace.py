@@ -323,13 +323,26 @@ class Workspace:
     def delete_document(self, document_id: str, *, owner: str | None = None) -> DocumentInfo:
         """Delete a document with its chunks, vectors and stored file (when no longer shared);
         returns what it was.  DocumentNotFound when unknown or another owner's."""
-        info = self._registry.get(document_id, owner=owner)
+        info = self._registry.get(document_id, owner=owner, writable=True)
         self._registry.delete(document_id, owner=owner)
         return info
 
     def collections(self, *, owner: str | None = None) -> list[Collection]:
-        """The collections, by name, with their document counts."""
+        """The collections ``owner`` holds or has been shared, by name, with document counts."""
         return self._registry.collections(owner=owner)
+
+    def share_collection(
+        self, name: str, *, owner: str, user_ids: Sequence[str] = (), everyone: bool = False
+    ) -> list[str | None]:
+        """Share ``owner``'s collection read-only with exactly these users (user ids; and
+        everyone), replacing earlier shares; ``[]`` unshares.  Their chats can then search,
+        cite and open its documents; only ``owner`` changes them.  Returns the shares (None:
+        everyone)."""
+        return self._registry.share(name, owner=owner, user_ids=user_ids, everyone=everyone)
+
+    def collection_shares(self, name: str, *, owner: str) -> list[str | None]:
+        """Whom ``owner``'s collection is shared with (user ids; None: everyone)."""
+        return self._registry.shares(name, owner=owner)
 
     # -- sources: what citations point at ---------------------------------------------------
 

@@ -393,7 +393,8 @@ class Ingestor:
         DocumentNotFound when unknown or another owner's; Conflict when the original is not
         stored (a file that failed before it was copied in, or removed from the data dir).
         """
-        info = self.registry.get(document_id, owner=owner)
+        # Only its owner re-reads a document; a shared one is read-only (Forbidden).
+        info = self.registry.get(document_id, owner=owner, writable=True)
         path = self.files.path(info.sha256) if info.sha256 else None
         if path is None or not path.is_file():
             # Named by its file name: the list a user re-indexes from shows names, not ids.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from docchat.db import Base, BigIntKey, JSONType, UTCDateTime
@@ -30,6 +30,29 @@ class CollectionRow(Base):
     owner: Mapped[str | None] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class CollectionShareRow(Base):
+    """A collection shared read-only: with one user (``user_id``), or with everyone (NULL).
+
+    The documents of a shared collection are readable (listed, searched, cited, opened) by whom
+    it is shared with; only its owner changes or deletes them.  The owner's chats are never
+    shared.
+    """
+
+    __tablename__ = "collection_shares"
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("collections.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_collection_shares_user", "user_id", "collection_id"),
+        Index("ix_collection_shares_collection", "collection_id"),
+    )
 
 
 class ContentRow(Base):

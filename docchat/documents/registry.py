@@ -15,14 +15,20 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from docchat.db import Database, utcnow
 from docchat.documents.identity import DocumentIdentity
-from docchat.documents.models import ChunkRow, CollectionRow, ContentRow, DocumentRow
+from docchat.documents.models import (
+    ChunkRow,
+    CollectionRow,
+    CollectionShareRow,
+    ContentRow,
+    DocumentRow,
+)
 from docchat.documents.parsers import format_for_mime
 from docchat.documents.storage import ContentStore
 from docchat.documents.types import Chunk, ParsedDocument
@@ -43,7 +49,7 @@ from docchat.documents.views import (
     VisibleDocument,
     document_info,
 )
-from docchat.errors import DocumentNotFound, InvalidInput
+from docchat.errors import CollectionNotFound, DocumentNotFound, Forbidden, InvalidInput
 from docchat.owners import owned_by, scope, visible_to
 from docchat.validation import check_name, plausible_id
 
@@ -81,6 +87,21 @@ def check_collection_name(name: str) -> str:
     return check_name(name, "collection", max_chars=MAX_COLLECTION_CHARS)
 
 
+def shared_with(owner: str | None) -> Any:
+    """SQL: ids of the collections shared with ``owner`` (with them by name, or with everyone)."""
+    return select(CollectionShareRow.collection_id).where(
+        or_(CollectionShareRow.user_id == owner, CollectionShareRow.user_id.is_(None))
+    )
+
+
+def readable_by(owner: str | None) -> ColumnElement[bool]:
+    """SQL: the documents ``owner`` may read: their own (every one with None), and those in
+    collections shared with them.  Changing a document needs ``scope`` (owner only)."""
+    if owner is None:
+        return true()
+    return or_(DocumentRow.owner == owner, DocumentRow.collection_id.in_(shared_with(owner)))
+
+
 class Registry:
     """Collections, documents, contents and chunks of one database."""
 
@@ -113,16 +134,76 @@ class Registry:
             return s.execute(query).scalar_one()
 
     def collections(self, *, owner: str | None) -> list[Collection]:
-        """The collections ``owner`` may see (all with None), by name, with document counts."""
+        """The collections ``owner`` may see (all with None): their own and those shared with
+        them, by name, with document counts."""
+        mine = scope(CollectionRow.owner, owner)
         query = (
-            select(CollectionRow.id, CollectionRow.name, func.count(DocumentRow.id))
+            select(
+                CollectionRow.id,
+                CollectionRow.name,
+                CollectionRow.owner,
+                func.count(DocumentRow.id),
+            )
             .outerjoin(DocumentRow, DocumentRow.collection_id == CollectionRow.id)
-            .where(scope(CollectionRow.owner, owner))
-            .group_by(CollectionRow.id, CollectionRow.name)
+            .where(or_(mine, CollectionRow.id.in_(shared_with(owner))))
+            .group_by(CollectionRow.id, CollectionRow.name, CollectionRow.owner)
             .order_by(CollectionRow.name, CollectionRow.id)
         )
         with self.db.read() as s:
-            return [Collection(id=i, name=n, documents=c) for i, n, c in s.execute(query)]
+            rows = s.execute(query).all()
+            shared = set(
+                s.scalars(
+                    select(CollectionShareRow.collection_id).where(
+                        CollectionShareRow.collection_id.in_([row[0] for row in rows])
+                    )
+                )
+            )
+        return [
+            Collection(
+                id=i,
+                name=n,
+                documents=c,
+                owned=visible_to(o, owner),
+                shared=i in shared,
+            )
+            for i, n, o, c in rows
+        ]
+
+    def share(
+        self, name: str, *, owner: str, user_ids: Sequence[str], everyone: bool
+    ) -> list[str | None]:
+        """Share ``owner``'s collection ``name`` read-only with exactly these users (and
+        everyone when ``everyone``), replacing its earlier shares; returns them (None:
+        everyone).  CollectionNotFound when ``owner`` has no such collection."""
+        collection_id = self.collection_id(name, owner=owner, create=False)
+        if collection_id is None:
+            raise CollectionNotFound(name)
+        targets: list[str | None] = [*sorted(set(user_ids) - {owner})]
+        if everyone:
+            targets.append(None)
+        now = utcnow()
+        with self.db.write() as s:
+            s.execute(
+                delete(CollectionShareRow).where(CollectionShareRow.collection_id == collection_id)
+            )
+            for user_id in targets:
+                s.add(
+                    CollectionShareRow(collection_id=collection_id, user_id=user_id, created_at=now)
+                )
+        return targets
+
+    def shares(self, name: str, *, owner: str) -> list[str | None]:
+        """Whom ``owner``'s collection ``name`` is shared with (None: everyone)."""
+        collection_id = self.collection_id(name, owner=owner, create=False)
+        if collection_id is None:
+            raise CollectionNotFound(name)
+        with self.db.read() as s:
+            found = s.scalars(
+                select(CollectionShareRow.user_id).where(
+                    CollectionShareRow.collection_id == collection_id
+                )
+            ).all()
+        return sorted(found, key=lambda user: (user is None, user or ""))
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -450,13 +531,19 @@ class Registry:
             count, size = s.execute(query.where(owned_by(DocumentRow.owner, owner))).one()
         return int(count), int(size)
 
-    def get(self, document_id: str, *, owner: str | None) -> DocumentInfo:
-        """One document; DocumentNotFound when unknown or another owner's."""
+    def get(self, document_id: str, *, owner: str | None, writable: bool = False) -> DocumentInfo:
+        """One document ``owner`` may read (theirs, or in a collection shared with them);
+        DocumentNotFound when unknown or another owner's and not shared.  ``writable``: for
+        changing it, so only the owner's; Forbidden for a document shared read-only."""
         if not plausible_id(document_id):
             raise DocumentNotFound(str(document_id))
         found = self.list(owner=owner, document_ids=[document_id])
         if not found:
             raise DocumentNotFound(str(document_id))
+        if writable and not self.list(owner=owner, document_ids=[document_id], writable=True):
+            raise Forbidden(
+                "this document is shared with you read-only; only its owner may change it"
+            )
         return found[0]
 
     def text(self, document_id: str, *, owner: str | None) -> str:
@@ -528,13 +615,15 @@ class Registry:
         document_ids: Sequence[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
+        writable: bool = False,
     ) -> list[DocumentInfo]:
-        """Documents, newest first, optionally of one collection."""
+        """Documents ``owner`` may read (``writable``: may change), newest first, optionally of
+        one collection."""
         query = (
             select(DocumentRow, CollectionRow.name, ContentRow.chunk_count)
             .join(CollectionRow, CollectionRow.id == DocumentRow.collection_id)
             .outerjoin(ContentRow, ContentRow.sha256 == DocumentRow.sha256)
-            .where(scope(DocumentRow.owner, owner))
+            .where(scope(DocumentRow.owner, owner) if writable else readable_by(owner))
             .order_by(DocumentRow.created_at.desc(), DocumentRow.id)
             .offset(offset)
         )
@@ -559,7 +648,7 @@ class Registry:
         query = (
             select(DocumentRow.id, DocumentRow.file_name, CollectionRow.name, DocumentRow.sha256)
             .join(CollectionRow, CollectionRow.id == DocumentRow.collection_id)
-            .where(DocumentRow.status.in_(("indexing", "indexed")), scope(DocumentRow.owner, owner))
+            .where(DocumentRow.status.in_(("indexing", "indexed")), readable_by(owner))
             .order_by(DocumentRow.created_at, DocumentRow.id)
         )
         if collections:

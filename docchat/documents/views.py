@@ -50,6 +50,10 @@ class Collection(BaseModel):
     id: str
     name: str
     documents: int = Field(description="How many documents it holds.")
+    owned: bool = Field(
+        True, description="Yours; false: another user's, shared with you read-only."
+    )
+    shared: bool = Field(False, description="Shared with other users (read-only).")
 
 
 class VisibleDocument(BaseModel):

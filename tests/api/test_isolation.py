@@ -55,7 +55,7 @@ B_TEXT = "Tomatoes need full sun, deep watering twice a week and a stake to clim
 PASSWORD = "correct horse battery staple"
 #: The operations with a path parameter when this test was written (issue 15): the count found
 #: in the schema may grow, never silently shrink to nothing.
-KNOWN_OPERATIONS = 21
+KNOWN_OPERATIONS = 23
 #: Values for required query parameters the schema cannot give sensibly: a passage's span.
 QUERY_VALUES: dict[str, Any] = {"start": 0, "end": 10}
 ADMIN_ONLY = "/api/users"
@@ -288,11 +288,13 @@ def test_every_route_with_an_id_answers_b_as_if_a_s_ids_did_not_exist(
         "task_id": world.a_task,
         "token_id": world.a_token_id,
         "username": world.a_username,
+        "name": "a-private",  # a collection: named within its owner, B has none of this name
         "page": "1",
     }
     # Ids of the same shape that name nothing; a page is a page, not an id.
     unknown = {name: str(uuid.uuid4()) for name in a_values} | {
         "username": f"nobody-{uuid.uuid4().hex[:8]}",
+        "name": f"nobody-{uuid.uuid4().hex[:8]}",
         "page": "1",
     }
     operations = operations_with_path_parameters(schema)

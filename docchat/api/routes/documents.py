@@ -10,8 +10,9 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
 
-from docchat.api.deps import DocumentId, OwnerDep, WorkspaceDep
+from docchat.api.deps import DocumentId, OwnerDep, UserDep, WorkspaceDep
 from docchat.api.downloads import file_headers
 from docchat.api.schemas import (
     Collection,
@@ -26,7 +27,9 @@ from docchat.documents.pages import PageHighlights
 from docchat.documents.parsers import FORMATS
 from docchat.documents.registry import DEFAULT_COLLECTION, DocumentView
 from docchat.documents.sources import DEFAULT_CONTEXT_CHARS, MAX_CONTEXT_CHARS, Passage
+from docchat.errors import InvalidInput, UserNotFound
 from docchat.validation import INT64_MAX
+from docchat.workspace import Workspace
 
 #: The one path that takes a large body; the app exempts it from the JSON body limit.
 UPLOAD_PATH = "/api/documents"
@@ -188,6 +191,63 @@ def list_collections(workspace: WorkspaceDep, owner: OwnerDep) -> CollectionList
     """The collections, by name."""
     items = [Collection(**c.model_dump()) for c in workspace.collections(owner=owner)]
     return CollectionList(items=items)
+
+
+class Shares(BaseModel):
+    """Whom a collection is shared with, read-only."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    usernames: list[Annotated[str, Field(max_length=255)]] = Field(
+        default_factory=list, max_length=1000, description="These users may read it."
+    )
+    everyone: bool = Field(False, description="Every user may read it.")
+
+
+CollectionName = Annotated[str, Path(description="The collection's name.", max_length=200)]
+
+
+def _shares_view(workspace: Workspace, shares: list[str | None]) -> Shares:
+    names = {user.id: user.username for user in workspace.accounts.users()}
+    return Shares(
+        usernames=sorted(names[s] for s in shares if s is not None and s in names),
+        everyone=None in shares,
+    )
+
+
+@router.get(
+    "/collections/{name}/shares",
+    operation_id="get_collection_shares",
+    summary="Whom one of your collections is shared with",
+    responses=error_responses(401, 404, 409, 422),
+)
+def get_collection_shares(name: CollectionName, workspace: WorkspaceDep, user: UserDep) -> Shares:
+    """Only the collection's owner sees its shares."""
+    return _shares_view(workspace, workspace.collection_shares(name, owner=user.owner))
+
+
+@router.put(
+    "/collections/{name}/shares",
+    operation_id="share_collection",
+    summary="Share one of your collections read-only (replaces its shares)",
+    responses=error_responses(401, 403, 404, 409, 415, 422),
+)
+def share_collection(
+    name: CollectionName, body: Shares, workspace: WorkspaceDep, user: UserDep
+) -> Shares:
+    """Those users' chats, searches and the OpenAI and MCP faces then read its documents;
+    only you change or delete them, and your chats stay yours.  Send no users and
+    `everyone: false` to stop sharing."""
+    user_ids = []
+    for username in body.usernames:
+        try:
+            user_ids.append(workspace.accounts.user(username).id)
+        except UserNotFound:
+            raise InvalidInput(f"no user {username[:80]!r}", field="usernames") from None
+    shares = workspace.share_collection(
+        name, owner=user.owner, user_ids=user_ids, everyone=body.everyone
+    )
+    return _shares_view(workspace, shares)
 
 
 # -- what citations point at: passages, original files, PDF pages ---------------------------------
