@@ -210,3 +210,20 @@ def test_an_upload_counts_its_own_passages_while_it_embeds(
     # The others are still embedded, as before, just not counted as this file's.
     assert done.result["embedded"] == waiting + notes.chunk_count
     assert workspace.chunks_without_vectors() == 0
+
+
+def test_known_content_counts_as_embedded_for_an_owner_who_did_not_hold_it(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    # Content is stored once for everyone with the same bytes; a result that said "embedded 0"
+    # to bob would tell him someone else has his file.  For alice's second copy it is still 0:
+    # her own document embedded it.
+    path = tmp_path / "notes.md"
+    path.write_bytes(NOTES)
+    first = workspace.ingest([path], owner="alice")
+    assert first.embedded == 1
+    again = workspace.ingest([path], owner="alice", collection="other")
+    assert (again.added, again.embedded) == (1, 0)
+    bob = workspace.ingest([path], owner="bob")
+    assert (bob.added, bob.embedded) == (first.added, first.embedded)
+    assert workspace.chunks_without_vectors() == 0

@@ -74,7 +74,9 @@ class IngestProgress:
     contents: set[str] = field(default_factory=set)
     #: Documents whose earlier version an upload of the same name replaced (their ids stay).
     replaced: list[str] = field(default_factory=list)
-    #: Chunks embedded after the files were ingested (``docchat.tasks.jobs``).
+    #: Chunks embedded after the files were ingested (``docchat.tasks.jobs``), counting the
+    #: vectors of known content that only other owners held (``Registry.vectors_lent``):
+    #: a result must read the same whether or not someone else has the same bytes.
     embedded: int = 0
 
     @property
@@ -498,6 +500,9 @@ class Ingestor:
             )
             if parsed is None:  # known content: the current reader may read it better
                 self._read_again(path, row.id, sha, file_name, state)
+                state.embedded += self.registry.vectors_lent(
+                    sha, owner=document.owner, besides=row.id
+                )
             state.document_ids.append(row.id)
             state.contents.add(sha)
             if existing is None:

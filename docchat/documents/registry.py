@@ -221,6 +221,28 @@ class Registry:
         with self.db.read() as s:
             return s.get(ContentRow, sha256) is not None
 
+    def vectors_lent(self, sha256: str, *, owner: str | None, besides: str) -> int:
+        """How many chunks of content ``sha256`` have vectors, when no document of ``owner``'s
+        but ``besides`` holds it (0 when one does): the vectors other owners' documents made.
+
+        Content is stored once for everyone who holds the same bytes, so an ingest of known
+        content embeds nothing.  Reported as such, that would tell a user someone else holds
+        their file: an ingest counts these as if it had embedded them (``IngestProgress``).
+        """
+        with self.db.read() as s:
+            mine = select(DocumentRow.id).where(
+                DocumentRow.sha256 == sha256,
+                owned_by(DocumentRow.owner, owner),
+                DocumentRow.id != besides,
+            )
+            if s.execute(select(mine.exists())).scalar_one():
+                return 0
+            return s.execute(
+                select(func.count())
+                .select_from(ChunkRow)
+                .where(ChunkRow.sha256 == sha256, chunk_has_vector())
+            ).scalar_one()
+
     def outdated_content(self, sha256: str) -> bool:
         """Whether this content's text was made by an older reader than its format's today
         (``Format.reader``), so that ingesting its file again should read it again."""

@@ -72,7 +72,7 @@ def ingest_then_embed(
             progress=progress,
         )
     if embed:
-        state.embedded = embed_new_chunks(index, progress=embed_progress, stop=stop)
+        state.embedded += embed_new_chunks(index, progress=embed_progress, stop=stop)
     return state
 
 
@@ -129,7 +129,7 @@ def ingest_task(
             embed=False,
             progress=report.file,
         )
-        state.embedded = embed_new_chunks(
+        state.embedded += embed_new_chunks(
             index, progress=report.embedding, stop=stop, own=state.contents
         )
         # Finished: the counts go back to files, as they started.
