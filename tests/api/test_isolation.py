@@ -412,14 +412,30 @@ def test_search_finds_the_marker_for_a_only(world: World, mode: str) -> None:
     holds_nothing_of_a(world, answered.text)
 
 
-def test_a_filter_naming_a_s_documents_finds_what_an_unknown_id_finds(world: World) -> None:
-    def search(documents: list[str]) -> httpx.Response:
-        body = {"query": QUESTION, "source_filters": {"documents": documents}}
+@pytest.mark.parametrize(
+    ("kind", "a_s", "nothing"),
+    [
+        ("documents", lambda w: list(w.a_documents), [str(uuid.uuid4())]),
+        ("collections", lambda _: ["a-private"], ["no-such-collection"]),
+        ("file_globs", lambda _: ["plans.*"], ["no-such-file.*"]),
+    ],
+)
+def test_a_filter_naming_a_s_sources_finds_what_a_name_of_nothing_finds(
+    world: World, kind: str, a_s: Callable[[World], list[str]], nothing: list[str]
+) -> None:
+    def search(names: list[str]) -> httpx.Response:
+        body = {"query": QUESTION, "source_filters": {kind: names}}
         return world.client.post("/api/search", json=body, headers=world.b)
 
-    theirs, unknown = search(list(world.a_documents)), search([str(uuid.uuid4())])
+    theirs, unknown = search(a_s(world)), search(nothing)
     assert (theirs.status_code, theirs.json()) == (unknown.status_code, unknown.json())
     holds_nothing_of_a(world, theirs.text)
+    found = world.client.post(
+        "/api/search",
+        json={"query": QUESTION, "source_filters": {kind: a_s(world)}},
+        headers=world.a,
+    )
+    holds_a_s_passage(world, found.text)  # the filter itself finds A's passage for A
 
 
 def test_chat_answers_b_without_a_s_documents(world: World) -> None:
