@@ -584,6 +584,10 @@ def test_b_uploading_a_s_file_learns_nothing_and_takes_nothing(
     a_task, a_document = upload(a)
     b_task, b_document = upload(b)
     assert b_document["id"] != a_document["id"]
+    # Both went to "default": each to their own collection of that name.
+    for headers in (a, b):
+        collections = client.get("/api/collections", headers=headers).json()["items"]
+        assert [(c["name"], c["documents"]) for c in collections] == [("default", 1)]
     assert seen(b_task, b_document) == seen(a_task, a_document)
 
     def finds(headers: dict[str, str]) -> bool:
