@@ -438,14 +438,15 @@ def test_a_filter_naming_a_s_sources_finds_what_a_name_of_nothing_finds(
     holds_a_s_passage(world, found.text)  # the filter itself finds A's passage for A
 
 
-def test_chat_answers_b_without_a_s_documents(world: World) -> None:
+@pytest.mark.parametrize("route", ["chat", "chat/stream"])
+def test_chat_answers_b_without_a_s_documents(world: World, route: str) -> None:
     asked = {"question": QUESTION, "mode": "basic"}
     a_session = world.client.post("/api/sessions", json={}, headers=world.a).json()["id"]
-    found = world.client.post(f"/api/sessions/{a_session}/chat", json=asked, headers=world.a)
+    found = world.client.post(f"/api/sessions/{a_session}/{route}", json=asked, headers=world.a)
     assert found.status_code == 200, found.text
     holds_a_s_passage(world, found.text)
     answered = world.client.post(
-        f"/api/sessions/{world.b_session}/chat", json=asked, headers=world.b
+        f"/api/sessions/{world.b_session}/{route}", json=asked, headers=world.b
     )
     assert answered.status_code == 200, answered.text
     holds_nothing_of_a(world, answered.text)
@@ -476,13 +477,16 @@ def test_the_openai_endpoint_answers_b_without_a_s_documents(world: World, strea
     holds_nothing_of_a(world, completion_text(world, world.b_token, stream=stream))
 
 
-def test_the_openai_endpoint_does_not_continue_a_s_session_for_b(world: World) -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_the_openai_endpoint_does_not_continue_a_s_session_for_b(
+    world: World, stream: bool
+) -> None:
     unknown = str(uuid.uuid4())
     refused = []
     for session_id in (world.a_session, unknown):
         with pytest.raises(openai.NotFoundError) as raised:
             completion_text(
-                world, world.b_token, stream=False, extra_body={"session_id": session_id}
+                world, world.b_token, stream=stream, extra_body={"session_id": session_id}
             )
         refused.append(raised.value.body)
     theirs, nothing = refused
