@@ -2,7 +2,7 @@
 
 One real server per database backend, with accounts on: A (an admin) and B (not) hold API
 tokens; A keeps a chat session, two uploaded documents holding a marker word, the upload's task
-and a second token.  The tests only read that world, so they share it.
+and a second token.  The tests share that world: they change nothing of it but add turns.
 
 - Every operation of ``/openapi.json`` that takes a path parameter is called by B with A's ids,
   and by B with ids that do not exist: both must be the same 404 (403 on the admin-only
@@ -11,6 +11,8 @@ and a second token.  The tests only read that world, so they share it.
 - The listings B may read show none of A's rows.
 - B asks about the marker through every face (search, chat, the OpenAI endpoint, MCP) and gets
   nothing of A's; A, asking the same, finds it, so these checks can fail.
+- B uploading the very bytes A holds (on a server of its own) is told what a first upload is
+  told, and deleting either copy leaves the other's.
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ from functools import partial
 from typing import Any
 
 import httpx
+import httpx2
 import openai
 import pytest
 from corpora import Corpora
 from documents.conftest import pdf_bytes
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_checks import error_text, run_async, structured
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -499,7 +501,10 @@ async def _mcp_calls(
     """Each tool call's result, made with ``token`` at /mcp."""
     url = str(world.client.base_url.join("/mcp"))
     results = []
-    async with create_mcp_http_client(headers=bearer(token)) as http:
+    # The SDK's own HTTP client (httpx2), carrying B's or A's token as MCP clients send it.
+    async with httpx2.AsyncClient(
+        headers=bearer(token), timeout=httpx2.Timeout(30, read=120)
+    ) as http:
         transport = streamable_http_client(url, http_client=http)
         async with Client(transport, read_timeout_seconds=120) as mcp:
             for name, arguments in calls:
