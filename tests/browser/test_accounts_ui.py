@@ -202,7 +202,29 @@ def test_sign_in_chat_tokens_and_sign_out(watched: Page, accounts_server: LiveSe
     page.wait_for_selector("body.ready")
     page.context.clear_cookies()
     page.click("#nav-documents")
-    expect(page).to_have_url(url + "/login")
+    expect(page).to_have_url(url + "/login#/documents")
+
+
+def test_signing_in_returns_to_the_link_asked_for(
+    watched: Page, accounts_server: LiveServer
+) -> None:
+    page, url = watched, accounts_server.url
+    # A link into the app, opened signed out: after signing in the browser is where it asked.
+    page.goto(url + "/#/documents")
+    expect(page).to_have_url(url + "/login#/documents")
+    sign_in(page, ACCOUNT_PASSWORD)
+    expect(page).to_have_url(url + "/#/documents")
+    expect(page.locator("#documents-view")).to_be_visible()
+    # Likewise when the login is lost while the app is open.
+    page.context.clear_cookies()
+    page.evaluate("location.hash = '#/tokens'")
+    expect(page).to_have_url(url + "/login#/tokens")
+    sign_in(page, ACCOUNT_PASSWORD)
+    expect(page).to_have_url(url + "/#/tokens")
+    expect(page.locator("#tokens-view")).to_be_visible()
+    # Signed in already, the login page sends the browser on to the link as well.
+    page.goto(url + "/login#/documents")
+    expect(page).to_have_url(url + "/#/documents")
 
 
 def test_accounts_off_shows_no_account_ui(watched: Page, live_server: LiveServer) -> None:

@@ -57,7 +57,8 @@ async function errorFrom(response) {
 
 function signedOutCheck(err) {
   if (sendToLoginWhenSignedOut && err.status === 401 && err.code === "not_authenticated") {
-    window.location.assign(LOGIN_PAGE);
+    // The hash is the view (#/chat/<id>, …): the login page comes back to it.
+    window.location.assign(LOGIN_PAGE + window.location.hash);
   }
   return err;
 }

@@ -7,6 +7,9 @@ const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");
 const submit = document.getElementById("login-submit");
 
+/** The app, at the view a link or a lost login brought here with (the hash: #/chat/<id>, …). */
+const app = () => "/" + window.location.hash;
+
 function showError(message) {
   error.textContent = message;
   error.hidden = false;
@@ -38,7 +41,7 @@ async function start() {
       submit.disabled = true;
       return;
     }
-    if (me.user) window.location.replace("/");
+    if (me.user) window.location.replace(app());
   } catch {
     // not signed in: stay on the form
   }
@@ -53,7 +56,7 @@ form.addEventListener("submit", async (event) => {
       username: form.elements.username.value,
       password: form.elements.password.value,
     });
-    window.location.replace("/");
+    window.location.replace(app());
   } catch (err) {
     showError(err.message || "could not sign in");
     form.elements.password.select();
