@@ -205,6 +205,13 @@ def test_sign_in_chat_tokens_and_sign_out(watched: Page, accounts_server: LiveSe
     expect(page).to_have_url(url + "/login#/documents")
 
 
+NOTE = {
+    "name": "notes.md",
+    "mimeType": "text/markdown",
+    "buffer": b"# Notes\n\nThe boiler is serviced every October.\n",
+}
+
+
 def test_signing_in_returns_to_the_link_asked_for(
     watched: Page, accounts_server: LiveServer
 ) -> None:
@@ -225,6 +232,30 @@ def test_signing_in_returns_to_the_link_asked_for(
     # Signed in already, the login page sends the browser on to the link as well.
     page.goto(url + "/login#/documents")
     expect(page).to_have_url(url + "/#/documents")
+
+
+def test_escape_closes_the_account_menu_only(watched: Page, accounts_server: LiveServer) -> None:
+    page, url = watched, accounts_server.url
+    page.goto(url + "/#/documents")
+    sign_in(page, ACCOUNT_PASSWORD)
+    page.wait_for_selector("body.ready")
+    page.set_input_files("#file-input", files=[NOTE])
+    expect(page.locator(".upload-item")).to_have_attribute("data-state", "done")
+    page.click("#nav-chat")
+    page.fill("#composer-input", "When is the boiler serviced?")
+    page.press("#composer-input", "Enter")
+    answer = page.locator("#messages > li.message.assistant:not(.streaming)")
+    answer.locator("button.cite").first.click()
+    expect(page.locator("#preview")).to_be_visible()
+    # Escape in the open menu closes the menu, not the source beside it (nor a running answer).
+    page.click("#account-menu summary")
+    expect(page.locator("#sign-out")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#sign-out")).to_be_hidden()
+    assert page.evaluate("document.activeElement.matches('#account-menu summary')")
+    expect(page.locator("#preview")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#preview")).to_be_hidden()
 
 
 def test_accounts_off_shows_no_account_ui(watched: Page, live_server: LiveServer) -> None:

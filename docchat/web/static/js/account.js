@@ -36,6 +36,9 @@ export function initAccount() {
   $("#nav-tokens").addEventListener("click", closeMenu);
   menu.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && menu.open) {
+      // This Escape is the menu's: the page's own (close the source, stop the answer) must
+      // not see it too.
+      e.stopPropagation();
       closeMenu();
       menu.querySelector("summary").focus();
     }
