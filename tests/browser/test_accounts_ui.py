@@ -159,8 +159,10 @@ def test_sign_in_chat_tokens_and_sign_out(watched: Page, accounts_server: LiveSe
     assert len(refused) == 2, [r.url for r in changes]  # refused once, then sent again
     first = refused[0].response()
     assert first is not None and first.status == 403
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
     page.click("#new-token-copy")
     expect(page.locator("#new-token-status")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == token
     item = page.locator("#token-list > li").first
     expect(item).to_contain_text("laptop script")
     expect(item).to_contain_text(token[:12])
@@ -181,6 +183,8 @@ def test_sign_in_chat_tokens_and_sign_out(watched: Page, accounts_server: LiveSe
     item.get_by_role("button", name="Revoke laptop script").click()
     expect(item).to_contain_text("Revoked")
     expect(item.get_by_role("button")).to_have_count(0)
+    # The pressed button is gone: focus goes on to the form, not back to the top of the page.
+    expect(page.locator("#token-name")).to_be_focused()
     expect(item.locator(".token-field", has_text="Last used")).not_to_contain_text("never")
     assert httpx.get(url + "/api/sessions", headers=bearer).status_code == 401
 

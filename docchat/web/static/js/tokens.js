@@ -114,6 +114,8 @@ async function revoke(token) {
     toast(err.message);
   }
   await refreshTokens();
+  // The pressed button is gone with its row's redraw: keep the keyboard in the view.
+  $("#token-name").focus();
 }
 
 /** Leaving the view forgets a new token's secret still on screen. */
