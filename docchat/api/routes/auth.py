@@ -207,7 +207,7 @@ async def oidc_callback(
     LOGIN_PATH,
     operation_id="login",
     summary="Sign in with a user name and password",
-    responses=error_responses(401, 403, 409, 415, 422, 429),
+    responses=error_responses(401, 403, 409, 413, 415, 422, 429),
 )
 async def login(
     body: Credentials, request: Request, response: Response, workspace: WorkspaceDep
@@ -271,7 +271,7 @@ def list_tokens(workspace: WorkspaceDep, user: UserDep) -> TokenList:
     status_code=201,
     operation_id="create_token",
     summary="Create an API token (shown once)",
-    responses=error_responses(401, 403, 409, 415, 422),
+    responses=error_responses(401, 403, 409, 413, 415, 422),
 )
 def create_token(body: TokenCreate, workspace: WorkspaceDep, user: UserDep) -> NewToken:
     """Send it as `Authorization: Bearer <token>` to the REST API, the OpenAI-compatible endpoint
@@ -308,7 +308,7 @@ def list_users(workspace: WorkspaceDep, admin: AdminDep) -> UsageList:  # noqa: 
     status_code=201,
     operation_id="create_user",
     summary="Create a local user (admins)",
-    responses=error_responses(401, 403, 409, 415, 422),
+    responses=error_responses(401, 403, 409, 413, 415, 422),
 )
 def create_user(body: UserCreate, workspace: WorkspaceDep, admin: AdminDep) -> User:  # noqa: ARG001  # admins only
     """A user who signs in with this name and password (at least `auth.min_password_chars`)."""
@@ -321,7 +321,7 @@ def create_user(body: UserCreate, workspace: WorkspaceDep, admin: AdminDep) -> U
     "/api/users/{username}",
     operation_id="update_user",
     summary="Disable, enable, promote or demote a user (admins)",
-    responses=error_responses(401, 403, 404, 409, 415, 422),
+    responses=error_responses(401, 403, 404, 409, 413, 415, 422),
 )
 def update_user(
     username: UserName, body: UserUpdate, workspace: WorkspaceDep, admin: AdminDep

@@ -230,7 +230,7 @@ def get_collection_shares(name: CollectionName, workspace: WorkspaceDep, user: U
     "/collections/{name}/shares",
     operation_id="share_collection",
     summary="Share one of your collections read-only (replaces its shares)",
-    responses=error_responses(401, 403, 404, 409, 415, 422),
+    responses=error_responses(401, 403, 404, 409, 413, 415, 422),
 )
 def share_collection(
     name: CollectionName, body: Shares, workspace: WorkspaceDep, user: UserDep
