@@ -30,6 +30,15 @@ def serve(
             min=0, max=65535, help="Port to listen on. Default: DOCCHAT_SERVER__PORT or 8000."
         ),
     ] = None,
+    proxy_headers: Annotated[
+        bool | None,
+        typer.Option(
+            "--proxy-headers/--no-proxy-headers",
+            help="Behind a reverse proxy: client address and scheme from X-Forwarded-For/-Proto "
+            "(trusted from DOCCHAT_SERVER__FORWARDED_ALLOW_IPS). Default: "
+            "DOCCHAT_SERVER__PROXY_HEADERS or off.",
+        ),
+    ] = None,
     insecure_no_auth: Annotated[
         bool,
         typer.Option(
@@ -55,9 +64,10 @@ def serve(
             code=2,
         )
     # The bind address is what SiteGuard trusts as a Host name: the one actually used.
-    settings = settings.model_copy(
-        update={"server": settings.server.model_copy(update={"host": bind})}
-    )
+    server: dict[str, object] = {"host": bind}
+    if proxy_headers is not None:
+        server["proxy_headers"] = proxy_headers
+    settings = settings.model_copy(update={"server": settings.server.model_copy(update=server)})
     uvicorn.run(
         create_app(settings),
         host=bind,
