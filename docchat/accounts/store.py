@@ -54,6 +54,8 @@ MAX_TOKEN_NAME_CHARS = 200
 MAX_TOKEN_DAYS = 3650
 #: A token's last use is written at most this often: a busy client costs no write per request.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+#: How long an expired login's row stays before a new login removes it.
+LOGIN_KEPT = dt.timedelta(days=1)
 #: The one answer to a failed login, whether the name or the password was wrong.
 WRONG_LOGIN = "wrong user name or password"
 
@@ -392,6 +394,9 @@ class Accounts:
                 raise UserNotFound(user_id)
             if row.disabled:
                 raise NotAuthenticated("this account is disabled; ask an admin")
+            # Ended logins are kept a day (a user's list of recent logins), then dropped here:
+            # no periodic job needed, and a busy server prunes as often as it logs people in.
+            session.execute(delete(LoginRow).where(LoginRow.expires_at < now - LOGIN_KEPT))
             session.add(
                 LoginRow(
                     id=_digest(cookie),

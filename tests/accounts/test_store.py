@@ -277,6 +277,30 @@ def test_an_expired_login_is_refused(accounts: Accounts, db: Database) -> None:
     assert accounts.by_login(login.cookie) is None
 
 
+def test_logins_ended_a_day_ago_are_pruned_by_the_next_login(
+    accounts: Accounts, db: Database
+) -> None:
+    accounts.create_user("alice", PASSWORD)
+    old = accounts.login("alice", PASSWORD, address="10.0.0.1")
+    recent = accounts.login("alice", PASSWORD, address="10.0.0.1")
+    with db.write() as session:
+        session.execute(
+            update(LoginRow)
+            .where(LoginRow.csrf_token == old.csrf_token)
+            .values(expires_at=utcnow() - dt.timedelta(days=2))
+        )
+        session.execute(
+            update(LoginRow)
+            .where(LoginRow.csrf_token == recent.csrf_token)
+            .values(expires_at=utcnow() - dt.timedelta(hours=1))
+        )
+    accounts.login("alice", PASSWORD, address="10.0.0.1")
+    with db.read() as session:
+        kept = set(session.scalars(select(LoginRow.csrf_token)))
+    assert old.csrf_token not in kept and recent.csrf_token in kept
+    assert len(kept) == 2
+
+
 def test_csrf_is_checked_for_logins_only(accounts: Accounts) -> None:
     alice = accounts.create_user("alice", PASSWORD, admin=True)
     login = accounts.login("alice", PASSWORD, address="10.0.0.1")
