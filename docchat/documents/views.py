@@ -18,6 +18,10 @@ class DocumentView(BaseModel):
 
     id: str
     collection: str
+    collection_id: str = Field(
+        description="The collection's id: two users' collections may share a name, and a "
+        "collection shared with you may be named as one of yours."
+    )
     file_name: str
     size: int
     sha256: str | None
@@ -104,6 +108,7 @@ def document_info(row: DocumentRow, collection: str, chunk_count: int | None) ->
     return DocumentInfo(
         id=row.id,
         collection=collection,
+        collection_id=row.collection_id,
         file_name=row.file_name,
         source=row.source,
         size=row.size,

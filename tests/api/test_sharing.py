@@ -115,3 +115,34 @@ def test_a_shared_collection_is_readable_not_writable(
     theirs = client.put("/api/collections/manuals/shares", json={"everyone": True}, headers=bob)
     assert theirs.status_code == 404
     assert theirs.json()["error"]["code"] == "collection_not_found"
+
+
+def test_documents_name_their_collection_by_id(
+    settings: Settings, make_app: MakeApp, start_server: StartServer, corpora: Corpora
+) -> None:
+    """Bob's own 'manuals' and Alice's 'manuals' shared with him carry one name: each document
+    names its collection's id, which the collection list marks owned or not (the web app
+    hides delete and re-index by it)."""
+    settings = settings.model_copy(update={"auth": AuthSettings(mode="accounts")})
+    corpora.copy_into(settings, [])
+    app = make_app(settings)
+    client = start_server(settings, app)
+    accounts = app.state.workspace.accounts
+    alice, bob = (
+        bearer(accounts.create_token(accounts.create_user(name, PASSWORD).id, "tests").token)
+        for name in ("alice", "bob")
+    )
+    ingest(
+        client, [("press.md", f"# Press\n\n{TEXT}\n".encode())], collection="manuals", headers=alice
+    )
+    ingest(client, [("own.md", b"# Own\n\nBob's own notes.\n")], collection="manuals", headers=bob)
+    client.put("/api/collections/manuals/shares", json={"usernames": ["bob"]}, headers=alice)
+
+    collections = client.get("/api/collections", headers=bob).json()["items"]
+    owned = {c["id"]: c["owned"] for c in collections}
+    assert [c["name"] for c in collections] == ["manuals", "manuals"] and len(owned) == 2
+    documents = client.get("/api/documents", headers=bob).json()["items"]
+    assert {(d["file_name"], owned[d["collection_id"]]) for d in documents} == {
+        ("own.md", True),
+        ("press.md", False),
+    }
