@@ -1,5 +1,5 @@
-// The signed-in user in the top bar, with accounts on: their name, a way to the API tokens and
-// "Sign out".  With accounts off (one implicit user) none of it shows.
+// The signed-in user in the top bar, with accounts on: their name, a way to the API tokens, to
+// the users view for admins, and "Sign out".  With accounts off (one implicit user) none of it shows.
 import { api, auth } from "./api.js";
 import { $, toast } from "./dom.js";
 
@@ -34,6 +34,9 @@ export function initAccount() {
   menu.hidden = false;
   $("#sign-out").addEventListener("click", signOut);
   $("#nav-tokens").addEventListener("click", closeMenu);
+  // Only admins get the link; the server answers anyone else's GET /api/users with 403 anyway.
+  if (auth.user.is_admin) $("#nav-users").addEventListener("click", closeMenu);
+  else $("#nav-users").remove();
   menu.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && menu.open) {
       // This Escape is the menu's: the page's own (close the source, stop the answer) must

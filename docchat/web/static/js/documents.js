@@ -1,8 +1,12 @@
 // The documents view: upload (picker, folder, drag and drop) with a progress bar per file,
 // indexing progress from each upload's task, and the library with status, pages, chunks, delete
-// and re-index (with the task's progress in the document's row).
-import { api, enc, get, uploadFiles, watchTask } from "./api.js";
-import { $, clear, formatBytes, formatDate, h, toast } from "./dom.js";
+// and re-index (with the task's progress in the document's row).  With accounts on, the
+// collections too: yours with a "Share…" button, and others' shared with you, read-only (their
+// documents have no delete or re-index).
+import { accountsOn } from "./account.js";
+import { api, enc, uploadFiles, watchTask } from "./api.js";
+import { $, append, clear, formatBytes, formatDate, h, toast } from "./dom.js";
+import { openShare } from "./shares.js";
 import { loadLibrary, on, state } from "./state.js";
 
 /** Uploads at once: each file is its own request, so each gets its own progress and task. */
@@ -202,11 +206,66 @@ async function removeDocument(doc) {
   refreshLibrary();
 }
 
+/** The collection ``doc`` is in, by id: two may share a name (yours and one shared with you). */
+function collectionOf(doc) {
+  return state.collections.find((c) => c.id === doc.collection_id);
+}
+
+/** Another user's document, shared with you: you may read it, not delete or re-index it. */
+function readOnly(doc) {
+  const collection = collectionOf(doc);
+  return Boolean(collection) && !collection.owned;
+}
+
+function documentActions(doc) {
+  if (readOnly(doc)) {
+    return h("span", { class: "badge badge-readonly" }, "Read-only");
+  }
+  return h("div", { class: "doc-actions" },
+    h("button", {
+      type: "button", class: "small", "aria-label": `Re-index ${doc.file_name}`,
+      disabled: reindexing.has(doc.id),
+      onclick: () => reindexDocument(doc),
+    }, "Re-index"),
+    h("button", {
+      type: "button", class: "danger small", "aria-label": `Delete ${doc.file_name}`,
+      onclick: () => removeDocument(doc),
+    }, "Delete"));
+}
+
+function collectionBadge(collection) {
+  if (!collection.owned) {
+    return h("span", { class: "badge badge-readonly" }, "Shared with you (read-only)");
+  }
+  return collection.shared ? h("span", { class: "badge badge-shared" }, "Shared") : null;
+}
+
+function collectionItem(collection) {
+  const count = collection.documents === 1 ? "1 document" : `${collection.documents} documents`;
+  return h("li", { class: "collection-item", dataset: { id: collection.id } },
+    h("span", { class: "collection-name" }, collection.name),
+    h("span", { class: "hint" }, count),
+    collectionBadge(collection),
+    collection.owned ? h("button", {
+      type: "button", class: "small collection-share", dataset: { share: collection.name },
+      "aria-haspopup": "dialog", "aria-label": `Share ${collection.name}…`,
+      onclick: () => openShare(collection.name, refreshLibrary),
+    }, "Share…") : null);
+}
+
+function renderCollections() {
+  const list = $("#collection-list");
+  if (!list) return; // accounts off
+  append(clear(list), state.collections.map(collectionItem));
+  $("#collections-section").hidden = state.collections.length === 0;
+}
+
 function renderLibrary() {
+  renderCollections();
   const filter = $("#library-collection").value;
   const rows = $("#document-rows");
   clear(rows);
-  const docs = state.documents.filter((d) => !filter || d.collection === filter);
+  const docs = state.documents.filter((d) => !filter || d.collection_id === filter);
   for (const doc of docs) {
     rows.append(h("tr", { dataset: { id: doc.id } },
       h("th", { scope: "row", class: "doc-name" },
@@ -217,25 +276,20 @@ function renderLibrary() {
       h("td", { class: "num" }, doc.page_count ?? ""),
       h("td", { class: "num" }, doc.chunk_count ?? ""),
       h("td", { class: "num" }, formatBytes(doc.size)),
-      h("td", {}, h("div", { class: "doc-actions" },
-        h("button", {
-          type: "button", class: "small", "aria-label": `Re-index ${doc.file_name}`,
-          disabled: reindexing.has(doc.id),
-          onclick: () => reindexDocument(doc),
-        }, "Re-index"),
-        h("button", {
-          type: "button", class: "danger small", "aria-label": `Delete ${doc.file_name}`,
-          onclick: () => removeDocument(doc),
-        }, "Delete")))));
+      h("td", {}, documentActions(doc))));
   }
   $("#no-documents").hidden = docs.length > 0;
 
+  // The filter goes by id: a collection shared with you may carry the name of one of yours.
   const select = $("#library-collection");
-  const names = state.collections.map((c) => c.name);
-  clear(select).append(h("option", { value: "" }, "All"),
-    names.map((n) => h("option", { value: n }, n)));
-  select.value = names.includes(filter) ? filter : "";
-  clear($("#collection-names")).append(names.map((n) => h("option", { value: n })));
+  // dom.js's append, which flattens the list (the DOM's own would write it out as text).
+  append(clear(select), h("option", { value: "" }, "All"),
+    state.collections.map((c) => h("option", { value: c.id },
+      c.owned ? c.name : `${c.name} (shared with you)`)));
+  select.value = state.collections.some((c) => c.id === filter) ? filter : "";
+  // Uploads go into a collection of yours: others' names are no suggestion.
+  append(clear($("#collection-names")), state.collections.filter((c) => c.owned)
+    .map((c) => h("option", { value: c.name })));
 }
 
 export async function refreshLibrary() {
@@ -247,6 +301,7 @@ export async function refreshLibrary() {
 }
 
 export function initDocuments() {
+  if (!accountsOn()) $("#collections-section").remove();
   const picker = $("#file-input");
   picker.addEventListener("change", () => {
     enqueue([...picker.files].map((file) => ({ file, name: file.name })));

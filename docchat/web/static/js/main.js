@@ -1,5 +1,5 @@
 // Start-up and the page's routes: #/ (a new chat), #/chat/<id>[?m=<message id>], #/documents,
-// and with accounts on #/tokens.
+// and with accounts on #/tokens and, for admins, #/users.
 import { accountsOn, initAccount } from "./account.js";
 import { loadMe } from "./api.js";
 import { initChat, openSession } from "./chat.js";
@@ -8,8 +8,10 @@ import { initDocuments, refreshLibrary } from "./documents.js";
 import { closePreview, initPreview } from "./preview.js";
 import { initSessions, refreshSessions } from "./sessions.js";
 import { initSettings } from "./settings.js";
+import { initShares } from "./shares.js";
 import { loadModels, loadModes, state } from "./state.js";
 import { initTokens, leaveTokens, refreshTokens } from "./tokens.js";
+import { initUsers, isAdmin, leaveUsers, refreshUsers } from "./users.js";
 
 function setSidebar(open) {
   document.body.classList.toggle("sidebar-open", open);
@@ -20,6 +22,7 @@ const VIEWS = [
   ["#chat-view", "#nav-chat"],
   ["#documents-view", "#nav-documents"],
   ["#tokens-view", "#nav-tokens"],
+  ["#users-view", "#nav-users"],
 ];
 
 function show(view) {
@@ -42,6 +45,13 @@ async function route() {
     return;
   }
   leaveTokens();
+  // Likewise the users view, for admins only (the server refuses others 403 in any case).
+  if (hash.startsWith("#/users") && accountsOn() && isAdmin()) {
+    show("#users-view");
+    await refreshUsers();
+    return;
+  }
+  leaveUsers();
   if (hash.startsWith("#/documents")) {
     show("#documents-view");
     await refreshLibrary();
@@ -65,6 +75,8 @@ async function start() {
   }
   initAccount();
   initTokens(accountsOn());
+  initUsers(accountsOn() && isAdmin());
+  initShares(accountsOn());
   initChat();
   initPreview();
   initSessions();
