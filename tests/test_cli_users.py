@@ -183,7 +183,7 @@ def test_create_adopt_existing_gives_the_user_what_was_there(data_dir: Path) -> 
         input=PASSWORD + "\n",
     )
     assert result.exit_code == 0, result.output
-    assert "Adopted: 1 collections, 2 sessions, 2 documents, 0 tasks." in result.stdout
+    assert "Adopted: 1 collection, 2 sessions, 2 documents, 0 tasks." in result.stdout
     alice = listed(data_dir)["alice"]
     assert (alice["sessions"], alice["documents"]) == (2, 2)
     # The next user finds nothing left to adopt.

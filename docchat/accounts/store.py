@@ -553,8 +553,11 @@ class Accounts:
             else now + dt.timedelta(days=expires_in_days),
         )
         with self._db.write() as session:
-            if session.get(UserRow, user_id) is None:
+            user = session.get(UserRow, user_id)
+            if user is None:
                 raise UserNotFound(user_id)
+            if user.disabled:  # it would start working the day they are enabled again
+                raise Conflict(f"user {shown_id(user.username)!r} is disabled; enable them first")
             session.add(row)
         return NewToken(token=secret, info=_token_info(row))
 

@@ -39,6 +39,11 @@ def _password(from_stdin: bool) -> str:
     return first
 
 
+def _counted(count: int, plural: str) -> str:
+    """ "1 collection", "2 collections": the kinds are named in the plural."""
+    return f"{count} {plural[:-1] if count == 1 else plural}"
+
+
 @users_app.command("create")
 def users_create(
     username: UserArgument,
@@ -66,7 +71,9 @@ def users_create(
         if adopt_existing:
             counts = workspace.accounts.adopt_existing(user.username)
             console.print(
-                "Adopted: " + ", ".join(f"{count} {kind}" for kind, count in counts.items()) + "."
+                "Adopted: "
+                + ", ".join(_counted(count, kind) for kind, count in counts.items())
+                + "."
             )
     if workspace.settings.auth.mode == "none":
         err_console.print(

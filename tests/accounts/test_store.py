@@ -558,3 +558,13 @@ def test_adopt_existing_for_an_unknown_user_changes_nothing(
     with pytest.raises(UserNotFound):
         workspace.accounts.adopt_existing("nobody")
     assert _counts(db) == before
+
+
+def test_no_token_is_made_for_a_disabled_user(accounts: Accounts) -> None:
+    bob = accounts.create_user("bob", PASSWORD)
+    accounts.set_disabled("bob", True)
+    with pytest.raises(Conflict):
+        accounts.create_token(bob.id, "later")
+    assert accounts.tokens(bob.id) == []
+    accounts.set_disabled("bob", False)
+    assert accounts.create_token(bob.id, "now").token.startswith("dct_")
