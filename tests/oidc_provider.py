@@ -47,20 +47,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def signing_keys() -> KeySet:
+def signing_keys(kid: str = "test-1") -> KeySet:
     """An RSA key pair with a key id, as a provider publishes it."""
-    return KeySet([RSAKey.generate_key(2048, parameters={"kid": "test-1", "use": "sig"})])
+    return KeySet([RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig"})])
 
 
 @contextmanager
-def oidc_provider(port: int, redirect_uris: Sequence[str]) -> Iterator[OidcProvider]:
-    """Run the provider on ``port`` with docchat's client allowed to return to ``redirect_uris``."""
+def oidc_provider(
+    port: int, redirect_uris: Sequence[str], *, kid: str = "test-1"
+) -> Iterator[OidcProvider]:
+    """Run the provider on ``port`` with docchat's client allowed to return to ``redirect_uris``,
+    signing with a new key named ``kid``."""
     node = shutil.which("node")
     if node is None or not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
         raise RuntimeError(
             "the test OpenID provider needs node and `npm ci` in tests/oidc (make test does it)"
         )
-    keys = signing_keys()
+    keys = signing_keys(kid)
     env = {
         **os.environ,
         "PORT": str(port),

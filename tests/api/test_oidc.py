@@ -21,6 +21,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcProvider, free_port, oidc_provider, sign_in
 
+from docchat.accounts import oidc as oidc_module
 from docchat.accounts.oidc import OidcClient
 from docchat.config import AuthSettings, OidcSettings, Settings
 from docchat.db import Database
@@ -235,3 +236,30 @@ def _unsigned(provider: OidcProvider) -> str:
     now = int(time.time())
     claims = {"iss": provider.issuer, "aud": CLIENT_ID, "sub": "eve", "exp": now + 300}
     return part({"alg": "none"}) + "." + part({**claims, "nonce": "the-nonce"}) + "."
+
+
+def test_a_rotated_signing_key_is_fetched_again(
+    settings: Settings,
+    start_server: StartServer,
+    corpora: Corpora,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The provider restarts with a new key (a new ``kid``): docchat, holding the old key set,
+    fetches the keys again and the next sign-in works."""
+    # The refetch is limited to once per JWKS_REFETCH_S against forged key ids; here both
+    # sign-ins come within seconds.
+    monkeypatch.setattr(oidc_module, "JWKS_REFETCH_S", 0.0)
+    port = free_port()
+    site_settings = sso_settings(settings, f"http://127.0.0.1:{port}")
+    corpora.copy_into(site_settings, [])
+    app = start_server(site_settings)
+    callback = str(app.base_url.join("/auth/oidc/callback"))
+    with oidc_provider(port, [callback]) as first:
+        site = SsoSite(app=app, provider=first, settings=site_settings)
+        assert sign_in_via_sso(site, "alice")[0].headers["location"] == "/"
+    app.cookies.clear()
+    with oidc_provider(port, [callback], kid="test-2") as second:
+        site = SsoSite(app=app, provider=second, settings=site_settings)
+        done, _ = sign_in_via_sso(site, "alice")
+        assert done.headers["location"] == "/", done.headers["location"]
+    assert app.get("/api/me").json()["user"]["username"] == "alice"
