@@ -16,12 +16,15 @@ here is global: two workspaces on two databases never share state.  ``owner`` fo
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from docchat.accounts import Accounts
 from docchat.chat.answer import AnyFlag, ChatEngine, StopFlag
@@ -55,6 +58,7 @@ from docchat.documents.sources import (
 from docchat.documents.storage import ContentStore
 from docchat.errors import TooLarge
 from docchat.llm.models import ModelCatalog, ModelInfo
+from docchat.migrations import schema_state
 from docchat.options import ChatMode, ChatOptions, ChatSettings, SourceFilters
 from docchat.renders import RenderSlots, give_back_memory
 from docchat.retrieval.embedders import Embedder
@@ -75,6 +79,19 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from docchat.documents.pages import PageHighlights, PageImage
+
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Unready:
+    """One reason not to send this workspace requests yet (``Workspace.readiness``)."""
+
+    #: What is not ready: the database, its schema, the task runner.
+    check: Literal["database", "schema", "tasks"]
+    #: Said to whoever asks (a load balancer, unauthenticated): no revision, host or error text.
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +168,32 @@ class Workspace:
         """Whether the database answers a trivial query (SQLAlchemyError when it cannot be
         reached at all)."""
         return ping(self._db.engine)
+
+    def readiness(self) -> list[Unready]:
+        """What keeps this workspace from serving, or nothing: the database does not answer, its
+        schema is not this docchat's newest, or the task runner is not running (not started by
+        ``resume`` yet, or stopping)."""
+        problems: list[Unready] = []
+        runner = self._task_runner
+        if self._stopping.is_set() or runner is None or not runner.running:
+            problems.append(Unready("tasks", "the task runner is not running"))
+        try:
+            # Reads alembic_version: on SQLite a trivial query would answer without the file.
+            state = schema_state(self._db.engine)
+        except SQLAlchemyError:
+            # A load balancer polls this: a warning per failure, the error in the log only.
+            log.warning("readiness: the database does not answer", exc_info=True)
+            return [Unready("database", "the database does not answer"), *problems]
+        if state == "behind":
+            # Another server may be migrating it now; `docchat migrate` brings it up to date.
+            problems.insert(
+                0, Unready("schema", "the database schema is older than this docchat's")
+            )
+        elif state == "ahead":
+            problems.insert(
+                0, Unready("schema", "the database schema is newer than this docchat's")
+            )
+        return problems
 
     @property
     def has_reranker(self) -> bool:

@@ -12,9 +12,10 @@ from corpora import Corpora
 import docchat
 from docchat import defaults
 from docchat.config import Settings
+from docchat.db import Database
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.tasks.leases import RUN_DIR
-from docchat.workspace import Workspace
+from docchat.workspace import Unready, Workspace
 
 HANDBOOK = Path(__file__).parent / "data" / "handbook"
 
@@ -41,6 +42,22 @@ def test_leaving_with_closes_the_lease_and_its_uploads(
     assert not spool.exists()
     assert list((settings.data_dir / RUN_DIR).iterdir()) == []
     workspace.close()  # closing again does nothing
+
+
+def test_ready_only_while_its_task_runner_runs(
+    settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora
+) -> None:
+    corpora.copy_into(settings, [])
+    database = Database.from_settings(settings)
+    workspace = Workspace(settings, database=database, embedder=minilm)
+    # Opened (as the CLI opens it) but not serving: no task runner yet.
+    assert workspace.readiness() == [Unready("tasks", "the task runner is not running")]
+    workspace.resume()  # what the server does at start
+    assert workspace.readiness() == []
+    workspace.close()
+    # Closing: a server shutting down hands its tasks back and takes no more.
+    assert workspace.readiness() == [Unready("tasks", "the task runner is not running")]
+    database.dispose()  # the connection that last check opened
 
 
 def test_the_facade_says_whether_searches_can_be_reranked(

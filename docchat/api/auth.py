@@ -3,8 +3,8 @@
 With ``auth.mode`` "none" it does nothing: one implicit user, every route open (``get_owner``
 answers None).  With "accounts" every request brings a browser login cookie or an API token
 (``Authorization: Bearer dct_…``, which OpenAI and MCP clients send as their API key), except
-``PUBLIC_PATHS``: the health check, the login page, its form's endpoint and the single sign-on
-round trip, static files.
+``PUBLIC_PATHS``: the health and readiness checks, the login page, its form's endpoint and the
+single sign-on round trip, static files.
 
 The middleware puts the ``Principal`` in the request's state for ``deps.get_owner``, so no
 route decides on its own who may see what: every route already hands the owner to the library,
@@ -43,6 +43,7 @@ SSO_CALLBACK_PATH = "/auth/oidc/callback"
 PUBLIC_PATHS = frozenset(
     {
         "/healthz",
+        "/readyz",
         LOGIN_PAGE,
         LOGIN_PATH,
         OPTIONS_PATH,

@@ -127,6 +127,13 @@ class Health(BaseModel):
     status: Literal["ok", "unavailable"]
 
 
+class Readiness(BaseModel):
+    """This server may be sent requests: its database answers, its schema is current and its
+    task runner runs (otherwise a 503 error naming what is not ready)."""
+
+    status: Literal["ready"]
+
+
 class MessageList(BaseModel):
     """Messages of one session, in position order."""
 
@@ -240,7 +247,9 @@ class ErrorDetail(BaseModel):
     message: str
     field: str | None = None
     details: list[dict[str, Any]] | None = Field(
-        None, description="One entry per validation problem: loc, msg, type."
+        None,
+        description="One entry per validation problem (loc, msg, type), or per check `/readyz` "
+        "found not ready (check, msg).",
     )
     param: str | None = Field(
         None, description="OpenAI-compatible API (/v1) only: `field` under OpenAI's name."

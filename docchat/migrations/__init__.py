@@ -8,13 +8,18 @@ that first takes the database's write lock (SQLite ``BEGIN IMMEDIATE``) or an ad
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
 _HERE = Path(__file__).parent
 _ADVISORY_LOCK_ID = 0x646F6363  # "docc"
+
+#: Where a database's schema stands against this docchat's migrations.
+SchemaState = Literal["current", "behind", "ahead"]
 
 
 def alembic_config() -> Config:
@@ -32,6 +37,24 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def head_revision() -> str:
+    """The newest revision this docchat ships."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None  # the package ships at least one migration
+    return head
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """Whether the database's schema is this docchat's newest, behind it, or newer than it (a
+    later docchat migrated it): what a server that did not migrate may not serve."""
+    current = current_revision(engine)
+    script = ScriptDirectory.from_config(alembic_config())
+    if current == script.get_current_head():
+        return "current"
+    known = current is None or any(r.revision == current for r in script.walk_revisions())
+    return "behind" if known else "ahead"
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -67,3 +67,8 @@ class TaskRunner(Protocol):
     def shutdown(self, *, wait: bool = True) -> None:
         """Stop accepting tasks; by default finish the queued and running ones first."""
         ...
+
+    @property
+    def running(self) -> bool:
+        """Whether it takes tasks and keeps its running ones alive (until ``shutdown``)."""
+        ...

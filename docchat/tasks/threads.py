@@ -65,6 +65,7 @@ class ThreadRunner:
         self._queued: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._accepting = True
         self._beat_thread = threading.Thread(
             target=self._heartbeats, daemon=True, name="docchat-beat"
         )
@@ -348,9 +349,17 @@ class ThreadRunner:
                 return info
             time.sleep(0.05)
 
+    @property
+    def running(self) -> bool:
+        """Whether it takes tasks and its heartbeat beats: until ``shutdown`` begins."""
+        # The heartbeat thread is what keeps this process's tasks from being taken for a dead
+        # process's (HEARTBEAT_TIMEOUT): a runner without it is not one to send work to.
+        return self._accepting and self._beat_thread.is_alive()
+
     def shutdown(self, *, wait: bool = True) -> None:
         """Stop accepting tasks; by default finish the queued and running ones first, else the
         queued ones end as interrupted."""
+        self._accepting = False
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
         self._stop.set()
         self._beat_thread.join()

@@ -178,12 +178,14 @@ def test_openai_clients_send_a_token_as_their_api_key(server: httpx.Client) -> N
 
 def test_the_login_page_health_and_static_files_stay_open(server: httpx.Client) -> None:
     assert server.get("/healthz").json() == {"status": "ok"}
+    assert server.get("/readyz").json() == {"status": "ready"}
     page = server.get("/login")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert server.get("/static/app.css").status_code == 200
     # A wrong token does not close what is open to everyone.
     assert server.get("/healthz", headers=bearer("dct_revoked")).status_code == 200
+    assert server.get("/readyz", headers=bearer("dct_revoked")).status_code == 200
     for method in ("GET", "HEAD"):
         front = server.request(method, "/", follow_redirects=False)
         assert front.status_code == 303
