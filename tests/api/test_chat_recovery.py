@@ -1,6 +1,8 @@
 """A server killed while it streams an answer loses no stored message: after a restart the answer
 holds the text streamed until shortly before the kill, marked interrupted, and the turn's task
-(named in both messages' metadata) says so too."""
+(named in both messages' metadata) says so too.  One stopped with SIGTERM (a supervisor's stop)
+takes no new request, finishes the answer it is streaming, and hands its background turn back
+as interrupted before it exits."""
 
 from __future__ import annotations
 
@@ -108,3 +110,74 @@ def test_a_server_killed_mid_stream_loses_nothing(
     assert after[2] == answer
     assert [m["role"] for m in after[3:]] == ["user", "assistant"]
     assert "status" not in after[4]["metadata"]
+
+
+@pytest.mark.slow
+def test_a_server_stopped_mid_stream_finishes_the_answer_and_hands_its_tasks_back(
+    api_settings: Settings,
+    embedder: MiniLMEmbedder,
+    slow_model: str,
+    start_server: StartServer,
+    corpora: Corpora,
+) -> None:
+    corpora.copy_into(api_settings, [HANDBOOK])
+    workspace = Workspace(api_settings, embedder=embedder)
+    try:
+        streamed_sid = workspace.sessions.create(title="streamed").id
+        background_sid = workspace.sessions.create(title="background").id
+    finally:
+        workspace.close()
+    models = {"slow": {"provider": "openai", "base_url": slow_model, "model": "m"}}
+    with serve_process(
+        api_settings.data_dir,
+        database_url=api_settings.effective_database_url.get_secret_value(),
+        env={"DOCCHAT_LLM__MODELS": json.dumps(models)},
+    ) as server:
+        process, url = server.process, server.url
+        # A full reading asks the slow model (10 s a reply) once per handbook document: still
+        # running when the stream below has finished.
+        accepted = httpx.post(
+            f"{url}/api/sessions/{background_sid}/chat",
+            json={"question": "What do the policies say?", "model": "slow", "mode": "full_reading"},
+            timeout=60,
+        )
+        assert accepted.status_code == 202, accepted.text
+        task_id = accepted.json()["task_id"]
+        tokens, streamed, events = 0, "", []
+        with httpx.stream(
+            "POST",
+            f"{url}/api/sessions/{streamed_sid}/chat/stream",
+            json={"question": "How long is CCTV footage kept?", "model": "slow"},
+            timeout=60,
+        ) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    events.append(line.removeprefix("event: "))
+                elif line.startswith("data: ") and events[-1] == "token":
+                    tokens += 1
+                    streamed += json.loads(line.removeprefix("data: "))["text"]
+                    if tokens == 50:  # a second in, 9 s of the answer to come
+                        process.send_signal(signal.SIGTERM)
+                        # The server takes no new request while it lets this one finish.
+                        with pytest.raises(httpx.TransportError):
+                            httpx.get(f"{url}/healthz", timeout=5)
+        # uvicorn stops, then signals itself again with SIGTERM to report how it was stopped.
+        assert process.wait(timeout=60) == -signal.SIGTERM
+    assert events[-1] == "done" and streamed == SLOW_TEXT
+
+    client = start_server(api_settings)
+    messages = client.get(f"/api/sessions/{streamed_sid}/messages").json()["items"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    answer = messages[1]["metadata"]
+    assert answer["model_reply"] == SLOW_TEXT  # the whole reply, not a part
+    assert "partial" not in answer and "status" not in answer
+    turn = client.get(f"/api/tasks/{messages[0]['metadata']['turn_id']}").json()
+    assert turn["status"] == "succeeded"
+    # The background turn was stopped when the server closed: interrupted, its question kept.
+    task = client.get(f"/api/tasks/{task_id}").json()
+    assert task["status"] == "interrupted", task
+    assert [e["code"] for e in task["errors"]] == ["interrupted"]
+    background = client.get(f"/api/sessions/{background_sid}/messages").json()["items"]
+    assert [m["role"] for m in background] == ["user", "assistant"]
+    assert background[1]["metadata"]["partial"] is True
