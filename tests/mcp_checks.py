@@ -4,12 +4,9 @@ the handbook in a data dir, and one walk through every tool that both must pass.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import anyio
 from corpora import Corpora
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
@@ -18,24 +15,6 @@ from docchat.config import Settings
 
 HANDBOOK = Path(__file__).parent / "data" / "handbook"
 TOOLS = {"search_passages", "get_passage", "list_documents", "ask"}
-
-
-def run_async(main: Callable[[], Awaitable[None]]) -> None:
-    """``anyio.run(main)`` in a thread of its own: Playwright's sync API (the browser tests in
-    this same pytest process) leaves an event loop marked running in the main thread."""
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            anyio.run(main)
-        except BaseException as exc:  # handed back to the test's thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=target, name="mcp-client")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
 
 
 def ingest_handbook(data_dir: Path, corpora: Corpora) -> None:

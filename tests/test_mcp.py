@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 from corpora import Corpora
+from event_loops import run_async
 from mcp import Client, StdioServerParameters
-from mcp_checks import exercise_tools, ingest_handbook, run_async
+from mcp_checks import exercise_tools, ingest_handbook
 
 DOCCHAT = Path(sys.executable).parent / "docchat"
 

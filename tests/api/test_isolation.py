@@ -32,9 +32,10 @@ import openai
 import pytest
 from corpora import Corpora
 from documents.conftest import pdf_bytes
+from event_loops import run_async
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_checks import error_text, run_async, structured
+from mcp_checks import error_text, structured
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 

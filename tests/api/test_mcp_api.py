@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from corpora import Corpora
+from event_loops import run_async
 from mcp import Client
-from mcp_checks import exercise_tools, ingest_handbook, run_async
+from mcp_checks import exercise_tools, ingest_handbook
 
 from docchat.config import Settings
 

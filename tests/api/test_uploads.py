@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import pytest
 from documents.conftest import pdf_bytes
+from event_loops import run_async
 from starlette.requests import Request
 from starlette.types import Message
 
@@ -47,7 +47,7 @@ def _receive(body: bytes, headers: dict[str, str], directory: Path) -> tuple[Upl
     async def main() -> UploadForm:
         return await receive_upload(Request(scope, receive), directory, max_file_bytes=100_000_000)
 
-    form = anyio.run(main)
+    form = run_async(main)
     return form, max(most, _spooled(directory))
 
 
