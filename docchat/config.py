@@ -257,6 +257,48 @@ class DocumentSettings(BaseModel):
         return self
 
 
+class StorageSettings(BaseModel):
+    """Where original files are kept: a directory under data_dir, or an S3-compatible bucket."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["directory", "s3"] = Field(
+        "directory",
+        description="'directory': <data_dir>/files. 's3': an S3-compatible bucket (AWS S3, "
+        "MinIO, Ceph, R2...; needs the 's3' extra), so that several machines share one "
+        "store; a local copy of an original is kept under <data_dir>/cache/files while it "
+        "is read (a cache, safe to delete).",
+    )
+    bucket: str | None = Field(None, description="s3: the bucket (it must exist).")
+    prefix: str = Field(
+        "", max_length=200, description="s3: keys start with this (e.g. 'docchat/')."
+    )
+    endpoint_url: str | None = Field(
+        None, description="s3: the service's URL, e.g. http://127.0.0.1:9000; unset: AWS."
+    )
+    region: str | None = Field(None, description="s3: the bucket's region, e.g. eu-west-1.")
+    access_key_id: str | None = Field(
+        None,
+        description="s3: the access key; unset: found as boto3 finds it (AWS_* variables, "
+        "~/.aws, an instance role).",
+    )
+    secret_access_key: SecretStr | None = Field(None, description="s3: the secret key.")
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto",
+        description="s3: 'path' (http://host/bucket/key) for most self-hosted servers, "
+        "'virtual' (http://bucket.host/key), or boto3's choice.",
+    )
+    timeout_s: float = Field(
+        30.0, gt=0, le=600, description="s3: seconds to connect, and to wait for each read."
+    )
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> StorageSettings:
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("storage.bucket must be set when storage.backend is 's3'")
+        return self
+
+
 class RetrievalSettings(BaseModel):
     """Embedding, search and reranking."""
 
@@ -577,6 +619,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     documents: DocumentSettings = Field(default_factory=DocumentSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     chat: ChatDefaults = Field(default_factory=ChatDefaults)

@@ -18,12 +18,14 @@
     │   │   └── QuotaExceeded
     │   └── UnsupportedParameter
     ├── Conflict
+    │   └── ContentChanged
     ├── AuthError
     │   ├── NotAuthenticated (no credentials, or ones that are wrong, expired or revoked)
     │   ├── Forbidden        (signed in, not allowed: admin-only, CSRF)
     │   └── TooManyLogins    (.retry_after_s)
     ├── ProviderError        (.kind: unavailable, auth, rate_limited, timeout, ...)
-    │   └── WeightsRefused   (.file_name)
+    │   ├── WeightsRefused   (.file_name)
+    │   └── StorageUnavailable
     ├── Busy                 (.retry_after_s)
     └── Cancelled
 
@@ -201,6 +203,13 @@ class Conflict(DocchatError):
     code = "conflict"
 
 
+class ContentChanged(Conflict):
+    """Raised when bytes being stored do not hash to the sha256 they were read under (the file
+    changed meanwhile); nothing is stored."""
+
+    code = "content_changed"
+
+
 class AuthError(DocchatError):
     """Base of the errors about who is asking (accounts, ``docchat.accounts``)."""
 
@@ -274,6 +283,16 @@ class WeightsRefused(ProviderError):
     def __init__(self, message: str, *, file_name: str, model: str | None = None) -> None:
         super().__init__(message, kind="unavailable", model=model)
         self.file_name = file_name
+
+
+class StorageUnavailable(ProviderError):
+    """Raised when the store of original files (an S3-compatible bucket) cannot be reached,
+    refuses docchat's credentials, or is not installed (``kind`` "unavailable")."""
+
+    code = "storage_unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind="unavailable")
 
 
 class Busy(DocchatError):

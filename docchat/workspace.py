@@ -55,7 +55,7 @@ from docchat.documents.sources import (
     original_file,
     read_passage,
 )
-from docchat.documents.storage import ContentStore
+from docchat.documents.storage import open_content_store
 from docchat.errors import TooLarge
 from docchat.llm.models import ModelCatalog, ModelInfo
 from docchat.migrations import schema_state
@@ -117,7 +117,7 @@ class Workspace:
         self.sessions = SessionStore(self._db, settings)
         #: Users, logins and API tokens (used when ``settings.auth.mode`` is not "none").
         self.accounts = Accounts(self._db, settings.auth)
-        self._registry = Registry(self._db, ContentStore(settings.data_dir))
+        self._registry = Registry(self._db, open_content_store(settings))
         self._ingestor = Ingestor(self._registry, settings)
         # Exports to Word and PDF and page images share a few slots (docchat.renders).
         self._renders = RenderSlots(settings.renders)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from corpora import Corpora
 from llm_server import LlamaServer, run_llama_server
+from s3_server import run_s3_server
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -230,3 +231,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             1 for report in passed if f"[{name}" in report.nodeid or f"-{name}" in report.nodeid
         )
         terminalreporter.write_line(f"docchat: {count} tests passed on {name}")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server for this test run (one per xdist worker); each test makes a bucket."""
+    with run_s3_server() as endpoint:
+        yield endpoint

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from urllib.parse import quote
+
+from docchat.documents.storage import ReadableStream
 
 #: Types a browser may show inline: they run no script on our origin.  HTML, SVG, XML and
 #: anything else are always attachments (a stored HTML page shown inline could read the API).
@@ -19,6 +22,8 @@ INLINE_TYPES = frozenset({"application/pdf", "text/plain"})
 _INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 _UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9 ._()+,=@-]+")
 _MAX_NAME_CHARS = 150
+#: Bytes sent per block of a downloaded file.
+BLOCK_BYTES = 256 * 1024
 
 
 def may_show_inline(media_type: str) -> bool:
@@ -70,3 +75,12 @@ def file_headers(media_type: str, file_name: str, *, inline: bool = False) -> di
     if not media_type.lower().startswith("application/pdf"):
         headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return headers
+
+
+def read_blocks(stream: ReadableStream) -> Iterator[bytes]:
+    """The stream's bytes in blocks, for a streaming response; closed when done or abandoned."""
+    try:
+        while block := stream.read(BLOCK_BYTES):
+            yield block
+    finally:
+        stream.close()

@@ -397,19 +397,22 @@ class Ingestor:
         """
         # Only its owner re-reads a document; a shared one is read-only (Forbidden).
         info = self.registry.get(document_id, owner=owner, writable=True)
-        path = self.files.path(info.sha256) if info.sha256 else None
-        if path is None or not path.is_file():
+        try:
+            if info.sha256 is None:
+                raise FileNotFoundError(info.file_name)
+            # A local file for the parsers: the store's own, or a copy of the object (s3).
+            return info, self.files.local_path(info.sha256)
+        except FileNotFoundError:
             # Named by its file name: the list a user re-indexes from shows names, not ids.
             why = (
                 "because it failed before it was stored"
                 if info.status == "failed"
-                else "it is missing from the data directory"
+                else "it is missing from storage"
             )
             raise Conflict(
                 f"{info.file_name!r} cannot be re-indexed: its original file was not kept, {why}; "
                 "upload the file again instead"
-            )
-        return info, path
+            ) from None
 
     def reindex(self, document_id: str, *, owner: str | None) -> Reindexed:
         """Parse and chunk a document's stored original again with the current settings, and put
@@ -484,10 +487,9 @@ class Ingestor:
                 return
             parsed: ParsedDocument | None = None
             chunks: list[Chunk] = []
-            stored_path = self.files.relative_path(sha)
             if not self.registry.has_content(sha):
                 parsed, chunks = self._parse(path, file_name)
-                stored_path = self.files.put(path, sha)
+                self.files.put(path, sha)
                 state.pages += parsed.page_count or 1
                 state.chunks += len(chunks)
             row = self.registry.save_indexed(
@@ -496,7 +498,7 @@ class Ingestor:
                 size=size,
                 parsed=parsed,
                 chunks=chunks,
-                stored_path=stored_path,
+                stored_path=self.files.location(sha),
             )
             if parsed is None:  # known content: the current reader may read it better
                 self._read_again(path, row.id, sha, file_name, state)

@@ -13,7 +13,9 @@ a header between two halves of a span stays unmarked.
 
 PDFium is not thread-safe: every call into it holds ``PDFIUM_LOCK`` (shared with the parser), and
 only those calls do; the database reads, the drawing and the PNG encoding run outside it.  Nothing
-is cached between calls.
+is cached between calls: a page image is drawn from the stored original each time (a PNG of a
+page is cheap next to a process's memory, and a cache on disk would be one more store to share
+between machines).  PDFium reads a local file: ``ContentStore.local_path``.
 
 Memory: the page is copied once out of PDFium's bitmap into an RGB image, and the highlight is
 blended over the region it covers only.  Converting the whole page to RGBA and compositing a
@@ -39,7 +41,7 @@ from docchat.documents.parsers.pdf_layout import read_page, text_units
 from docchat.documents.parsers.pdf_paragraphs import char_map
 from docchat.documents.registry import Registry
 from docchat.documents.sources import check_span, is_pdf
-from docchat.errors import CorruptDocument, InvalidInput, PageNotFound
+from docchat.errors import CorruptDocument, InvalidInput, OriginalNotStored, PageNotFound
 from docchat.validation import INT64_MAX, check_int
 
 MIN_SCALE = 0.5
@@ -248,7 +250,12 @@ def _target(
             lo, hi = max(start, page_span[0]), min(end, page_span[1])
             if lo < hi:
                 span = (lo - page_span[0], hi - page_span[0])
-    return _Target(registry.files.path(stored.sha256), page, page_count, page_text, span)
+    try:
+        # A local file for PDFium (an s3 store downloads it once); outside PDFIUM_LOCK.
+        path = registry.files.local_path(stored.sha256)
+    except FileNotFoundError:
+        raise OriginalNotStored(document_id) from None
+    return _Target(path, page, page_count, page_text, span)
 
 
 def _open(path: Path, document_id: str) -> pdfium.PdfDocument:

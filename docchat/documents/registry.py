@@ -362,7 +362,7 @@ class Registry:
                 content = ContentRow(
                     sha256=sha256,
                     size=row.size,
-                    stored_path=self.files.relative_path(sha256),
+                    stored_path=self.files.location(sha256),
                     created_at=now,
                 )
                 s.add(content)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
-from pathlib import Path
+from contextlib import closing
+from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, Field
 
 from docchat.documents.parsers import PDF, format_for_mime
 from docchat.documents.registry import Registry, StoredContent
+from docchat.documents.storage import ContentStore, ReadableStream
 from docchat.errors import InvalidInput, OriginalNotStored
 from docchat.validation import check_int
 
@@ -59,13 +60,24 @@ class Passage(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class OriginalFile:
-    """A document's original file as stored: where it is, what it is, what it was called."""
+    """A document's original file as stored: what it is, what it was called, and how to read it
+    (``open``: from the data dir or a bucket, whichever ``storage.backend`` says)."""
 
-    path: Path
+    document_id: str
+    sha256: str
     media_type: str
     file_name: str
     size: int
+    store: ContentStore
     charset: str | None = None  # text formats: how the bytes are encoded, as the parser read them
+
+    def open(self) -> ReadableStream:
+        """The file's bytes, to be read in blocks and closed; OriginalNotStored when it has
+        gone since it was found."""
+        try:
+            return self.store.open(self.sha256)
+        except FileNotFoundError:
+            raise OriginalNotStored(self.document_id) from None
 
 
 def check_span(start: int, end: int, length: int, *, max_chars: int | None = None) -> None:
@@ -132,26 +144,29 @@ def original_file(registry: Registry, document_id: str, *, owner: str | None) ->
     if stored is None:
         raise OriginalNotStored(document_id)
     # By hash, never by a path read from the database: nothing there can point outside the store.
-    path = registry.files.path(stored.sha256)
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise OriginalNotStored(document_id) from None
-    fmt = format_for_mime(stored.mime_type)
-    return OriginalFile(
-        path=path,
+    store = registry.files
+    size = store.size(stored.sha256)
+    if size is None:
+        raise OriginalNotStored(document_id)
+    original = OriginalFile(
+        document_id=stored.document.id,
+        sha256=stored.sha256,
         media_type=stored.mime_type,
         file_name=stored.document.file_name,
         size=size,
-        charset=None if fmt is None or fmt.binary else _charset(path),
+        store=store,
     )
+    fmt = format_for_mime(stored.mime_type)
+    if fmt is None or fmt.binary:
+        return original
+    return replace(original, charset=_charset(original))
 
 
-def _charset(path: Path) -> str:
+def _charset(original: OriginalFile) -> str:
     """The encoding ``parsers.text.decode_text`` reads this file in: by BOM, else UTF-8 when it
     decodes as such, else Windows-1252.  Read in blocks, so a large file costs no memory."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    with path.open("rb") as fh:
+    with closing(original.open()) as fh:
         head = fh.read(4)
         for bom, name in _BOMS:
             if head.startswith(bom):

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from docchat.config import Settings
 from docchat.documents.models import ChunkRow, ChunkTokensRow, ChunkVectorRow, ContentRow
+from docchat.documents.storage.directory import DirectoryStore
 from docchat.errors import Conflict, DocumentNotFound
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
@@ -176,7 +177,7 @@ def test_a_failed_document_is_retried_and_records_each_outcome(
     shutil.copy(docx_file, copy)
     workspace.ingest([copy])
     shared = next(d for d in workspace.documents() if d.id != failed.id)
-    stored = parts(workspace).ingestor.files.path(shared.sha256 or "")
+    stored = DirectoryStore(workspace.settings.data_dir).path(shared.sha256 or "")
     good = stored.read_bytes()
 
     # Still broken, for another reason now: its stored original was damaged.
@@ -214,7 +215,7 @@ def test_an_indexed_document_whose_original_no_longer_parses_keeps_its_chunks(
 ) -> None:
     workspace.ingest([pdf_file])
     (before,) = workspace.documents()
-    stored = parts(workspace).ingestor.files.path(before.sha256 or "")
+    stored = DirectoryStore(workspace.settings.data_dir).path(before.sha256 or "")
     good = stored.read_bytes()
     stored.write_bytes(good[:200])  # damaged on disk: cut off
 

@@ -8,6 +8,7 @@ wrapped across two lines.
 from __future__ import annotations
 
 import io
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from PIL import Image
 from sample_pdf import SENTENCE, sentence_span, write_pdf
 
 from docchat.documents.pages import align
+from docchat.documents.storage.directory import DirectoryStore
 from docchat.errors import DocumentNotFound, InvalidInput, OriginalNotStored, PageNotFound
 from docchat.workspace import Workspace
 
@@ -121,7 +123,8 @@ def test_original_file_is_the_stored_copy(
     workspace: Workspace, pdf_doc: str, tmp_path: Path
 ) -> None:
     original = workspace.original_file(pdf_doc)
-    assert original.path.read_bytes() == (tmp_path / "zebra.pdf").read_bytes()
+    with closing(original.open()) as stored:
+        assert stored.read() == (tmp_path / "zebra.pdf").read_bytes()
     assert (original.media_type, original.file_name, original.charset) == (
         "application/pdf",
         "zebra.pdf",
@@ -143,7 +146,7 @@ def test_a_missing_original_is_not_found(workspace: Workspace, tmp_path: Path) -
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
     workspace.ingest([tmp_path], embed=False)
     docs = {d.file_name: d for d in workspace.documents()}
-    workspace.original_file(docs["gone.txt"].id).path.unlink()
+    DirectoryStore(workspace.settings.data_dir).delete(docs["gone.txt"].sha256 or "")
     with pytest.raises(OriginalNotStored):
         workspace.original_file(docs["gone.txt"].id)
     assert docs["broken.pdf"].status == "failed"

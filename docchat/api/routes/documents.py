@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from docchat.api.deps import DocumentId, OwnerDep, UserDep, WorkspaceDep
-from docchat.api.downloads import file_headers
+from docchat.api.downloads import file_headers, read_blocks
 from docchat.api.schemas import (
     Collection,
     CollectionList,
@@ -293,7 +293,7 @@ def get_passage(
 
 @router.get(
     "/documents/{document_id}/file",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     operation_id="download_document",
     summary="Download a document's original file",
     responses={
@@ -312,7 +312,7 @@ def download_document(
         bool,
         Query(description="Ask to show it in the browser: honoured for PDF and plain text only."),
     ] = False,
-) -> FileResponse:
+) -> StreamingResponse:
     """The file as it was uploaded or ingested, as an attachment; with `inline=true` a PDF or
     plain text file is shown in the browser instead.  Other types (HTML above all) are always
     attachments, so no stored page runs on this origin."""
@@ -320,10 +320,14 @@ def download_document(
     media_type = original.media_type
     if original.charset:
         media_type += f"; charset={original.charset}"
-    return FileResponse(
-        original.path,
+    # Opened here, so a file gone meanwhile is a 404 rather than a response cut short; read in
+    # blocks from the data dir or the bucket, never whole into memory.
+    stream = original.open()
+    headers = file_headers(original.media_type, original.file_name, inline=inline)
+    return StreamingResponse(
+        read_blocks(stream),
         media_type=media_type,
-        headers=file_headers(original.media_type, original.file_name, inline=inline),
+        headers={**headers, "Content-Length": str(original.size)},
     )
 
 
