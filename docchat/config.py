@@ -235,7 +235,8 @@ class DocumentSettings(BaseModel):
         None,
         ge=1,
         description="Uploads are refused (413) once they would take data_dir past this size "
-        "(database, stored originals, spooled uploads); unset: no limit.",
+        "(database, stored originals when storage.backend is 'directory', the local copies "
+        "of an 's3' store, spooled uploads); unset: no limit.",
     )
     max_documents_per_owner: int | None = Field(
         None,
