@@ -280,8 +280,9 @@ _ERROR_DESCRIPTIONS = {
     414: "The URL is longer than `server.max_url_bytes`.",
     415: "The body is not JSON (send `Content-Type: application/json`).",
     431: "The request headers are larger than `server.max_header_bytes` in all.",
-    502: "The model server failed (refused, 401, 429, 5xx, timeout, context overflow); the "
-    "question and the failed turn are stored.",
+    502: "An outside service failed: the model server (refused, 401, 429, 5xx, timeout, "
+    "context overflow; the question and the failed turn are stored), or the bucket that "
+    "keeps original files (`storage_unavailable`).",
     429: "Too many failed logins for the account or the address; try again after "
     "`Retry-After` seconds.",
     422: "Invalid input: malformed JSON, wrong type, unknown key or out-of-range value.",

@@ -164,7 +164,7 @@ def delete_document(document_id: DocumentId, workspace: WorkspaceDep, owner: Own
     status_code=202,
     operation_id="reindex_document",
     summary="Re-index a document from its stored original",
-    responses=error_responses(403, 404, 409, 415, 422),
+    responses=error_responses(403, 404, 409, 415, 422, 502),
 )
 def reindex_document(
     document_id: DocumentId, response: Response, workspace: WorkspaceDep, owner: OwnerDep
@@ -301,7 +301,7 @@ def get_passage(
             "description": "The original file.",
             "content": {fmt.mime_type: _BINARY for fmt in FORMATS},
         },
-        **error_responses(404, 422),
+        **error_responses(404, 422, 502),
     },
 )
 def download_document(
@@ -348,7 +348,7 @@ def download_document(
                 }
             },
         },
-        **error_responses(404, 422, 503),
+        **error_responses(404, 422, 502, 503),
     },
 )
 def get_page_image(
