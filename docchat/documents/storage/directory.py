@@ -9,7 +9,13 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from docchat.documents.storage import CHUNK, HashingReader, ReadableStream, check_hash, opened
+from docchat.documents.storage.contract import (
+    CHUNK,
+    HashingReader,
+    ReadableStream,
+    check_hash,
+    opened,
+)
 
 
 class DirectoryStore:

@@ -30,7 +30,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from docchat.config import StorageSettings
-from docchat.documents.storage import CHUNK, HashingReader, ReadableStream, check_hash, opened
+from docchat.documents.storage.contract import (
+    CHUNK,
+    HashingReader,
+    ReadableStream,
+    check_hash,
+    opened,
+)
 from docchat.errors import StorageUnavailable
 
 if TYPE_CHECKING:
