@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import pytest
 from api.conftest import live_server as serve  # the API tests' uvicorn-in-a-thread helper
 from fastapi import FastAPI
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
 
 from docchat.api.app import create_app
 from docchat.config import AuthSettings, Settings
@@ -98,10 +98,8 @@ def foreign_requests() -> list[str]:
     return []
 
 
-@pytest.fixture
-def page(browser: Browser, foreign_requests: list[str]) -> Iterator[Page]:
-    """A fresh page that may reach this machine only."""
-    context = browser.new_context()
+def local_only(context: BrowserContext, foreign_requests: list[str]) -> None:
+    """Abort (and list in ``foreign_requests``) every request the context makes to another host."""
 
     def guard(route: Route) -> None:
         url = route.request.url
@@ -113,6 +111,36 @@ def page(browser: Browser, foreign_requests: list[str]) -> Iterator[Page]:
             route.abort()
 
     context.route("**/*", guard)
+
+
+#: Where the browser tests leave their screenshots (not committed).
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def shoot(page: Page, name: str) -> None:
+    """A screenshot of what the page shows, into ``ARTIFACTS``."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=False)
+
+
+def assert_fits(page: Page, width: int) -> list[str]:
+    """Nothing on the page is wider than the screen (no sideways scrolling); returns the elements
+    that reach past ``width`` all the same (clipped by an ancestor, say)."""
+    wider: list[str] = page.evaluate(
+        """width => [...document.querySelectorAll('body *')]
+             .filter(el => el.getBoundingClientRect().right > width + 0.5)
+             .map(el => `${el.tagName}#${el.id}.${el.className}`)""",
+        width,
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, wider
+    return wider
+
+
+@pytest.fixture
+def page(browser: Browser, foreign_requests: list[str]) -> Iterator[Page]:
+    """A fresh page that may reach this machine only."""
+    context = browser.new_context()
+    local_only(context, foreign_requests)
     try:
         yield context.new_page()
     finally:

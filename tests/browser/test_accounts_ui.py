@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,29 +21,14 @@ from .conftest import (
     ACCOUNT_PASSWORD,
     ACCOUNT_USER,
     LiveServer,
+    assert_fits,
+    shoot,
 )
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TIMEOUT_MS = 60_000
 expect.set_options(timeout=TIMEOUT_MS)
 NARROW = {"width": 360, "height": 740}
 WIDE = {"width": 1280, "height": 800}
-
-
-def shoot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=False)
-
-
-def assert_fits(page: Page, width: int) -> None:
-    """Nothing on the page is wider than the screen (no sideways scrolling)."""
-    wider = page.evaluate(
-        """width => [...document.querySelectorAll('body *')]
-             .filter(el => el.getBoundingClientRect().right > width + 0.5)
-             .map(el => `${el.tagName}#${el.id}.${el.className}`)""",
-        width,
-    )
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, wider
 
 
 @pytest.fixture

@@ -11,16 +11,20 @@ of it shows.  Screenshots of the share dialog and the users view at 360 and 1280
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
+from playwright.sync_api import Browser, Page, expect
 
-from .conftest import ACCOUNT_PASSWORD, ACCOUNT_USER, LOCAL_HOSTS, LiveServer
+from .conftest import (
+    ACCOUNT_PASSWORD,
+    ACCOUNT_USER,
+    LiveServer,
+    assert_fits,
+    local_only,
+    shoot,
+)
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TIMEOUT_MS = 60_000
 expect.set_options(timeout=TIMEOUT_MS)
 NARROW = {"width": 360, "height": 740}
@@ -28,37 +32,6 @@ WIDE = {"width": 1280, "height": 800}
 OTHER_USER, OTHER_PASSWORD = "bob", "difference-engine-1822"
 MARKER = "quillomatic"
 PRESS = f"# Press\n\nThe {MARKER} press prints forty pages a minute on recycled paper.\n"
-
-
-def shoot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=False)
-
-
-def assert_fits(page: Page, width: int) -> None:
-    """Nothing on the page is wider than the screen (no sideways scrolling)."""
-    wider = page.evaluate(
-        """width => [...document.querySelectorAll('body *')]
-             .filter(el => el.getBoundingClientRect().right > width + 0.5)
-             .map(el => `${el.tagName}#${el.id}.${el.className}`)""",
-        width,
-    )
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, wider
-    assert wider == []
-
-
-def local_only(context: BrowserContext, foreign_requests: list[str]) -> None:
-    """Abort (and list) every request the context makes to another host."""
-
-    def guard(route: Route) -> None:
-        parts = urlsplit(route.request.url)
-        if parts.scheme in ("data", "blob") or parts.hostname in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            foreign_requests.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
 
 
 @pytest.fixture
@@ -137,7 +110,7 @@ def test_share_a_collection_read_only(pages: list[Page], accounts_server: LiveSe
     expect(dialog).to_be_visible()
     shoot(ada, "share-dialog-1280.png")
     ada.set_viewport_size(NARROW)
-    assert_fits(ada, 360)
+    assert assert_fits(ada, 360) == []
     shoot(ada, "share-dialog-360.png")
     ada.set_viewport_size(WIDE)
     dialog.get_by_role("button", name="Remove nobody").click()
@@ -179,7 +152,7 @@ def test_share_a_collection_read_only(pages: list[Page], accounts_server: LiveSe
     expect(rows).to_have_count(1)
     expect(rows).to_contain_text("press.md")
     bob.set_viewport_size(NARROW)
-    assert_fits(bob, 360)
+    assert assert_fits(bob, 360) == []
     shoot(bob, "shared-with-you-360.png")
     bob.set_viewport_size(WIDE)
     shoot(bob, "shared-with-you-1280.png")
@@ -263,7 +236,7 @@ def test_users_view_for_admins_only(pages: list[Page], accounts_server: LiveServ
     expect(me.locator("td[data-label=Role]")).to_have_text("Admin")
     shoot(admin, "users-1280.png")
     admin.set_viewport_size(NARROW)
-    assert_fits(admin, 360)
+    assert assert_fits(admin, 360) == []
     shoot(admin, "users-360.png")
 
     # Bob, no admin: no link, no view, and the API refuses him.

@@ -32,10 +32,9 @@ from docchat.config import LLMSettings, ModelSettings, Settings
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.workspace import Workspace
 
-from .conftest import LiveServer
+from .conftest import ARTIFACTS, LiveServer, assert_fits, shoot
 from .scripted_model import REPLIES, run_scripted_model
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 #: First-load JavaScript budget of the app.
 JS_BUDGET_BYTES = 300 * 1024
 TIMEOUT_MS = 60_000
@@ -79,11 +78,6 @@ REPLIES["repeats"] = (
     "The zebra audit report goes to the board of directors [1]. "
     "The zebra audit is performed by seven astronauts on the moon [1]."
 )
-
-
-def shoot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=False)
 
 
 def docx_bytes() -> bytes:
@@ -207,17 +201,6 @@ def highlighted_pixels(image: Locator) -> int:
             }"""
         )
     )
-
-
-def assert_fits(page: Page, width: int) -> None:
-    """Nothing on the page is wider than the screen (no sideways scrolling)."""
-    wider = page.evaluate(
-        """width => [...document.querySelectorAll('body *')]
-             .filter(el => el.getBoundingClientRect().right > width + 0.5)
-             .map(el => `${el.tagName}#${el.id}.${el.className}`)""",
-        width,
-    )
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, wider
 
 
 # ------------------------------------------------------------------------------------------ tests
