@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -72,7 +72,7 @@ from docchat.tasks import jobs
 from docchat.tasks.leases import Lease
 from docchat.tasks.models import TaskInfo
 from docchat.tasks.progress import Progress
-from docchat.tasks.runner import TaskRunner
+from docchat.tasks.runner import Job, TaskRunner
 from docchat.tasks.threads import ThreadRunner
 
 if TYPE_CHECKING:
@@ -212,8 +212,19 @@ class Workspace:
                         self._take_lease(),
                         # A streamed answer of a turn whose process died keeps its text.
                         after_recover=self.sessions.interrupt_answers,
+                        jobs=self._job_parts(),
                     )
         return self._task_runner
+
+    def _job_parts(self) -> jobs.JobParts:
+        """What this process's background jobs work with (``docchat.tasks.jobs``)."""
+        return jobs.JobParts(
+            ingestor=self._ingestor,
+            index=self._index,
+            data_dir=self.settings.data_dir,
+            stop=self._stopping,
+            chat_turn=self._background_turn,
+        )
 
     @property
     def upload_dir(self) -> Path:
@@ -277,17 +288,10 @@ class Workspace:
         files = list(files)
         try:
             collection = check_collection_name(collection)
-            job = jobs.ingest_task(
-                self._ingestor,
-                self._index,
-                files,
-                collection=collection,
-                owner=owner,
-                stop=self._stopping,
+            job = jobs.ingest_job(
+                files, data_dir=self.settings.data_dir, collection=collection, owner=owner
             )
-            return self._runner.submit(
-                "ingest", job, owner=owner, total=len(files), on_skipped=lambda: discard(files)
-            )
+            return self._runner.submit("ingest", job, owner=owner, total=len(files))
         except BaseException:
             discard(files)
             raise
@@ -338,14 +342,7 @@ class Workspace:
         ``indexing`` until a later embedding run (the next start-up).
         """
         info, _ = self._ingestor.original(document_id, owner=owner)
-        job = jobs.reindex_task(
-            self._ingestor,
-            self._index,
-            info.id,
-            file_name=info.file_name,
-            owner=owner,
-            stop=self._stopping,
-        )
+        job = jobs.reindex_job(info.id, file_name=info.file_name, owner=owner)
         return self._runner.submit("reindex", job, owner=owner, total=1)
 
     def document(self, document_id: str, *, owner: str | None = None) -> DocumentInfo:
@@ -533,8 +530,9 @@ class Workspace:
             # `indexing`.  (After a change of model the embed job re-marks everything.)
             self.mark_indexed()
             return None
-        job = jobs.embed_task(self._index, stop=self._stopping)
-        return self._runner.submit("embed", job, owner=None, total=self._index.pending())
+        return self._runner.submit(
+            "embed", jobs.embed_job(), owner=None, total=self._index.pending()
+        )
 
     # -- chat --------------------------------------------------------------------------------
 
@@ -702,29 +700,32 @@ class Workspace:
         )
         if asked.session_id is not None:
             self.sessions.get(asked.session_id, owner=asked.owner)
-        chat = self._chat()
-
-        def job(progress: Progress) -> dict[str, Any]:
-            # A turn stops when the workspace closes (at most one model call away) instead of
-            # holding the server's shutdown for minutes of a long mode.
-            with self._lazy_lock:
-                self._turns.add(progress)
-            if self._stopping.is_set():
-                progress.request_interrupt()
-            try:
-                answer = chat.ask(
-                    asked,
-                    cancel=progress.cancel_flag,
-                    turn_id=progress.id,
-                    on_event=partial(_report, progress),
-                )
-            finally:
-                with self._lazy_lock:
-                    self._turns.discard(progress)
-            progress.check_cancelled()  # a stopped turn stored its partial answer; say so
-            return answer.model_dump(mode="json")
-
+        # Not retried if its worker dies: it ends interrupted, its partial answer kept.
+        job = Job(jobs.CHAT, {"question": _question_json(asked)}, retry=False)
         return self._runner.submit("chat", job, owner=asked.owner)
+
+    def _background_turn(self, question: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """Run a ``start_ask`` turn (in whichever process runs the job)."""
+        asked = _question_from_json(question)
+        chat = self._chat()
+        # A turn stops when the workspace closes (at most one model call away) instead of
+        # holding the server's shutdown for minutes of a long mode.
+        with self._lazy_lock:
+            self._turns.add(progress)
+        if self._stopping.is_set():
+            progress.request_interrupt()
+        try:
+            answer = chat.ask(
+                asked,
+                cancel=progress.cancel_flag,
+                turn_id=progress.id,
+                on_event=partial(_report, progress),
+            )
+        finally:
+            with self._lazy_lock:
+                self._turns.discard(progress)
+        progress.check_cancelled()  # a stopped turn stored its partial answer; say so
+        return answer.model_dump(mode="json")
 
     def _chat(self) -> ChatEngine:
         if self._engine is None:
@@ -807,6 +808,33 @@ def _asked(
     if twice:
         raise TypeError(f"a Question carries its own {', '.join(twice)}")
     return question
+
+
+def _question_json(asked: Question) -> dict[str, Any]:
+    """A question as a background job's JSON argument."""
+    return {
+        "text": asked.text,
+        "session_id": asked.session_id,
+        "owner": asked.owner,
+        "mode": asked.mode,
+        "model": asked.model,
+        "options": None if asked.options is None else asked.options.model_dump(mode="json"),
+        "history": None if asked.history is None else [asdict(t) for t in asked.history],
+    }
+
+
+def _question_from_json(data: dict[str, Any]) -> Question:
+    """The question ``_question_json`` wrote."""
+    options, history = data.get("options"), data.get("history")
+    return Question(
+        text=data["text"],
+        session_id=data.get("session_id"),
+        owner=data.get("owner"),
+        mode=data.get("mode"),
+        model=data.get("model"),
+        options=None if options is None else ChatOptions.model_validate(options),
+        history=None if history is None else [Turn(**t) for t in history],
+    )
 
 
 def _report(progress: Progress, event: AnswerEvent) -> None:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from docchat.config import Settings
 from docchat.documents.ingest import IngestProgress, UploadedFile
+from docchat.documents.models import ChunkRow
 from docchat.errors import InvalidInput
 from docchat.retrieval.embedders import MiniLMEmbedder, Vectors
 from docchat.tasks import Progress
-from docchat.tasks.jobs import EMBEDDING
+from docchat.tasks.jobs import EMBEDDING, ingest_job
+from docchat.tasks.runner import Job
 from docchat.workspace import Workspace
 from tests.workspace_parts import parts
 
@@ -87,6 +91,31 @@ def test_an_upload_task_ingests_embeds_and_consumes_its_files(workspace: Workspa
         "dup.md": "indexed",
     }
     assert [c.name for c in workspace.collections()] == ["garden"]
+    assert not any(f.path.exists() for f in files)
+
+
+def test_an_upload_job_crosses_as_json_and_a_second_run_stores_nothing_twice(
+    workspace: Workspace,
+) -> None:
+    # What a queue stores and a worker of another process reads back: names and JSON only.
+    files = spool(workspace, [("notes.md", NOTES), ("balcony.md", BALCONY)])
+    job = ingest_job(files, data_dir=workspace.settings.data_dir, collection="garden", owner=None)
+    sent = Job.from_json(json.loads(json.dumps(job.to_json())))
+    assert sent == job and not any(Path(name).is_absolute() for name in sent.files)
+    runner = parts(workspace).jobs
+    progress = Progress(parts(workspace).db, "no-row")  # its writes find no row: fine here
+
+    first = runner.run(sent, progress)
+    assert (first["added"], first["unchanged"]) == (2, 0)
+    assert all(f.path.exists() for f in files)  # kept until the job is over: a retry reads them
+    # A worker killed after storing them: the job runs again, from the start.
+    again = runner.run(sent, progress)
+    assert (again["added"], again["unchanged"], again["failed"]) == (0, 2, 0)
+    assert sorted(d.file_name for d in workspace.documents()) == ["balcony.md", "notes.md"]
+    with parts(workspace).db.read() as s:
+        chunks = s.scalar(select(func.count()).select_from(ChunkRow))
+    assert chunks == first["embedded"]  # each passage once, embedded once
+    runner.discard(sent)
     assert not any(f.path.exists() for f in files)
 
 

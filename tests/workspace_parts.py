@@ -16,6 +16,7 @@ from docchat.renders import RenderSlots
 from docchat.retrieval.hybrid import Retriever
 from docchat.retrieval.indexing import Indexer
 from docchat.retrieval.vectors import VectorIndex
+from docchat.tasks.jobs import JobParts
 from docchat.tasks.runner import TaskRunner
 from docchat.workspace import Workspace
 
@@ -54,6 +55,11 @@ class Parts:
     def runner(self) -> TaskRunner:
         """The task runner, started (with its lease) on first use."""
         return self._workspace._runner
+
+    @property
+    def jobs(self) -> JobParts:
+        """What this workspace's background jobs run with (a ``JobHandler``)."""
+        return self._workspace._job_parts()
 
     @property
     def renders(self) -> RenderSlots:

@@ -306,12 +306,15 @@ class Ingestor:
         collection: str = DEFAULT_COLLECTION,
         owner: str | None = None,
         progress: ProgressCallback | None = None,
+        keep_files: bool = False,
     ) -> IngestProgress:
         """Ingest received files into ``collection``; returns the totals.
 
         Each file is deleted once read (the content store keeps its own copy), and all of them when
-        this returns or raises.  A name sent twice in one batch is a failure on the second, which
-        would otherwise replace the first; across batches the same name replaces, as re-uploading
+        this returns or raises; with ``keep_files`` they stay (a queued job's, deleted when the job
+        is over: a retry after its worker died reads them again and finds what was stored
+        unchanged).  A name sent twice in one batch is a failure on the second, which would
+        otherwise replace the first; across batches the same name replaces, as re-uploading
         should.
         """
         try:
@@ -339,12 +342,14 @@ class Ingestor:
                         self._fail(state, document, None, upload.size, upload.refused)
                     else:
                         self._ingest_one(upload.path, document, state)
-                upload.path.unlink(missing_ok=True)
+                if not keep_files:
+                    upload.path.unlink(missing_ok=True)
                 state.files_done += 1
                 if progress:
                     progress(state)
         finally:
-            discard(files)
+            if not keep_files:
+                discard(files)
         state.current = None
         if progress:
             progress(state)

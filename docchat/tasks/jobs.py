@@ -11,18 +11,28 @@ resumes it (``embed_task``), for chunks without vectors are found again.
 
 Each job is handed the parts it works with (the ``Ingestor``, the ``Indexer``), never the
 workspace that starts it: nothing here calls back into the facade.
+
+A background job crosses processes as a ``Job`` (a name and JSON arguments): ``JOBS`` maps each
+name to the function that does it with the ``JobParts`` of the process that runs it (its own
+workspace's ingestor, index and chat turn).  ``ingest_job``, ``reindex_job``, ``embed_job`` build
+them; the chat turn (``CHAT``) is built by the workspace, for the chat engine is on a floor beside
+this one and is handed in as ``JobParts.chat_turn``.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docchat.documents.ingest import Ingestor, IngestProgress, ProgressCallback, UploadedFile
 from docchat.documents.registry import DEFAULT_COLLECTION
+from docchat.errors import InvalidInput
 from docchat.tasks.progress import Progress, TaskFunction
+from docchat.tasks.runner import Job
 
 if TYPE_CHECKING:
     from docchat.retrieval.indexing import Indexer
@@ -114,20 +124,20 @@ def ingest_task(
     collection: str,
     owner: str | None,
     stop: threading.Event | None = None,
+    keep_files: bool = False,
 ) -> TaskFunction:
-    """The task that ingests ``uploads`` (deleting them as it goes) then embeds; its result
-    counts documents and chunks.  If it never runs, ``discard(uploads)`` is the caller's."""
+    """The task that ingests ``uploads`` (deleting them as it goes, unless ``keep_files``) then
+    embeds; its result counts documents and chunks.  If it never runs, ``discard(uploads)`` is
+    the caller's."""
 
     def job(progress: Progress) -> dict[str, Any]:
         report = _TaskReport(progress)
-        state = ingest_then_embed(
-            ingestor,
-            index,
-            uploads=uploads,
+        state = ingestor.ingest_uploads(
+            uploads,
             collection=collection,
             owner=owner,
-            embed=False,
             progress=report.file,
+            keep_files=keep_files,
         )
         state.embedded += embed_new_chunks(
             index, progress=report.embedding, stop=stop, own=state.contents
@@ -239,3 +249,133 @@ class _TaskReport:
         # From here ``processed``/``total`` count chunks, not files.
         self.progress.update(processed=done, total=total, current=EMBEDDING, force=done == 0)
         self.progress.check_cancelled()
+
+
+# -- named jobs: what crosses processes ----------------------------------------------------------
+
+#: Job names.
+INGEST, REINDEX, EMBED, CHAT = "ingest", "reindex", "embed", "chat"
+
+
+@dataclass(frozen=True, slots=True)
+class JobParts:
+    """What jobs work with, from the workspace of the process that runs them (a ``JobHandler``)."""
+
+    ingestor: Ingestor
+    index: Indexer
+    data_dir: Path
+    #: Set as that workspace closes: embedding stops at its next batch.
+    stop: threading.Event
+    #: Runs a background chat turn from its JSON question; returns the answer as JSON.
+    chat_turn: Callable[[dict[str, Any], Progress], Any]
+
+    def run(self, job: Job, progress: Progress) -> Any:
+        """Do ``job``; what it returns is the task's result."""
+        try:
+            do = JOBS[job.name]
+        except KeyError:
+            raise InvalidInput(f"no background job is named {job.name!r}") from None
+        return do(self, job, progress)
+
+    def discard(self, job: Job) -> None:
+        """Delete the job's files (those already gone are skipped)."""
+        for name in job.files:
+            self.path(name).unlink(missing_ok=True)
+
+    def path(self, name: str) -> Path:
+        """Where a job's file is: ``name`` is relative to the data dir (or absolute)."""
+        return self.data_dir / name
+
+
+#: What a named job does, with the parts of the process running it.
+JobFunction = Callable[[JobParts, Job, Progress], Any]
+#: Every job a runner can be handed, by name.
+JOBS: dict[str, JobFunction] = {}
+
+
+def register_job(name: str) -> Callable[[JobFunction], JobFunction]:
+    """Add a job to ``JOBS`` under ``name`` (a decorator)."""
+
+    def add(fn: JobFunction) -> JobFunction:
+        JOBS[name] = fn
+        return fn
+
+    return add
+
+
+def job_file(path: Path, data_dir: Path) -> str:
+    """How a job names a file: relative to the data dir when under it, which every node of a
+    cluster mounts (wherever it mounts it)."""
+    try:
+        return os.fspath(path.resolve().relative_to(data_dir.resolve()))
+    except ValueError:
+        return os.fspath(path.resolve())
+
+
+def ingest_job(
+    uploads: Sequence[UploadedFile], *, data_dir: Path, collection: str, owner: str | None
+) -> Job:
+    """The job that ingests received files (then embeds); they are its files."""
+    return Job(
+        INGEST,
+        {
+            "collection": collection,
+            "owner": owner,
+            "uploads": [
+                {"file_name": u.file_name, "size": u.size, "refused": u.refused} for u in uploads
+            ],
+        },
+        files=tuple(job_file(u.path, data_dir) for u in uploads),
+    )
+
+
+def reindex_job(document_id: str, *, file_name: str, owner: str | None) -> Job:
+    """The job that re-indexes one document, then embeds."""
+    return Job(REINDEX, {"document_id": document_id, "file_name": file_name, "owner": owner})
+
+
+def embed_job() -> Job:
+    """The job that embeds chunks left without vectors."""
+    return Job(EMBED)
+
+
+@register_job(INGEST)
+def _ingest(parts: JobParts, job: Job, progress: Progress) -> Any:
+    uploads = [
+        UploadedFile(path=parts.path(name), **upload)
+        for name, upload in zip(job.files, job.args["uploads"], strict=True)
+    ]
+    run = ingest_task(
+        parts.ingestor,
+        parts.index,
+        uploads,
+        collection=job.args["collection"],
+        owner=job.args["owner"],
+        stop=parts.stop,
+        # The runner deletes them when the job is over: a retry reads them again.
+        keep_files=True,
+    )
+    return run(progress)
+
+
+@register_job(REINDEX)
+def _reindex(parts: JobParts, job: Job, progress: Progress) -> Any:
+    run = reindex_task(
+        parts.ingestor,
+        parts.index,
+        job.args["document_id"],
+        file_name=job.args["file_name"],
+        owner=job.args["owner"],
+        stop=parts.stop,
+    )
+    return run(progress)
+
+
+@register_job(EMBED)
+def _embed(parts: JobParts, _job: Job, progress: Progress) -> Any:
+    return embed_task(parts.index, stop=parts.stop)(progress)
+
+
+@register_job(CHAT)
+def _chat(parts: JobParts, job: Job, progress: Progress) -> Any:
+    return parts.chat_turn(job.args["question"], progress)

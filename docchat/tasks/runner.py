@@ -1,19 +1,70 @@
 """The task runner's interface: what the workspace asks of whatever runs its background tasks.
 
-``ThreadRunner`` (``docchat.tasks.threads``) runs them in this process's thread pool, each task a
-row in the database that any process can read.  A runner that hands tasks to workers elsewhere (a
-queue in PostgreSQL, say) implements the same methods; the workspace and the jobs it submits
-(``docchat.tasks.jobs``) do not change.
+A background job is a ``Job``: a name and JSON arguments, so that it can be handed to another
+process; the ``JobHandler`` of whoever runs it (``docchat.tasks.jobs.JobParts``, built by that
+process's workspace) turns it into work.  ``ThreadRunner`` (``docchat.tasks.threads``) runs jobs in
+this process's thread pool (SQLite: one process); ``QueueRunner`` (``docchat.tasks.queue``) queues
+them in PostgreSQL for any ``docchat worker`` or server to run.  Either way each task is a row in
+the database that any process can read.  The workspace picks one from the database kind; the
+callers and the jobs do not change.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from docchat.tasks.models import TaskInfo
-from docchat.tasks.progress import Progress, TaskFunction
+from docchat.tasks.progress import Progress
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Job:
+    """A background job by name, with JSON-serialisable arguments."""
+
+    #: A name in the job registry (``docchat.tasks.jobs.JOBS``).
+    name: str
+    args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Files the job reads, relative to the data dir (absolute when outside it).  They are the
+    #: job's from submission: the runner deletes them when the job ends or is skipped.
+    files: tuple[str, ...] = ()
+    #: Whether the job may run again after its worker died mid-way (its steps are idempotent: an
+    #: ingest finds what it stored unchanged).  A chat turn may not: it ends ``interrupted``.
+    retry: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """The job as JSON (what a queue stores)."""
+        return {
+            "name": self.name,
+            "args": self.args,
+            "files": list(self.files),
+            "retry": self.retry,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Job:
+        """The job ``to_json`` wrote."""
+        return cls(
+            name=data["name"],
+            args=dict(data.get("args") or {}),
+            files=tuple(data.get("files") or ()),
+            retry=bool(data.get("retry", True)),
+        )
+
+
+class JobHandler(Protocol):
+    """Runs jobs by name with the parts of the workspace of the process that runs them."""
+
+    def run(self, job: Job, progress: Progress) -> Any:
+        """Do the job; what it returns is the task's result."""
+        ...
+
+    def discard(self, job: Job) -> None:
+        """Delete the job's files (it ended, or never ran)."""
+        ...
+
 
 #: ``TaskRunner.unfinished``: which of these task ids are still queued or running.
 Unfinished = Callable[[list[str]], Collection[str]]
@@ -25,17 +76,9 @@ AfterRecover = Callable[[Unfinished], object]
 class TaskRunner(Protocol):
     """Runs background tasks and answers for their state; ``owner`` scopes as in docchat.owners."""
 
-    def submit(
-        self,
-        kind: str,
-        fn: TaskFunction,
-        *,
-        owner: str | None,
-        total: int = 0,
-        on_skipped: Callable[[], None] | None = None,
-    ) -> TaskInfo:
-        """Queue ``fn``; returns the new task.  ``on_skipped`` is called instead of ``fn`` if the
-        task is cancelled before it starts."""
+    def submit(self, kind: str, job: Job, *, owner: str | None, total: int = 0) -> TaskInfo:
+        """Queue ``job``; returns the new task.  Its files are the runner's from here: deleted
+        when it ends, or when it is cancelled before it starts."""
         ...
 
     def track(
@@ -62,6 +105,20 @@ class TaskRunner(Protocol):
 
     def recover(self) -> int:
         """End the tasks of processes that died; returns how many."""
+        ...
+
+    def start(self) -> None:
+        """Begin running queued jobs in this process, if it is one that runs them (a server)."""
+        ...
+
+    def work(self, *, concurrency: int) -> None:
+        """Run jobs in the foreground until SIGINT or SIGTERM (``docchat worker``); only where
+        ``shared`` (else InvalidInput)."""
+        ...
+
+    @property
+    def shared(self) -> bool:
+        """Whether jobs go through a queue that other processes' workers take from."""
         ...
 
     def shutdown(self, *, wait: bool = True) -> None:

@@ -9,6 +9,9 @@ lease; one elsewhere (another host on the same PostgreSQL) once its task has bee
 ``HEARTBEAT_TIMEOUT``.  Tasks are visible only to the owner who started them (``owner=None``,
 single-user mode, sees all: ``docchat.owners``).
 
+It runs named jobs (``Job``) with the ``JobHandler`` it is given, deleting a job's files when the
+job ends or is skipped; code of this process may also hand it a function (``TaskFunction``).
+
 A task can be cancelled (``ThreadRunner.cancel``): a queued one ends ``cancelled`` at once and never
 runs; a running one is asked to stop, a flag its job checks between two steps
 (``Progress.check_cancelled``), and ends ``cancelled`` when it does.
@@ -27,7 +30,7 @@ from contextlib import contextmanager
 from sqlalchemy import or_, select, update
 
 from docchat.db import Database, utcnow
-from docchat.errors import Cancelled, Conflict, DocchatError, TaskNotFound
+from docchat.errors import Cancelled, Conflict, DocchatError, InvalidInput, TaskNotFound
 from docchat.owners import scope, visible_to
 from docchat.tasks.leases import Lease
 from docchat.tasks.models import (
@@ -40,7 +43,7 @@ from docchat.tasks.models import (
     task_info,
 )
 from docchat.tasks.progress import Progress, TaskFunction
-from docchat.tasks.runner import AfterRecover
+from docchat.tasks.runner import AfterRecover, Job, JobHandler
 from docchat.validation import plausible_id
 
 log = logging.getLogger(__name__)
@@ -56,9 +59,11 @@ class ThreadRunner:
         *,
         workers: int = 2,
         after_recover: AfterRecover | None = None,
+        jobs: JobHandler | None = None,
     ) -> None:
         self.db = db
         self.lease = lease
+        self._jobs = jobs
         self._after_recover = after_recover
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docchat-task")
         self._progress: dict[str, Progress] = {}
@@ -74,20 +79,53 @@ class ThreadRunner:
     def submit(
         self,
         kind: str,
-        fn: TaskFunction,
+        job: Job | TaskFunction,
         *,
         owner: str | None,
         total: int = 0,
         on_skipped: Callable[[], None] | None = None,
     ) -> TaskInfo:
-        """Queue ``fn``; returns the new task.  ``on_skipped`` is called instead of ``fn`` if the
-        task is cancelled before it starts (to delete what ``fn`` would have consumed, say)."""
+        """Queue ``job`` (or a function of this process); returns the new task.  ``on_skipped`` is
+        called instead of a function if the task is cancelled before it starts (to delete what it
+        would have consumed, say); a job's files are deleted then, or when it ends."""
+        if isinstance(job, Job):
+            fn, on_skipped = self._job_function(job)
+        else:
+            fn = job
         row = self._insert(kind, owner=owner, status="queued", total=total)
         info = task_info(row)
         with self._lock:
             self._queued.add(row.id)
         self._pool.submit(self._run, row.id, fn, total, on_skipped)
         return info
+
+    def _job_function(self, job: Job) -> tuple[TaskFunction, Callable[[], None]]:
+        handler = self._jobs
+        if handler is None:
+            raise InvalidInput(f"this task runner was given no job handler to run {job.name!r}")
+
+        def run(progress: Progress) -> object:
+            try:
+                return handler.run(job, progress)
+            finally:
+                handler.discard(job)
+
+        return run, lambda: handler.discard(job)
+
+    def start(self) -> None:
+        """Nothing to start: the thread pool takes tasks from construction."""
+
+    def work(self, *, concurrency: int) -> None:  # noqa: ARG002 (the protocol's signature)
+        """Refused: with SQLite, docchat is one process, which runs its own tasks."""
+        raise InvalidInput(
+            "SQLite is one process: its server runs its own background jobs (docchat worker "
+            "needs PostgreSQL)"
+        )
+
+    @property
+    def shared(self) -> bool:
+        """False: tasks run in this process only."""
+        return False
 
     def _insert(self, kind: str, *, owner: str | None, status: str, total: int) -> TaskRow:
         """A new task row of this runner, committed."""
