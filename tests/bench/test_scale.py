@@ -27,7 +27,7 @@ def test_scale_runs_and_its_checks_hold(pg_admin_url: str, tmp_path: Path) -> No
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "Search through docchat at 2,000 chunks" in done.stdout
+    assert "Search through docchat at 2,000 chunks (20 dense and 20 hybrid" in done.stdout
     (res,) = json.loads(out.read_text())["sizes"]
     assert res["size"] == 2000
     assert [d["scope"] for d in res["search"]] == [
