@@ -111,8 +111,13 @@ class Workspace:
         *,
         database: Database | None = None,
         embedder: Embedder | None = None,
+        run_jobs: bool = True,
     ) -> None:
+        """``run_jobs=False``: on PostgreSQL, this process only queues background jobs, for the
+        workers of others (a web-only node, ``docchat serve --no-worker``; ``docchat worker``
+        runs its own with ``work``).  With SQLite docchat is one process and runs its own."""
         self.settings = settings
+        self._run_jobs = run_jobs
         self._db = database or Database.from_settings(settings)
         self.sessions = SessionStore(self._db, settings)
         #: Users, logins and API tokens (used when ``settings.auth.mode`` is not "none").
@@ -207,14 +212,26 @@ class Workspace:
         if self._task_runner is None:
             with self._lazy_lock:
                 if self._task_runner is None:
-                    self._task_runner = ThreadRunner(
-                        self._db,
-                        self._take_lease(),
-                        # A streamed answer of a turn whose process died keeps its text.
-                        after_recover=self.sessions.interrupt_answers,
-                        jobs=self._job_parts(),
-                    )
+                    self._task_runner = self._make_runner()
         return self._task_runner
+
+    def _make_runner(self) -> TaskRunner:
+        # The one place that knows the database kind: PostgreSQL has a job queue any process's
+        # workers take from; SQLite is one process, whose thread pool runs its jobs.
+        lease = self._take_lease()
+        # A streamed answer of a turn whose process died keeps its text.
+        after_recover = self.sessions.interrupt_answers
+        if self._db.engine.dialect.name == "postgresql":
+            from docchat.tasks.queue import QueueRunner
+
+            return QueueRunner(
+                self._db,
+                lease,
+                jobs=self._job_parts(),
+                after_recover=after_recover,
+                concurrency=2 if self._run_jobs else 0,
+            )
+        return ThreadRunner(self._db, lease, after_recover=after_recover, jobs=self._job_parts())
 
     def _job_parts(self) -> jobs.JobParts:
         """What this process's background jobs work with (``docchat.tasks.jobs``)."""
@@ -515,6 +532,17 @@ class Workspace:
         """The task once it has finished, or as it is after ``timeout`` seconds."""
         return self._runner.wait(task_id, owner=owner, timeout=timeout)
 
+    @property
+    def jobs_are_shared(self) -> bool:
+        """Whether background jobs go through a queue that other processes' workers take from
+        (PostgreSQL), so that ``work`` can run them; SQLite is one process."""
+        return self._runner.shared
+
+    def work(self, *, concurrency: int = 2) -> None:
+        """Run queued background jobs in the foreground, ``concurrency`` at once, until SIGINT or
+        SIGTERM (``docchat worker``); InvalidInput unless ``jobs_are_shared``."""
+        self._runner.work(concurrency=concurrency)
+
     def resume(self) -> TaskInfo | None:
         """At start-up: end the tasks of processes that died (deleting their uploads), and embed
         the chunks left without vectors, or all of them after a change of embedding model, as a
@@ -525,6 +553,7 @@ class Workspace:
         already there, so the cost is duplicate work, never duplicate rows.
         """
         self._runner.recover()
+        self._runner.start()
         if not self.embedding_outdated():
             # Nothing to embed, yet an older docchat left documents whose vectors exist
             # `indexing`.  (After a change of model the embed job re-marks everything.)

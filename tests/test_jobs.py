@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from docchat.tasks import Progress
 from docchat.tasks.jobs import EMBEDDING, ingest_job
 from docchat.tasks.runner import Job
 from docchat.workspace import Workspace
+from tests.named_jobs import blocking_job
 from tests.workspace_parts import parts
 
 NOTES = b"# Garden\n\nWater the tomatoes every morning; prune the apple trees in late winter.\n"
@@ -129,19 +130,12 @@ def test_an_upload_that_cannot_be_queued_deletes_its_files(workspace: Workspace)
 
 def test_a_queued_upload_cancelled_never_runs_and_its_files_go(workspace: Workspace) -> None:
     release = threading.Event()
-
-    def blocker(started: threading.Event) -> Callable[[Progress], None]:
-        def block(_progress: Progress) -> None:
-            started.set()
-            release.wait(30)
-
-        return block
-
     # Both workers busy, so the upload waits its turn.
     busy = []
     for _ in range(2):
         started = threading.Event()
-        busy.append(parts(workspace).runner.submit("other", blocker(started), owner=None))
+        job = blocking_job(started, release)
+        busy.append(parts(workspace).runner.submit("other", job, owner=None))
         assert started.wait(30)
     files = spool(workspace, [("notes.md", NOTES)])
     task = workspace.start_ingest(files)

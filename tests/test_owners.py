@@ -16,6 +16,7 @@ from docchat.errors import DocumentNotFound, SessionNotFound, TaskNotFound
 from docchat.owners import owned_by, scope, visible_to
 from docchat.sessions.models import SessionRow
 from docchat.workspace import Workspace
+from tests.named_jobs import value_job
 from tests.workspace_parts import parts
 
 OWNERS = ("alice", "bob", None)
@@ -107,7 +108,7 @@ def test_documents_tasks_and_collections_follow_the_rule(
     }
 
     tasks = {
-        owner: parts(workspace).runner.submit("t", lambda _p: 1, owner=owner) for owner in OWNERS
+        owner: parts(workspace).runner.submit("t", value_job(1), owner=owner) for owner in OWNERS
     }
     for task in tasks.values():
         workspace.wait_for_task(task.id)

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from docchat.db import Base, JSONType, UTCDateTime
@@ -20,6 +20,8 @@ HEARTBEAT_S = 5.0
 #: An unfinished task of another host's process that has not written for this long is
 #: interrupted (its runner's own heartbeat touches it every ``HEARTBEAT_S``).
 HEARTBEAT_TIMEOUT = dt.timedelta(seconds=60)
+#: ``TaskRow.runner`` of a job in the PostgreSQL queue (docchat.tasks.queue).
+QUEUE = "queue"
 #: The error entry of an interrupted task.
 INTERRUPTED_ERROR = {
     "message": "the server stopped before the task finished",
@@ -44,8 +46,11 @@ class TaskRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    #: The lease id of the process that queued and runs it (None: made before leases existed).
+    #: The lease id of the process that queued and runs it (None: made before leases existed);
+    #: ``QUEUE`` for a job in the PostgreSQL queue, run by whichever worker takes it.
     runner: Mapped[str | None] = mapped_column(String(36))
+    #: Someone asked to cancel it while it ran: the process running it stops it (any node).
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class TaskInfo(BaseModel):

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from docchat.db import Database, utcnow
 from docchat.errors import Cancelled, Conflict, DocchatError, InvalidInput, TaskNotFound
@@ -37,6 +37,7 @@ from docchat.tasks.models import (
     HEARTBEAT_S,
     HEARTBEAT_TIMEOUT,
     INTERRUPTED_ERROR,
+    QUEUE,
     UNFINISHED,
     TaskInfo,
     TaskRow,
@@ -127,8 +128,10 @@ class ThreadRunner:
         """False: tasks run in this process only."""
         return False
 
-    def _insert(self, kind: str, *, owner: str | None, status: str, total: int) -> TaskRow:
-        """A new task row of this runner, committed."""
+    def _insert(
+        self, kind: str, *, owner: str | None, status: str, total: int, runner: str | None = None
+    ) -> TaskRow:
+        """A new task row of this runner (or ``runner``), committed."""
         now = utcnow()
         row = TaskRow(
             id=str(uuid.uuid4()),
@@ -143,7 +146,7 @@ class ThreadRunner:
             created_at=now,
             updated_at=now,
             finished_at=None,
-            runner=self.lease.id,
+            runner=runner or self.lease.id,
         )
         with self.db.write() as s:
             s.add(row)
@@ -303,7 +306,11 @@ class ThreadRunner:
 
     def _interrupt(self, dead: list[str]) -> int:
         cutoff = utcnow() - HEARTBEAT_TIMEOUT
-        orphaned = or_(TaskRow.runner.in_(dead), TaskRow.updated_at < cutoff)
+        # A job in the PostgreSQL queue is no process's: its workers answer for it (tasks.queue).
+        orphaned = and_(
+            or_(TaskRow.runner.in_(dead), TaskRow.updated_at < cutoff),
+            or_(TaskRow.runner.is_(None), TaskRow.runner != QUEUE),
+        )
         query = select(TaskRow.id, TaskRow.runner).where(TaskRow.status.in_(UNFINISHED), orphaned)
         with self.db.read() as s:
             candidates = s.execute(query).all()

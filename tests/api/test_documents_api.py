@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
+from corpora import Corpora
 from fastapi import Header
 from sqlalchemy import func, select, update
 
@@ -19,6 +20,7 @@ from docchat.config import Settings
 from docchat.db import Database
 from docchat.documents.models import ChunkRow, ChunkVectorRow, ContentRow, DocumentRow
 from docchat.retrieval.embedders import MiniLMEmbedder
+from docchat.tasks.queue import JOBS_DIR
 from docchat.workspace import Workspace
 from tests.workspace_parts import parts
 
@@ -98,9 +100,10 @@ def search(client: httpx.Client, query: str, **body: Any) -> list[dict[str, Any]
 
 
 def leftovers(settings: Settings) -> list[Path]:
-    """Files still under the uploads folder (in the per-process folders, or loose)."""
-    folder = settings.data_dir / UPLOAD_DIR
-    return sorted(p for p in folder.rglob("*") if p.is_file())
+    """Files still under the uploads folder (in the per-process folders, or loose), or waiting for
+    a queued job's worker (PostgreSQL: docchat.tasks.queue)."""
+    folders = (settings.data_dir / UPLOAD_DIR, settings.data_dir / JOBS_DIR)
+    return sorted(p for folder in folders for p in folder.rglob("*") if p.is_file())
 
 
 def stored_text(settings: Settings, sha256: str) -> str:
@@ -540,11 +543,15 @@ def chunks_without_vectors(settings: Settings) -> int:
 
 
 def test_reindex_after_a_change_of_chunk_size(
-    client: httpx.Client,
     api_settings: Settings,
+    make_app: MakeApp,
     start_server: StartServer,
     expect_error: ExpectError,
+    corpora: Corpora,
 ) -> None:
+    corpora.copy_into(api_settings, [])
+    first = make_app(api_settings)
+    client = start_server(api_settings, first)
     ingest(client, [("orchard.md", ORCHARD_MD), ("scan.pdf", BROKEN_PDF)])
     docs = {d["file_name"]: d for d in client.get("/api/documents").json()["items"]}
     orchard, scan = docs["orchard.md"], docs["scan.pdf"]
@@ -558,7 +565,10 @@ def test_reindex_after_a_change_of_chunk_size(
         "before it was stored; upload the file again instead"
     )
 
-    # The same data dir and database, served with a smaller chunk size.
+    # The same data dir and database, served with a smaller chunk size.  A job runs with the
+    # settings of the worker that takes it (the nodes of a cluster share theirs): the first
+    # server stops taking jobs, so that on PostgreSQL its worker does not take this one.
+    parts(first.state.workspace).runner.shutdown()
     smaller = start_server(
         with_limits(api_settings, documents={"chunk_tokens": 32, "chunk_overlap": 8})
     )

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from docchat.config import Settings
-from docchat.tasks import Progress
 from docchat.workspace import Workspace
+from tests.named_jobs import blocking_job
 from tests.workspace_parts import parts
 
 from .conftest import ExpectError, MakeApp
@@ -30,17 +30,9 @@ def busy_server(
     client = start_server(api_settings, app)
     workspace: Workspace = app.state.workspace
     release = threading.Event()
-
-    def blocker(started: threading.Event) -> Callable[[Progress], None]:
-        def block(_progress: Progress) -> None:
-            started.set()
-            release.wait(30)
-
-        return block
-
     for _ in range(2):
         started = threading.Event()
-        parts(workspace).runner.submit("other", blocker(started), owner=None)
+        parts(workspace).runner.submit("other", blocking_job(started, release), owner=None)
         assert started.wait(30)
     try:
         yield client, release
