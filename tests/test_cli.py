@@ -72,6 +72,7 @@ def test_every_command_option_and_argument_has_help() -> None:
     commands = _commands(_group())
     assert {
         "serve",
+        "worker",
         "migrate",
         "ingest",
         "reindex",
@@ -121,6 +122,13 @@ def test_migrate_creates_and_reports_the_schema(tmp_path: Path) -> None:
     again = runner.invoke(app, ["migrate"], env={"DOCCHAT_DATA_DIR": str(data_dir)})
     assert again.exit_code == 0, again.output
     assert f"Revision: {revision}" in again.output
+
+
+def test_worker_on_sqlite_says_it_is_one_process(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["worker"], env={"DOCCHAT_DATA_DIR": str(tmp_path / "data")})
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().count("\n") == 0  # one line
+    assert "SQLite is one process" in result.output
 
 
 def test_migrate_reports_bad_configuration_without_a_traceback(tmp_path: Path) -> None:

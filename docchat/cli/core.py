@@ -145,8 +145,9 @@ def reported() -> Iterator[None]:
 
 
 @contextmanager
-def open_workspace() -> Iterator[Workspace]:
-    """The workspace of the configured database (migrated), closed when the command ends."""
+def open_workspace(*, run_jobs: bool = True) -> Iterator[Workspace]:
+    """The workspace of the configured database (migrated), closed when the command ends;
+    ``run_jobs`` as for ``Workspace``."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from docchat.workspace import Workspace
@@ -155,7 +156,7 @@ def open_workspace() -> Iterator[Workspace]:
     label = database_label(settings)
     try:
         with reported():
-            workspace = Workspace(settings)
+            workspace = Workspace(settings, run_jobs=run_jobs)
     except SQLAlchemyError as exc:
         fail(f"cannot open {label}: {driver_message(exc)}")
     try:

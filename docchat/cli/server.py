@@ -1,4 +1,4 @@
-"""Commands that run docchat for others and keep its database: serve, mcp, migrate."""
+"""Commands that run docchat for others and keep its database: serve, worker, mcp, migrate."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from docchat.cli.core import (
     console,
     database_label,
     driver_message,
+    err_console,
     fail,
     load_settings,
     open_workspace,
@@ -47,12 +48,24 @@ def serve(
             "may read and delete everything.",
         ),
     ] = False,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run background jobs (ingestion, embedding, long chat turns) in this process too. "
+            "--no-worker, on PostgreSQL: a web-only node that queues them for `docchat worker` "
+            "processes. SQLite is one process, which always runs its own.",
+        ),
+    ] = True,
 ) -> None:
     """Run the HTTP API server (applies database migrations at start-up)."""
+    from functools import partial
+
     import uvicorn
 
     from docchat.api.app import create_app
     from docchat.api.server import is_loopback, server_options
+    from docchat.workspace import Workspace
 
     settings = load_settings()
     bind = host if host is not None else settings.server.host
@@ -69,11 +82,33 @@ def serve(
         server["proxy_headers"] = proxy_headers
     settings = settings.model_copy(update={"server": settings.server.model_copy(update=server)})
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, workspace=partial(Workspace, run_jobs=worker)),
         host=bind,
         port=port if port is not None else settings.server.port,
         **server_options(settings.server),
     )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="How many background jobs to run at once.")
+    ] = 2,
+) -> None:
+    """Run background jobs (ingestion, embedding, re-index, long chat turns) from the PostgreSQL
+    queue until Ctrl-C or SIGTERM; running jobs finish first.  Start as many as you like, on
+    any machine that mounts the data dir."""
+    with open_workspace(run_jobs=False) as workspace:
+        if not workspace.jobs_are_shared:
+            fail(
+                "SQLite is one process: `docchat serve` runs its own background jobs; a worker "
+                "needs PostgreSQL (DOCCHAT_DATABASE_URL)",
+                code=2,
+            )
+        label = database_label(workspace.settings)
+        # On stderr: a log line for whoever watches the process, not output.
+        err_console.print(f"docchat worker: {concurrency} job(s) at once from {escape(label)}")
+        workspace.work(concurrency=concurrency)
 
 
 @app.command()
