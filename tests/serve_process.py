@@ -83,3 +83,30 @@ def serve_process(
         process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+@contextmanager
+def worker_process(
+    data_dir: Path, *, database_url: str, concurrency: int = 1, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``docchat worker`` on ``data_dir`` and ``database_url`` (its output to ``log``, else
+    nowhere), and kill it afterwards if the test has not."""
+    environ = {
+        **os.environ,
+        "DOCCHAT_DATA_DIR": str(data_dir),
+        "DOCCHAT_DATABASE_URL": database_url,
+    }
+    command = [sys.executable, "-c", "from docchat.cli import app; app()", "worker"]
+    with open(log or os.devnull, "ab") as output:
+        process = subprocess.Popen(
+            [*command, "--concurrency", str(concurrency)],
+            env=environ,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()

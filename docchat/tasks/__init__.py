@@ -3,9 +3,11 @@
 - ``models``: a task's row and its view (``TaskRow``, ``TaskInfo``), its statuses;
 - ``progress``: what a task's function is handed (``Progress``);
 - ``runner``: the interface the workspace runs tasks through (``TaskRunner``, a protocol);
-- ``threads``: the runner of one process, a thread pool (``ThreadRunner``);
+- ``runner``'s ``Job``: a background job by name with JSON arguments, what crosses processes;
+- ``threads``: the runner of one process, a thread pool (``ThreadRunner``; SQLite);
+- ``queue``: the runner of a cluster, a job queue in PostgreSQL (``QueueRunner``, procrastinate);
 - ``leases``: how a process claims its uploads and tasks, so that its successors clean up;
-- ``jobs``: the jobs every face starts (ingest then embed, re-index then embed, embed).
+- ``jobs``: the jobs every face starts (ingest then embed, re-index then embed, embed), by name.
 
 ``jobs`` is not imported here: it loads the parsers and the index, which ``import docchat.tasks``
 (for ``TaskInfo``, say) should not.
@@ -20,7 +22,8 @@ from docchat.tasks.models import (
     TaskStatus,
 )
 from docchat.tasks.progress import Progress, TaskFunction
-from docchat.tasks.runner import AfterRecover, TaskRunner, Unfinished
+from docchat.tasks.queue import QueueRunner
+from docchat.tasks.runner import AfterRecover, Job, JobHandler, TaskRunner, Unfinished
 from docchat.tasks.threads import ThreadRunner
 
 __all__ = [
@@ -28,7 +31,10 @@ __all__ = [
     "INTERRUPTED_ERROR",
     "UNFINISHED",
     "AfterRecover",
+    "Job",
+    "JobHandler",
     "Progress",
+    "QueueRunner",
     "TaskFunction",
     "TaskInfo",
     "TaskRow",

@@ -287,6 +287,8 @@ class QueueRunner(ThreadRunner):
                     update_heartbeat_interval=HEARTBEAT_INTERVAL_S,
                     stalled_worker_timeout=STALLED_AFTER_S,
                     fetch_job_polling_interval=1.0,
+                    # The task's row keeps what happened; the queue keeps only failed jobs.
+                    delete_jobs="successful",
                 )
             finally:
                 stalls.cancel()
@@ -300,17 +302,19 @@ class QueueRunner(ThreadRunner):
         progress = Progress(self.db, task_id)
         with self._lock:
             self._progress[task_id] = progress
-        final = True
         try:
             claimed = self._claim_queued(task_id)
             if claimed is None:  # cancelled while it waited: it never runs
+                self._done_with_files(named, task_id)
                 return
             # An earlier attempt's errors stay with the task.
             progress.total, progress.errors = claimed
             result = self._handler.run(named, progress)
         except Cancelled:
+            self._done_with_files(named, task_id)
             _stopped(progress)
         except DocchatError as exc:
+            self._done_with_files(named, task_id)
             progress.errors.append({"message": exc.message, "code": exc.code})
             progress._write(status="failed", finished_at=utcnow())
         except Exception as exc:
@@ -322,18 +326,24 @@ class QueueRunner(ThreadRunner):
                 }
             )
             if named.retry and attempt + 1 < MAX_ATTEMPTS:
-                final = False
                 progress._write(status="queued", current=None)
                 raise _Retry(task_id) from exc
+            self._done_with_files(named, task_id)
             progress._write(status="failed", finished_at=utcnow())
         else:
+            self._done_with_files(named, task_id)
             progress._write(status="succeeded", result=result, finished_at=utcnow())
         finally:
             with self._lock:
                 self._progress.pop(task_id, None)
-            if final:
-                self._handler.discard(named)
-                self._drop_files(task_id)
+
+    def _done_with_files(self, job: Job, task_id: str) -> None:
+        # Before the final status is written: whoever sees the task finished finds them gone.
+        try:
+            self._handler.discard(job)
+            self._drop_files(task_id)
+        except OSError:  # the next recover() deletes the folder of a finished task
+            log.warning("deleting the files of task %s failed", task_id, exc_info=True)
 
     def _claim_queued(self, task_id: str) -> tuple[int, list[Any]] | None:
         """Mark a queued task running; its total and errors so far, or None when it is no longer
@@ -378,6 +388,8 @@ class QueueRunner(ThreadRunner):
 
     def _after_stall(self, task_id: str, job: Job, again: bool) -> None:
         """Record on the task's row that its worker stopped: queued again, or ended."""
+        if not again:
+            self._done_with_files(job, task_id)
         now = utcnow()
         with self.db.write() as s:
             row = s.get(TaskRow, task_id, with_for_update=True)
@@ -394,9 +406,6 @@ class QueueRunner(ThreadRunner):
                 row.status, row.finished_at = "failed", now
             row.errors = [*(row.errors or []), note]
             row.updated_at = now
-        if not again:
-            self._handler.discard(job)
-            self._drop_files(task_id)
 
     # -- the rest ------------------------------------------------------------------------------
 

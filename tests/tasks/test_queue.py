@@ -17,9 +17,11 @@ from sqlalchemy import inspect
 
 from docchat.config import Settings
 from docchat.db import Database
+from docchat.documents.ingest import UploadedFile
 from docchat.retrieval.embedders import MiniLMEmbedder
+from docchat.tasks.jobs import ingest_job
 from docchat.tasks.leases import Lease
-from docchat.tasks.queue import MAX_ATTEMPTS, QueueRunner
+from docchat.tasks.queue import JOBS_DIR, MAX_ATTEMPTS, QueueRunner
 from docchat.workspace import Workspace
 from tests.named_jobs import blocking_job, failing_job, value_job
 from tests.workspace_parts import parts
@@ -119,6 +121,31 @@ def test_a_job_that_keeps_failing_stays_failed_with_each_reason(nodes: Nodes) ->
         f"attempt {n} of {MAX_ATTEMPTS} failed unexpectedly (see the worker's log)"
         for n in range(1, MAX_ATTEMPTS + 1)
     ]
+
+
+def test_a_queued_uploads_files_outlive_the_node_that_received_them(nodes: Nodes) -> None:
+    web = nodes.node(concurrency=0)
+    web.lease.spool.mkdir(parents=True)
+    received = web.lease.spool / "upload-0"
+    received.write_bytes(b"# Garden\n\nWater the tomatoes every morning.\n")
+    upload = UploadedFile(path=received, file_name="garden.md", size=received.stat().st_size)
+    data_dir = nodes.workspace.settings.data_dir
+    job = ingest_job([upload], data_dir=data_dir, collection="home", owner=None)
+    task = web.submit("ingest", job, owner=None, total=1)
+    # The web node stops before any worker runs the job: its spool goes with its lease, and
+    # another node's clean-up after dead processes runs too.
+    web.shutdown()
+    web.lease.release()
+    assert not received.exists()
+    other = nodes.node(concurrency=0)
+    other.recover()
+
+    worker = nodes.node(concurrency=1)
+    worker.start()
+    done = worker.wait(task.id, owner=None, timeout=60)
+    assert done.status == "succeeded" and done.result["added"] == 1, done
+    assert [d.file_name for d in nodes.workspace.documents()] == ["garden.md"]
+    assert not any((data_dir / JOBS_DIR).iterdir())  # its files went when it was done
 
 
 def test_the_migration_creates_the_queue_on_postgresql_only(settings: Settings) -> None:
