@@ -87,14 +87,20 @@ def serve_process(
 
 @contextmanager
 def worker_process(
-    data_dir: Path, *, database_url: str, concurrency: int = 1, log: Path | None = None
+    data_dir: Path,
+    *,
+    database_url: str,
+    concurrency: int = 1,
+    log: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start ``docchat worker`` on ``data_dir`` and ``database_url`` (its output to ``log``, else
-    nowhere), and kill it afterwards if the test has not."""
+    """Start ``docchat worker`` on ``data_dir`` and ``database_url`` (other variables from
+    ``env``; its output to ``log``, else nowhere), and kill it afterwards if the test has not."""
     environ = {
         **os.environ,
         "DOCCHAT_DATA_DIR": str(data_dir),
         "DOCCHAT_DATABASE_URL": database_url,
+        **(env or {}),
     }
     command = [sys.executable, "-c", "from docchat.cli import app; app()", "worker"]
     with open(log or os.devnull, "ab") as output:

@@ -59,6 +59,10 @@ CANCEL_POLL_S = 0.25
 #: are taken for stalled.  A busy 2-core machine delays a heartbeat by a second or two, not ten.
 HEARTBEAT_INTERVAL_S = 2.0
 STALLED_AFTER_S = 10.0
+#: How long the queue's connection pools wait for a connection.  psycopg_pool's 30 s default
+#: held a server's shutdown for over 30 s when its database had gone (tests/api/
+#: test_readiness_api.py): procrastinate unregisters its worker as it stops.
+POOL_TIMEOUT_S = 5.0
 #: Folder of the data dir holding a queued job's files until the job is over.
 JOBS_DIR = "jobs"
 
@@ -159,7 +163,7 @@ class QueueRunner(ThreadRunner):
                 import procrastinate
 
                 connector = procrastinate.SyncPsycopgConnector(
-                    conninfo=self._conninfo, min_size=1, max_size=4
+                    conninfo=self._conninfo, min_size=1, max_size=4, timeout=POOL_TIMEOUT_S
                 )
                 self._defer_app = procrastinate.App(connector=connector).open()
             return self._defer_app
@@ -265,7 +269,10 @@ class QueueRunner(ThreadRunner):
 
         app = procrastinate.App(
             connector=procrastinate.PsycopgConnector(
-                conninfo=self._conninfo, min_size=1, max_size=concurrency + 2
+                conninfo=self._conninfo,
+                min_size=1,
+                max_size=concurrency + 2,
+                timeout=POOL_TIMEOUT_S,
             )
         )
         app.task(

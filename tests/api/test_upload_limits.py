@@ -13,6 +13,7 @@ from fastapi import Header
 
 from docchat.api.deps import get_owner
 from docchat.config import Settings
+from tests.workspace_parts import parts
 
 from .conftest import MakeApp, with_limits
 from .test_documents_api import BALCONY_TXT, NOTES_MD, ingest, leftovers, upload, wait_for_task
@@ -56,11 +57,12 @@ def test_a_request_has_a_total_size_limit(
 
 
 def test_a_document_has_a_passage_limit_on_upload_and_reindex(
-    api_settings: Settings, start_server: StartServer
+    api_settings: Settings, make_app: MakeApp, start_server: StartServer
 ) -> None:
     small = {"chunk_tokens": 32, "chunk_overlap": 0}
     capped = with_limits(api_settings, documents={**small, "max_chunks_per_document": 10})
-    client = start_server(capped)
+    first = make_app(capped)
+    client = start_server(capped, first)
     task = ingest(client, [("walnuts.txt", LONG_TXT), ("balcony.txt", BALCONY_TXT)])
     assert (task["result"]["added"], task["result"]["failed"]) == (1, 1)
     (error,) = task["errors"]
@@ -70,9 +72,15 @@ def test_a_document_has_a_passage_limit_on_upload_and_reindex(
     assert documents["walnuts.txt"]["status"] == "failed"
     assert documents["walnuts.txt"]["chunk_count"] is None
 
-    # Indexed under a larger cap, then re-indexed under a smaller one: refused, chunks kept.
-    roomy = start_server(with_limits(api_settings, documents=small))
+    # Indexed under a larger cap, then re-indexed under a smaller one: refused, chunks kept.  A
+    # job runs with the settings of the worker that takes it (the nodes of a cluster share
+    # theirs): on PostgreSQL each server here stops taking jobs before one with others starts.
+    parts(first.state.workspace).runner.shutdown()
+    second = make_app(with_limits(api_settings, documents=small))
+    roomy = start_server(api_settings, second)
     ingest(roomy, [("walnuts.txt", LONG_TXT)])
+    parts(second.state.workspace).runner.shutdown()
+    client = start_server(capped)
     walnuts = {d["file_name"]: d for d in roomy.get("/api/documents").json()["items"]}[
         "walnuts.txt"
     ]

@@ -7,6 +7,7 @@ leaves its job to a second worker, and every document is stored exactly once (ro
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+from llm.chat_server import create_app as chat_server
+from retrieval.openai_server import serve
 from serve_process import serve_process, worker_process
 from sqlalchemy import create_engine, text
 
@@ -154,3 +157,56 @@ def test_a_worker_killed_mid_ingest_leaves_the_job_to_another_and_nothing_twice(
         listed = client.get("/api/documents", params={"limit": 100}).json()["items"]
         assert len(listed) == count and {d["status"] for d in listed} == {"indexed"}
     assert not any((data_dir / "jobs").rglob("*.md"))  # the job's files went with it
+
+
+def test_a_worker_killed_mid_chat_turn_leaves_it_interrupted_not_run_twice(
+    tmp_path: Path, pg_url: str
+) -> None:
+    data_dir = tmp_path / "data"
+    with serve(chat_server()) as model_server:
+        # A model that streams a word every 20 ms for 10 s.
+        slow = {"provider": "openai", "base_url": f"{model_server}/fault/slow/v1", "model": "m"}
+        env = {"DOCCHAT_LLM__MODELS": json.dumps({"slow": slow})}
+        with (
+            serve_process(data_dir, database_url=pg_url, env=env, args=["--no-worker"]) as web,
+            httpx.Client(base_url=web.url, timeout=30) as client,
+        ):
+            policy = b"# Cameras\n\nCCTV footage is kept for 28 days, then deleted.\n"
+            with worker_process(
+                data_dir, database_url=pg_url, env=env, log=tmp_path / "first.log"
+            ) as first:
+                ingested = client.post("/api/documents", files=[("files", ("cctv.md", policy))])
+                done = poll(
+                    client,
+                    ingested.json()["task_id"],
+                    lambda t: t["finished_at"] is not None,
+                    timeout=120,
+                )
+                assert done["status"] == "succeeded", done
+                sid = client.post("/api/sessions").json()["id"]
+                accepted = client.post(
+                    f"/api/sessions/{sid}/chat",
+                    json={
+                        "question": "How long is CCTV footage kept?",
+                        "model": "slow",
+                        "background": True,
+                    },
+                )
+                assert accepted.status_code == 202, accepted.text
+                turn = accepted.json()["task_id"]
+                poll(client, turn, lambda t: t["status"] == "running", timeout=60)
+                time.sleep(3)  # in the middle of the model's 10 s reply
+                assert task(client, turn)["finished_at"] is None
+                first.kill()
+                first.wait()
+            with worker_process(
+                data_dir, database_url=pg_url, env=env, log=tmp_path / "second.log"
+            ):
+                ended = poll(client, turn, lambda t: t["finished_at"] is not None, timeout=90)
+            # Not run a second time (its answer would be new text): ended, saying why.
+            assert ended["status"] == "interrupted", ended
+            assert ended["errors"][-1]["code"] == "interrupted"
+            messages = client.get(f"/api/sessions/{sid}/messages").json()["items"]
+            assert [m["role"] for m in messages][:1] == ["user"]
+            assert [m["role"] for m in messages].count("user") == 1
+            assert [m["role"] for m in messages].count("assistant") <= 1
