@@ -9,7 +9,7 @@ PORT ?= 8000
 # pyproject.toml's addopts); each starts its own PostgreSQL and model server.  Naming only files
 # or tests runs them in one process; `make test PYTEST_ARGS="-n 0"` runs everything in one.
 
-.PHONY: run test lint fmt migrate bench realdocs check venv clean
+.PHONY: run test lint fmt migrate bench scale realdocs check venv clean
 
 venv: $(STAMP)
 
@@ -55,6 +55,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/ranking.py
 	$(BIN)/python bench/chat.py
+
+# PostgreSQL search at 100k and 1M chunks (issue 16; README "Several app servers on one
+# PostgreSQL"): about an hour on 2 cores, so at the lowest priority, and not part of `bench`.
+scale: $(STAMP)
+	nice -n 19 $(BIN)/python bench/scale.py
 
 # The real-document QA set (issue 18): Debian packages' manuals, pinned in
 # bench/realdocs/documents.lock.json (~150 MB of .debs, downloaded once), checked, indexed into a
