@@ -25,7 +25,7 @@ For each size, on a fresh database migrated by docchat's own Alembic scripts:
    on ``halfvec``, and without iterative scans, to show what the settings docchat picks buy.
 
 Scopes: all documents; one owner (a quarter of the chunks); one owner's large collection; one
-owner's small collection (a quarter of a percent), the hard case for a filtered HNSW scan.  Each
+owner's small collection (0.16 %), the hard case for a filtered HNSW scan.  Each
 scope's queries are near chunks inside it (a user asks about their own documents).
 
 **The data.**  Uniform random unit vectors are unlike real embeddings: in 384 dimensions every pair
