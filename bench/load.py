@@ -480,6 +480,11 @@ def count(database_url: str, journal: Journal) -> dict[str, int]:
                     "AND d.status = 'indexed'"
                 )
             ).scalar_one()
+            # Every upload is named load-…: one in the database the clients did not see succeed
+            # would be a document stored for a refused or lost request.
+            all_uploaded = conn.execute(
+                text("SELECT count(*) FROM documents WHERE file_name LIKE 'load-%'")
+            ).scalar_one()
             chunks, distinct = conn.execute(
                 text(
                     "SELECT count(*), count(DISTINCT (c.sha256, c.ordinal)) FROM chunks c "
@@ -502,6 +507,7 @@ def count(database_url: str, journal: Journal) -> dict[str, int]:
         "uploads_lost": int(documents.get(0, 0)),
         "uploads_duplicated": sum(v for k, v in documents.items() if k > 1),
         "uploads_indexed": int(indexed),
+        "uploads_unacknowledged": int(all_uploaded) - len(journal.uploads),
         "upload_chunks_duplicated": int(chunks) - int(distinct),
     }
 
@@ -632,7 +638,9 @@ def print_run(res: dict[str, Any]) -> None:
                     num(c["uploads_present_once"]),
                     num(c["uploads_lost"]),
                     num(c["uploads_duplicated"]),
-                    f"{num(c['uploads_indexed'])} indexed; {res['uploads_unfinished']} tasks "
+                    f"{num(c['uploads_indexed'])} indexed; "
+                    f"{num(c['uploads_unacknowledged'])} documents not acknowledged; "
+                    f"{res['uploads_unfinished']} tasks "
                     f"unfinished after {res['drain_s']:.0f} s; "
                     f"{num(c['upload_chunks_duplicated'])} chunks twice",
                 ],

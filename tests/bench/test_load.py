@@ -40,6 +40,7 @@ def test_load_runs_and_counts_every_acknowledged_turn_and_upload(
     assert counts["turns_present_once"] == counts["answers_present"]
     assert counts["answers_present"] == counts["turns_acknowledged"]
     assert counts["turns_lost"] == counts["turns_duplicated"] == 0
+    assert counts["messages_unacknowledged"] == counts["uploads_unacknowledged"] == 0
     # Its databases are dropped, its folder removed and its processes gone.
     admin = create_engine(pg_admin_url)
     with admin.connect() as conn:
