@@ -10,12 +10,13 @@ import pypdfium2 as pdfium
 import pytest
 from sample_pdf import CROSSING, layout_paragraphs, write_layout_pdf
 
+from docchat.chat.sentences import split_sentences
 from docchat.config import DocumentSettings
 from docchat.documents.chunking import chunk
 from docchat.documents.pages import HighlightRect
 from docchat.documents.parsers import PDF, Piece, build_document, parse
 from docchat.documents.parsers.pdf_layout import Line, PageLayout
-from docchat.documents.parsers.pdf_paragraphs import running_lines
+from docchat.documents.parsers.pdf_paragraphs import assemble, running_lines
 from docchat.workspace import Workspace
 from tests.workspace_parts import parts
 
@@ -45,6 +46,44 @@ def _page(*lines: tuple[str, float]) -> PageLayout:
     for text, depth in lines:
         layout.lines.append(Line(text, [], 0, 0, 50.0, 590.0 - depth, 350.0, 600.0 - depth))
     return layout
+
+
+def test_a_line_displayed_inside_a_sentence_does_not_end_its_paragraph() -> None:
+    # R's FAQ sets a URL off with space above and below, inside a sentence, ending the line
+    # before it early; the sentence goes on after it.  A gap after a finished sentence still
+    # ends the paragraph, and so does one after a heading whose paragraph opens in lower case.
+    def row(text: str, depth: float, right: float = 350.0) -> Line:
+        return Line(text, [], 0, 0, 50.0, 590.0 - depth, right, 600.0 - depth)
+
+    page = PageLayout(400.0, 600.0)
+    page.lines += [
+        row("R is a system for statistical computation and graphics, made of a", 20),
+        row("language and a run-time environment with graphics, a debugger and", 34),
+        row("access to system functions. The CRAN main site in Austria", 48),
+        row("can be found at the URL", 62, right=170.0),
+        row("https://cran.r-project.org/", 90),
+        row("and is mirrored daily to many sites around the world. Please use the", 118),
+        row("site closest to you to reduce the load on the main site.", 132),
+        row("Binaries are built for several operating systems and for several", 160),
+        row("versions of each; they are updated with every release of the system", 174),
+        row("and announced on the mailing list of the project.", 188),
+        row("Locales under macOS", 216, right=180.0),
+        row("macOS supports locales in its own particular way, but the graphical", 244),
+        row("front end tries to make them easier to use for everyone who runs", 258),
+        row("the system on that platform.", 272),
+    ]
+    (text,) = (t.text for t in assemble([page]))
+    paragraphs = text.split("\n\n")
+    assert len(paragraphs) == 4, paragraphs
+    assert "found at the URL\nhttps://cran.r-project.org/\nand is mirrored daily" in paragraphs[0]
+    assert paragraphs[1].startswith("Binaries are built")
+    assert paragraphs[2] == "Locales under macOS"
+    assert paragraphs[3].startswith("macOS supports locales")
+    sentences = [s.text for s in split_sentences(text)]
+    assert (
+        "The CRAN main site in Austria can be found at the URL\nhttps://cran.r-project.org/\n"
+        "and is mirrored daily to many sites around the world." in sentences
+    )
 
 
 def test_a_heading_numbered_like_its_page_is_not_a_running_header() -> None:

@@ -79,7 +79,7 @@ class Format:
 
 #: Version 1: pages as paragraphs in reading order, without running headers (issue 18).
 PDF = Format(
-    "PDF", "application/pdf", (".pdf",), "pdf:parse_pdf", binary=True, reader="pdf-paragraphs-2"
+    "PDF", "application/pdf", (".pdf",), "pdf:parse_pdf", binary=True, reader="pdf-paragraphs-3"
 )
 DOCX = Format(
     "Word document",

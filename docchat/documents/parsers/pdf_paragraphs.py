@@ -8,9 +8,10 @@ document in view:
   RESULTS``), or that carry a number counting up with the page (``56 CHAPTER 7. ...`` on page 60,
   ``7.2. SECTION 57`` on page 61);
 - where a line ends a paragraph or a line of its own: a vertical gap clearly larger than the line
-  pitch, an indented first line, a list bullet or number, a heading in a larger font, a short line
-  after which the next word would have fitted (so the writer broke it: a heading, a table row, code,
-  the end of a paragraph), table-of-contents leaders.  Other lines are joined with a space;
+  pitch (unless the sentence goes on across it: a displayed URL or formula), an indented first
+  line, a list bullet or number, a heading in a larger font, a short line after which the next
+  word would have fitted (so the writer broke it: a heading, a table row, code, the end of a
+  paragraph), table-of-contents leaders.  Other lines are joined with a space;
 - whether a hyphen at a line end splits one word.  Only with evidence: the joined word occurs
   elsewhere in the document more often than the hyphenated one, or, when neither occurs, the
   joined word is a whole word of the embedder's WordPiece vocabulary.  In doubt the hyphen stays
@@ -50,6 +51,8 @@ _LEADERS = re.compile(r"(?:\.\s?){4,}\s*\d+$")
 _CLOSERS = "\"'\u201d\u2019)]"
 # Lines this close to the top or bottom of a page can be running headers or footers.
 _EDGE_LINES = 2
+# A line this much taller than the page's typical line is set in a larger font: a heading.
+_LARGER_FONT = 1.3
 _FEW_LINES = 6
 
 
@@ -184,9 +187,10 @@ def _page_text(
     index: list[int] = []
     in_item = False
     prev: Line | None = None
+    continued = False
     for line in lines:
         if prev is not None:
-            gap = _break(prev, line, measures, in_item)
+            gap = _break(prev, line, measures, in_item, continued)
             if gap is None and prev.text.endswith("-") and _HYPHEN_END.search(prev.text):
                 if _joins(prev.text, line.text, words, vocabulary):
                     out[-1] = out[-1][:-1]  # the hyphen, last of the line before
@@ -194,6 +198,7 @@ def _page_text(
                 gap = ""
             if gap is None:
                 gap = " "
+            continued = not gap.startswith("\n")
             if gap.startswith("\n"):
                 in_item = False
             out.append(gap)
@@ -206,20 +211,35 @@ def _page_text(
     return PageText(text, index if traced else [], len(dropped))
 
 
-def _break(prev: Line, line: Line, m: _Measures, in_item: bool) -> str | None:
-    """The line break between two lines, or None when the second continues the first."""
-    same_block = (prev.band, prev.column) == (line.band, line.column)
-    if same_block and prev.bottom - line.bottom > m.pitch + 0.45 * m.height:
-        return "\n\n"
-    if _LIST_ITEM.match(line.text) or (prev.text[-1:].isdigit() and _LEADERS.search(prev.text)):
-        return "\n"
-    if max(prev.height, line.height) > 1.3 * m.height:  # a heading in a larger font
-        return "\n"
+def _break(prev: Line, line: Line, m: _Measures, in_item: bool, continued: bool) -> str | None:
+    """The line break between two lines, or None when the second continues the first
+    (``continued``: ``prev`` itself continued the line before it)."""
     room = m.right[prev.column] - prev.right
     per_char = (prev.right - prev.left) / max(len(prev.text), 1)
     first_word = line.text.split(" ", 1)[0]
     # Letters differ in width: the estimate of the next word's width gets 40% to spare.
-    if room > 1.4 * (len(first_word) + 1) * per_char:
+    fitted = room > 1.4 * (len(first_word) + 1) * per_char
+    same_block = (prev.band, prev.column) == (line.band, line.column)
+    if same_block and prev.bottom - line.bottom > m.pitch + 0.45 * m.height:
+        if (
+            line.text[:1].islower()
+            and not _ends_sentence(prev.text)
+            and (not fitted or continued)
+            and prev.height <= _LARGER_FONT * m.height  # no title in a larger font
+            and prev.left - m.left[prev.column] < 0.3 * m.height  # nor a centred line
+        ):
+            # A URL, path or formula displayed inside a sentence, with space around it ("...
+            # can be found at the URL" / "https://..." / "and is mirrored daily"): the sentence
+            # goes on, so the line is its own but the paragraph is not ended.  A line standing
+            # alone with room left is a heading, whose paragraph may open in lower case
+            # ("Locales under macOS" / "macOS supports ..."): its writer ended it.
+            return "\n"
+        return "\n\n"
+    if _LIST_ITEM.match(line.text) or (prev.text[-1:].isdigit() and _LEADERS.search(prev.text)):
+        return "\n"
+    if max(prev.height, line.height) > _LARGER_FONT * m.height:  # a heading in a larger font
+        return "\n"
+    if fitted:
         # The next word would have fitted: the writer ended this line.
         return "\n\n" if _ends_sentence(prev.text) else "\n"
     margin = m.left[line.column]
