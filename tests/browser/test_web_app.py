@@ -51,6 +51,8 @@ PDF_PAGES = [
     ],
 ]
 DOCX_NAME = "travel-rules.docx"
+# What the upload test sends through the page, under names no other test uses.
+UPLOADED_PDF, UPLOADED_DOCX = "uploaded-safety-manual.pdf", "uploaded-travel-rules.docx"
 DOCX_TEXT = (
     "Train travel in second class is reimbursed for trips under 600 kilometres.",
     "Flights need written approval from the finance director before booking.",
@@ -121,8 +123,7 @@ def url(app_server: httpx.Client) -> str:
 
 @pytest.fixture(scope="module")
 def library(app_server: httpx.Client) -> dict[str, str]:
-    """The test documents, uploaded through the API unless the upload test already did; their
-    ids by file name."""
+    """The test documents, uploaded through the API once per server; their ids by file name."""
     wanted = {
         PDF_NAME: (pdf_bytes(PDF_PAGES), "manuals"),
         DOCX_NAME: (docx_bytes(), "manuals"),
@@ -262,9 +263,11 @@ def test_page_headers_and_first_load_weight(app: Page, app_server: httpx.Client)
 
 
 def test_upload_pdf_and_docx_with_progress(app: Page, tmp_path: Path) -> None:
-    pdf = tmp_path / PDF_NAME
+    # Names of its own: the `library` fixture may have uploaded PDF_NAME to this server already
+    # (xdist runs a module's tests in any order), and a second upload says "Replaced".
+    pdf = tmp_path / UPLOADED_PDF
     pdf.write_bytes(pdf_bytes(PDF_PAGES))
-    word = tmp_path / DOCX_NAME
+    word = tmp_path / UPLOADED_DOCX
     word.write_bytes(docx_bytes())
     app.click("#nav-documents")
     app.fill("#upload-collection", "manuals")
@@ -276,10 +279,10 @@ def test_upload_pdf_and_docx_with_progress(app: Page, tmp_path: Path) -> None:
         expect(item).to_have_attribute("data-state", "done")
         expect(item.locator(".upload-status")).to_have_text("Indexed")
     rows = app.locator("#document-rows > tr")
-    pdf_row = rows.filter(has_text=PDF_NAME)
+    pdf_row = rows.filter(has_text=UPLOADED_PDF)
     expect(pdf_row).to_contain_text("Indexed")
     expect(pdf_row.locator("td").nth(2)).to_have_text("2")  # pages
-    expect(rows.filter(has_text=DOCX_NAME)).to_contain_text("manuals")
+    expect(rows.filter(has_text=UPLOADED_DOCX)).to_contain_text("manuals")
     shoot(app, "documents.png")
 
 
