@@ -51,8 +51,17 @@ PDF_PAGES = [
     ],
 ]
 DOCX_NAME = "travel-rules.docx"
-# What the upload test sends through the page, under names no other test uses.
-UPLOADED_PDF, UPLOADED_DOCX = "uploaded-safety-manual.pdf", "uploaded-travel-rules.docx"
+# What the upload test sends through the page: names and words of their own, so that the other
+# tests (which read the `library` documents) neither find nor cite them.
+UPLOADED_PDF, UPLOADED_DOCX = "canteen-notes.pdf", "front-desk.docx"
+UPLOADED_PAGES = [
+    ["Canteen notes of the Delft office.", "Lunch is served from noon until two."],
+    ["Coffee.", "The coffee machine is descaled every Friday."],
+]
+UPLOADED_TEXT = (
+    "Parking permits are issued by the front desk.",
+    "Guests park on level minus one.",
+)
 DOCX_TEXT = (
     "Train travel in second class is reimbursed for trips under 600 kilometres.",
     "Flights need written approval from the finance director before booking.",
@@ -82,10 +91,10 @@ REPLIES["repeats"] = (
 )
 
 
-def docx_bytes() -> bytes:
+def docx_bytes(paragraphs: tuple[str, ...] = DOCX_TEXT, heading: str = "Travel") -> bytes:
     document = docx.Document()
-    document.add_heading("Travel", level=1)
-    for paragraph in DOCX_TEXT:
+    document.add_heading(heading, level=1)
+    for paragraph in paragraphs:
         document.add_paragraph(paragraph)
     out = io.BytesIO()
     document.save(out)
@@ -154,9 +163,13 @@ def wait_for_task(client: httpx.Client, task_id: str) -> dict[str, object]:
 
 
 @pytest.fixture
-def app(page: Page, url: str, foreign_requests: list[str]) -> Iterator[Page]:
-    """The app loaded and started; afterwards, no request left this machine and no script
-    from a document, file name or model ran."""
+def app(
+    page: Page, url: str, foreign_requests: list[str], library: dict[str, str]
+) -> Iterator[Page]:
+    """The app loaded and started, the `library` documents on its server (xdist runs a module's
+    tests in any order, so none may count on another to upload them); afterwards, no request
+    left this machine and no script from a document, file name or model ran."""
+    assert PDF_NAME in library and DOCX_NAME in library
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.set_default_timeout(TIMEOUT_MS)
@@ -263,12 +276,12 @@ def test_page_headers_and_first_load_weight(app: Page, app_server: httpx.Client)
 
 
 def test_upload_pdf_and_docx_with_progress(app: Page, tmp_path: Path) -> None:
-    # Names of its own: the `library` fixture may have uploaded PDF_NAME to this server already
-    # (xdist runs a module's tests in any order), and a second upload says "Replaced".
+    # Files of its own: `app` has uploaded the `library` documents to this server already, and a
+    # second upload of a name says "Replaced".
     pdf = tmp_path / UPLOADED_PDF
-    pdf.write_bytes(pdf_bytes(PDF_PAGES))
+    pdf.write_bytes(pdf_bytes(UPLOADED_PAGES))
     word = tmp_path / UPLOADED_DOCX
-    word.write_bytes(docx_bytes())
+    word.write_bytes(docx_bytes(UPLOADED_TEXT, heading="Front desk"))
     app.click("#nav-documents")
     app.fill("#upload-collection", "manuals")
     app.set_input_files("#file-input", [str(pdf), str(word)])
