@@ -213,3 +213,22 @@ def _add(text: str, start: int, end: int, found: list[Sentence], *, structural: 
     if stripped:
         start += len(piece) - len(piece.lstrip())
         found.append(Sentence(start, start + len(stripped), stripped, structural))
+
+
+def whole_sentences(region: str, start: int, end: int, *, reach: int = 600) -> tuple[int, int]:
+    """``region[start:end]`` (a passage inside the text around it) grown to whole sentences: a
+    passage cut by the chunker inside a sentence starts (or ends) where that sentence does, as
+    far as ``region`` holds it and at most ``reach`` characters further (a table or a listing
+    may read as one long "sentence")."""
+    first = region.rfind("\n\n", 0, start)
+    first = 0 if first < 0 else first + 2
+    last = region.find("\n\n", end)
+    last = len(region) if last < 0 else last
+    new_start, new_end = start, end
+    for s in split_sentences(region[first:last]):
+        a, b = first + s.start, first + s.end
+        if a < start < b and start - a <= reach:
+            new_start = a
+        if a < end < b and b - end <= reach:
+            new_end = b
+    return new_start, new_end

@@ -13,11 +13,12 @@ from docchat.chat import generate
 from docchat.chat.extractive import Extraction, extract, terms
 from docchat.chat.memory import follow_up_terms, standalone_query
 from docchat.chat.outcomes import abstention, extracted
+from docchat.chat.sentences import whole_sentences
 from docchat.chat.turn import Events, Result, TurnEngine, TurnState
 from docchat.chat.types import AnswerEvent, RetrievalEvent, TokenEvent
 from docchat.chat.web_search import web_passages
 from docchat.language import Lexicon
-from docchat.retrieval.hybrid import MAX_QUERY_CHARS, Hit
+from docchat.retrieval.hybrid import MAX_QUERY_CHARS, Hit, Retriever
 from docchat.textsearch import keywords
 
 #: Web results are placed after this many document passages.
@@ -74,8 +75,36 @@ def retrieve(engine: TurnEngine, state: TurnState, queries: Sequence[str], *, k:
         )
         if eff.neighbour_context:
             hits = engine.retriever.widen(hits)
+        hits = sentence_whole(engine.retriever, hits)
     state.check()
     return hits
+
+
+def sentence_whole(retriever: Retriever, hits: Sequence[Hit]) -> list[Hit]:
+    """``hits`` each starting and ending on a sentence's bounds: chunks are cut by length and
+    overlap, so one may open or close inside a sentence, and an answer quoting it would cite a
+    fragment ("... but the manual says the device must not").  The rest of the sentence comes
+    from the adjacent passage of the same page; where there is none, the cut stays."""
+    out: list[Hit] = []
+    for hit, region in zip(hits, retriever.surroundings(hits), strict=True):
+        if region is None:
+            out.append(hit)
+            continue
+        offset, text = region
+        start, end = whole_sentences(text, hit.char_start - offset, hit.char_end - offset)
+        if (start + offset, end + offset) == (hit.char_start, hit.char_end):
+            out.append(hit)
+            continue
+        out.append(
+            hit.model_copy(
+                update={
+                    "char_start": start + offset,
+                    "char_end": end + offset,
+                    "text": text[start:end],
+                }
+            )
+        )
+    return out
 
 
 def with_web(engine: TurnEngine, state: TurnState, query: str, hits: list[Hit]) -> list[Hit]:

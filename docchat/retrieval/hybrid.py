@@ -35,6 +35,7 @@ from docchat.retrieval.passages import (
     hydrate,
     neighbours,
     snippet,
+    surroundings,
     widen,
 )
 from docchat.retrieval.rerank import Reranker
@@ -283,6 +284,10 @@ class Retriever:
     def widen(self, hits: Sequence[Hit], *, window: int = 1) -> list[Hit]:
         """``hits`` grown by the adjacent passages of their page and section (passages.widen)."""
         return widen(self.db, hits, window=window)
+
+    def surroundings(self, hits: Sequence[Hit], *, window: int = 1) -> list[tuple[int, str] | None]:
+        """The text around each hit on its page and section (passages.surroundings)."""
+        return surroundings(self.db, hits, window=window)
 
     def neighbours(self, hit: Hit, *, before: int = 1, after: int = 1) -> list[Hit]:
         """The passages around ``hit`` in reading order (passages.neighbours)."""

@@ -218,6 +218,33 @@ def widen(db: Database, hits: Sequence[Hit], *, window: int = 1) -> list[Hit]:
         raise InvalidInput(f"window must be between 0 and {MAX_NEIGHBOURS}", field="window")
     if window == 0 or not hits:
         return list(hits)
+    out: list[Hit] = []
+    covered: dict[str, list[tuple[int, int]]] = {}  # document id -> spans already given
+    for hit, region in zip(hits, surroundings(db, hits, window=window), strict=True):
+        if region is None:  # deleted since the search
+            continue
+        start, text = region
+        spans = covered.setdefault(hit.document_id, [])
+        if any(a <= hit.char_start and hit.char_end <= b for a, b in spans):
+            continue
+        spans.append((start, start + len(text)))
+        out.append(
+            hit.model_copy(
+                update={"char_start": start, "char_end": start + len(text), "text": text}
+            )
+        )
+    return out
+
+
+def surroundings(
+    db: Database, hits: Sequence[Hit], *, window: int = 1
+) -> list[tuple[int, str] | None]:
+    """For each hit, the document text of it and up to ``window`` adjacent passages on each side
+    of the same page and section, as (offset in the document's text, text); None for a hit whose
+    passage is gone.  Chunks overlap, so the text is contiguous: an exact slice of the
+    document's text, as far as the passages reach without a gap."""
+    if not hits:
+        return []
     with db.read() as s:
         centres = {
             r.id: (r.sha256, r.ordinal)
@@ -236,11 +263,11 @@ def widen(db: Database, hits: Sequence[Hit], *, window: int = 1) -> list[Hit]:
                 )
             ).scalars():
                 around[(row.sha256, row.ordinal)] = row
-    out: list[Hit] = []
-    covered: dict[str, list[tuple[int, int]]] = {}  # document id -> spans already given
+    found: list[tuple[int, str] | None] = []
     for hit in hits:
         centre = centres.get(hit.chunk_id)
-        if centre is None:  # deleted since the search
+        if centre is None:
+            found.append(None)
             continue
         sha, ordinal = centre
         start, end, text = hit.char_start, hit.char_end, hit.text
@@ -257,9 +284,5 @@ def widen(db: Database, hits: Sequence[Hit], *, window: int = 1) -> list[Hit]:
                     end = c.char_end
                 else:
                     break  # not contiguous: a gap the chunks do not hold
-        spans = covered.setdefault(hit.document_id, [])
-        if any(a <= hit.char_start and hit.char_end <= b for a, b in spans):
-            continue
-        spans.append((start, end))
-        out.append(hit.model_copy(update={"char_start": start, "char_end": end, "text": text}))
-    return out
+        found.append((start, text))
+    return found

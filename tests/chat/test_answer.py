@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from corpora import Corpora
 
+from docchat.chat.steps import sentence_whole
 from docchat.chat.types import DoneEvent, RetrievalEvent, TokenEvent
 from docchat.config import Settings
 from docchat.errors import InvalidInput, SessionNotFound
@@ -18,6 +19,7 @@ from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.retrieval.hybrid import MAX_QUERY_CHARS
 from docchat.sessions.types import ChatOptions, SourceFilters
 from docchat.workspace import Workspace
+from tests.workspace_parts import parts
 
 HANDBOOK = Path(__file__).parents[1] / "data" / "handbook"
 
@@ -93,6 +95,39 @@ def test_neighbour_context_keeps_citations_exact(workspace: Workspace, tmp_path:
     wide, narrow = answer.references[0], plain.references[0]
     assert wide.span_start == narrow.span_start and wide.quote == narrow.quote
     assert wide.char_end - wide.char_start > narrow.char_end - narrow.char_start  # type: ignore[operator]
+
+
+def test_passages_reach_whole_sentences(workspace: Workspace, tmp_path: Path) -> None:
+    # Long sentences, so that the chunker (200 word-pieces, 40 shared) cuts inside them.
+    sentences = [
+        f"Cabinet C{i:02d} on the second floor of the east wing stores the signed contracts, the "
+        "delivery notes, the insurance papers, the quality reports and the yearly price lists of "
+        f"supplier number {i}, which the legal team, the purchasing department and two external "
+        "auditors review together in the large meeting room at the end of every quarter before "
+        "the books are closed."
+        for i in range(40)
+    ]
+    (tmp_path / "archive.md").write_text("# Archive\n\n" + " ".join(sentences) + "\n")
+    workspace.ingest([tmp_path / "archive.md"])
+    (document,) = workspace.documents()
+    text = _document_text(workspace, document.id)
+    bounds = {0} | {text.index(s) for s in sentences} | {text.index(s) + len(s) for s in sentences}
+    chunks = workspace.search("signed contracts supplier cabinet", k=8, mode="fulltext")
+    assert any(c.char_start not in bounds for c in chunks), "chunks must cut sentences here"
+    passages = sentence_whole(parts(workspace).retriever, chunks)
+    assert [p.chunk_id for p in passages] == [c.chunk_id for c in chunks]
+    for passage, chunk in zip(passages, chunks, strict=True):
+        assert passage.char_start in bounds and passage.char_end in bounds
+        assert passage.char_start <= chunk.char_start and chunk.char_end <= passage.char_end
+        assert text[passage.char_start : passage.char_end] == passage.text
+
+    answer = workspace.ask("Which cabinet stores the contracts of supplier number 17?")
+    assert "C17" in answer.answer
+    assert answer.references
+    for ref in answer.references:
+        assert ref.char_start in bounds and ref.char_end in bounds
+        assert ref.span_start in bounds and ref.span_end in bounds
+        assert text[ref.span_start : ref.span_end] == ref.quote
 
 
 def test_unanswerable_questions_abstain(handbook: Workspace) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from docchat.chat.sentences import Sentence, split_sentences
+from docchat.chat.sentences import Sentence, split_sentences, whole_sentences
 
 LABELLED = Path(__file__).parents[1] / "data" / "sentences" / "documents.jsonl"
 
@@ -207,3 +207,26 @@ def test_the_labelled_real_documents_are_split_as_labelled() -> None:
         labelled_count += len(gold)
         exact += len(gold & {(s.start, s.end) for s in split_sentences(text)})
     assert exact / labelled_count >= 0.93
+
+
+def test_a_passage_cut_inside_sentences_grows_to_their_bounds() -> None:
+    region = (
+        "Intro line.\n\nThe pump runs at night. The valve must not be opened while the pump "
+        "runs, because the pressure would burst the seal. Check the gauge first.\n\nNext."
+    )
+    start = region.index("must not be opened")
+    end = region.index("burst") + len("burst")
+    a, b = whole_sentences(region, start, end)
+    assert region[a:b] == (
+        "The valve must not be opened while the pump runs, because the pressure would burst the "
+        "seal."
+    )
+    # Whole sentences stay as they are; nothing crosses a blank line.
+    whole = region.index("The pump runs")
+    assert whole_sentences(region, whole, whole + len("The pump runs at night.")) == (
+        whole,
+        whole + len("The pump runs at night."),
+    )
+    assert whole_sentences(region, 0, len("Intro line.")) == (0, len("Intro line."))
+    # A "sentence" longer than the reach (a listing read as one) keeps the cut.
+    assert whole_sentences(region, start, end, reach=5) == (start, end)
