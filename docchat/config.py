@@ -9,7 +9,15 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, computed_field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -595,6 +603,43 @@ class RenderSettings(BaseModel):
     )
 
 
+class TaskSettings(BaseModel):
+    """Background tasks: the periodic clean-up, and how a worker stops."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cleanup_interval_s: int = Field(
+        60,
+        ge=1,
+        le=86_400,
+        description="How often the clean-up runs (tasks of stopped processes ended "
+        "'interrupted', files no task needs deleted, expired logins and tokens pruned): once "
+        "per tick across all the workers of a PostgreSQL cluster, on a timer in a SQLite "
+        "server.  It divides a minute, an hour or a day (5, 60, 300, 3600...), so that every "
+        "node's clock names the same ticks.",
+    )
+    shutdown_grace_s: float = Field(
+        0.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM a worker stops taking jobs and waits this long for its running "
+        "ones to finish before it hands them back to the queue (PostgreSQL) for another "
+        "worker.",
+    )
+
+    @field_validator("cleanup_interval_s")
+    @classmethod
+    def _divides_the_clock(cls, value: int) -> int:
+        # Ticks are wall-clock times (procrastinate's periodic deferrer, a cron): an interval
+        # that does not divide its unit would tick unevenly at each minute, hour or day.
+        for unit, span in ((3600, 86_400), (60, 3600), (1, 60)):
+            if value % unit == 0 and value <= span and span % value == 0:
+                return value
+        raise ValueError(
+            f"{value} s does not divide a minute, an hour or a day (5, 60, 300, 3600 do)"
+        )
+
+
 class Settings(BaseSettings):
     """All of docchat's configuration."""
 
@@ -625,6 +670,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     chat: ChatDefaults = Field(default_factory=ChatDefaults)
     renders: RenderSettings = Field(default_factory=RenderSettings)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

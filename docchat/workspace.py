@@ -221,6 +221,9 @@ class Workspace:
         lease = self._take_lease()
         # A streamed answer of a turn whose process died keeps its text.
         after_recover = self.sessions.interrupt_answers
+        # The periodic clean-up prunes expired logins and tokens too.
+        housekeeping = self.accounts.prune
+        interval = self.settings.tasks.cleanup_interval_s
         if self._db.engine.dialect.name == "postgresql":
             from docchat.tasks.queue import QueueRunner
 
@@ -229,9 +232,19 @@ class Workspace:
                 lease,
                 jobs=self._job_parts(),
                 after_recover=after_recover,
+                housekeeping=housekeeping,
                 concurrency=2 if self._run_jobs else 0,
+                cleanup_interval_s=interval,
+                shutdown_grace_s=self.settings.tasks.shutdown_grace_s,
             )
-        return ThreadRunner(self._db, lease, after_recover=after_recover, jobs=self._job_parts())
+        return ThreadRunner(
+            self._db,
+            lease,
+            after_recover=after_recover,
+            jobs=self._job_parts(),
+            housekeeping=housekeeping,
+            cleanup_interval_s=interval,
+        )
 
     def _job_parts(self) -> jobs.JobParts:
         """What this process's background jobs work with (``docchat.tasks.jobs``)."""
@@ -544,15 +557,15 @@ class Workspace:
         self._runner.work(concurrency=concurrency)
 
     def resume(self) -> TaskInfo | None:
-        """At start-up: end the tasks of processes that died (deleting their uploads), and embed
-        the chunks left without vectors, or all of them after a change of embedding model, as a
-        task (None: nothing to embed).
+        """At start-up: run the periodic clean-up now (the tasks of processes that died end,
+        their uploads go, expired logins are pruned), and embed the chunks left without vectors,
+        or all of them after a change of embedding model, as a task (None: nothing to embed).
 
         Several server processes on one database may each start this; a live process's uploads
         and tasks are never touched (docchat.tasks.leases), and the index ignores a vector that is
         already there, so the cost is duplicate work, never duplicate rows.
         """
-        self._runner.recover()
+        self._runner.cleanup()
         self._runner.start()
         if not self.embedding_outdated():
             # Nothing to embed, yet an older docchat left documents whose vectors exist
@@ -777,13 +790,18 @@ class Workspace:
         return self._models
 
     def close(self) -> None:
-        """Finish running tasks (embedding stops at its next batch, a background turn at its next
-        step, storing its partial answer, and ends ``interrupted``), end this process's lease
+        """Finish running tasks (on PostgreSQL the worker in this process hands its jobs back to
+        the queue; with SQLite embedding stops at its next batch; a background turn stops at its
+        next step, storing its partial answer, and ends ``interrupted``), end this process's lease
         (its upload folder goes with it), close the model and reranker clients it opened and the
         database connections.  Closing again does nothing."""
         if self._closed:
             return
         self._closed = True
+        if self._task_runner is not None:
+            # Before the stop flag: a queue's job stopped by it (embedding, at its next batch)
+            # would end as if done; handed back first, another worker finishes it.
+            self._task_runner.hand_back()
         self._stopping.set()
         with self._lazy_lock:
             turns = list(self._turns)

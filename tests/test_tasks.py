@@ -118,6 +118,29 @@ def test_recover_interrupts_the_tasks_of_dead_processes_only(
     live.release()
 
 
+def test_the_thread_runner_cleans_up_on_a_timer(
+    db: Database, settings: Settings, abandoned_lease: Callable[[Path], str]
+) -> None:
+    housekept = threading.Event()
+    lease = Lease(settings.data_dir)
+    tasks = ThreadRunner(
+        db, lease, housekeeping=lambda: housekept.set() or {}, cleanup_interval_s=0.5
+    )
+    try:
+        # Left by a process that died after this one started: no start-up clean-up sees it.
+        dead = abandoned_lease(settings.data_dir)
+        task_id = add_task(db, runner=dead, silent_for=dt.timedelta(seconds=1))
+        assert housekept.wait(10), "the housekeeping never ran"
+        deadline = time.monotonic() + 10
+        while tasks.get(task_id, owner=None).status != "interrupted":
+            assert time.monotonic() < deadline, "the timer's clean-up never ended the task"
+            time.sleep(0.05)
+        assert not (settings.data_dir / "uploads" / dead).exists()
+    finally:
+        tasks.shutdown()
+        lease.release()
+
+
 def test_a_queued_task_is_kept_alive_by_the_heartbeat(db: Database, settings: Settings) -> None:
     lease = Lease(settings.data_dir)
     tasks = ThreadRunner(db, lease, workers=1)

@@ -22,8 +22,8 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from docchat.accounts.models import ApiTokenRow, LoginFailureRow, LoginRow, UserRow
-from docchat.accounts.oidc import Identity, OidcClient
+from docchat.accounts.models import ApiTokenRow, LoginFailureRow, LoginRow, OidcFlowRow, UserRow
+from docchat.accounts.oidc import FLOW_TTL, Identity, OidcClient
 from docchat.accounts.passwords import check_password, hash_password
 from docchat.accounts.types import Login, NewToken, Principal, TokenInfo, Usage, User
 from docchat.config import AuthSettings
@@ -54,8 +54,11 @@ MAX_TOKEN_NAME_CHARS = 200
 MAX_TOKEN_DAYS = 3650
 #: A token's last use is written at most this often: a busy client costs no write per request.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
-#: How long an expired login's row stays before a new login removes it.
+#: How long an expired login's row stays before the clean-up (or a new login) removes it.
 LOGIN_KEPT = dt.timedelta(days=1)
+#: How long an expired API token stays in its user's list (marked expired) before the clean-up
+#: removes it.
+TOKEN_KEPT = dt.timedelta(days=30)
 #: The one answer to a failed login, whether the name or the password was wrong.
 WRONG_LOGIN = "wrong user name or password"
 
@@ -394,8 +397,8 @@ class Accounts:
                 raise UserNotFound(user_id)
             if row.disabled:
                 raise NotAuthenticated("this account is disabled; ask an admin")
-            # Ended logins are kept a day (a user's list of recent logins), then dropped here:
-            # no periodic job needed, and a busy server prunes as often as it logs people in.
+            # Ended logins are kept a day (a user's list of recent logins), then dropped here and
+            # by the periodic clean-up (``prune``), which a quiet server needs.
             session.execute(delete(LoginRow).where(LoginRow.expires_at < now - LOGIN_KEPT))
             session.add(
                 LoginRow(
@@ -520,6 +523,30 @@ class Accounts:
             and principal.csrf_token is not None
             and hmac.compare_digest(sent.encode(), principal.csrf_token.encode())
         )
+
+    def prune(self) -> dict[str, int]:
+        """Delete what has expired (the periodic clean-up, docchat.tasks): logins ended more
+        than ``LOGIN_KEPT`` ago, API tokens expired more than ``TOKEN_KEPT`` ago, failed logins
+        older than the lockout window, single sign-ons never completed within ``FLOW_TTL``.
+        Returns how many rows went, by kind."""
+        now = utcnow()
+        deleted: dict[str, int] = {}
+        with self._db.write() as session:
+            for kind, statement in (
+                ("expired logins", delete(LoginRow).where(LoginRow.expires_at < now - LOGIN_KEPT)),
+                (
+                    "expired tokens",
+                    delete(ApiTokenRow).where(ApiTokenRow.expires_at < now - TOKEN_KEPT),
+                ),
+                (
+                    "failed logins",
+                    delete(LoginFailureRow).where(LoginFailureRow.at < now - self._window),
+                ),
+                ("sign-ons", delete(OidcFlowRow).where(OidcFlowRow.created_at < now - FLOW_TTL)),
+            ):
+                result = cast("CursorResult[Any]", session.execute(statement))
+                deleted[kind] = result.rowcount
+        return deleted
 
     # -- API tokens ------------------------------------------------------------------------------
 

@@ -37,7 +37,6 @@ from docchat.api.routes import (
     tasks,
 )
 from docchat.api.schemas import error_responses
-from docchat.api.uploads import UPLOAD_DIR, sweep_stale
 from docchat.config import Settings
 from docchat.llm.models import ModelCatalog
 from docchat.web import views as web
@@ -130,10 +129,10 @@ def create_app(settings: Settings, *, workspace: WorkspaceFactory = Workspace) -
         opened = await anyio.to_thread.run_sync(workspace, settings)
         app.state.workspace = opened
         try:
-            # Tasks and uploads of dead processes are cleaned up; chunks left without vectors (by
-            # a crash, say) are embedded in the background, the embedder loading only then.
+            # Tasks and uploads of dead processes are cleaned up (the periodic clean-up, run
+            # now); chunks left without vectors (by a crash, say) are embedded in the background,
+            # the embedder loading only then.
             await anyio.to_thread.run_sync(opened.resume)
-            await anyio.to_thread.run_sync(sweep_stale, settings.data_dir / UPLOAD_DIR)
             # The MCP tools at /mcp answer from this workspace; they stop before it closes.
             async with mcp_running(opened) as mcp_app:
                 app.state.mcp = mcp_app

@@ -5,8 +5,8 @@ temp dir with no size limit.  Here the body is parsed as it streams in: each fil
 temporary file in the folder given (``Workspace.upload_dir``, ``<data_dir>/uploads/<lease id>``),
 and the first byte over ``max_file_bytes``, or over the request's allowance (its total, the data
 dir's and the owner's quotas: ``docchat.documents.quotas``), ends the upload with TooLarge and
-deletes everything written for it.  If the process dies, the next one to start deletes its folder
-(docchat.tasks.leases).
+deletes everything written for it.  If the process dies, the next one to start (or the periodic
+clean-up) deletes its folder (docchat.tasks.leases).
 
 A file is judged by its name and first bytes (``parsers.sniff``) before any of it is written: one
 that would be refused anyway (``.bin``, ``.zip``, random bytes named ``.pdf``) is read to its end
@@ -17,11 +17,9 @@ files used to spool 176 MB.  A client's file name is only ever a display name
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import tempfile
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +35,7 @@ from docchat.documents.ingest import UploadedFile, discard, display_name
 from docchat.documents.parsers import SNIFF_BYTES, sniff
 from docchat.documents.quotas import UploadAllowance
 from docchat.errors import CorruptDocument, InvalidInput, TooLarge, UnsupportedFormat
-from docchat.tasks.leases import SPOOL_DIR
+from docchat.tasks.leases import SPOOL_DIR, UPLOAD_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +47,7 @@ MAX_FILES = 1000
 MAX_FIELD_BYTES = 4096
 #: Largest header line of a form part (the file name is in one).
 MAX_HEADER_BYTES = 65_536
-_PREFIX = "upload-"
-#: A loose upload file (docchat before leases) this old belongs to a process that died.
-_STALE_AFTER_S = 24 * 3600
+_PREFIX = UPLOAD_PREFIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,25 +56,6 @@ class UploadForm:
 
     files: list[UploadedFile]
     fields: dict[str, str]
-
-
-def sweep_stale(directory: Path, *, max_age_s: float = _STALE_AFTER_S) -> int:
-    """Delete loose upload files older than ``max_age_s``; returns how many went.
-
-    Those are from docchat versions before per-process upload folders, whose owner cannot be told
-    alive or dead: a day's age is the sign, as it was then.
-    """
-    removed = 0
-    cutoff = time.time() - max_age_s
-    with contextlib.suppress(FileNotFoundError):
-        for path in directory.glob(_PREFIX + "*"):
-            with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-    if removed:
-        log.info("deleted %d stale upload(s) from %s", removed, directory)
-    return removed
 
 
 async def receive_upload(

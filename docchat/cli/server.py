@@ -96,8 +96,9 @@ def worker(
     ] = 2,
 ) -> None:
     """Run background jobs (ingestion, embedding, re-index, long chat turns) from the PostgreSQL
-    queue until Ctrl-C or SIGTERM; running jobs finish first.  Start as many as you like, on
-    any machine that mounts the data dir."""
+    queue, and the periodic clean-up, until Ctrl-C or SIGTERM: then it takes no more jobs, hands
+    the running ones back to the queue for another worker (a chat turn ends interrupted) and
+    exits.  Start as many as you like, on any machine that mounts the data dir."""
     with open_workspace(run_jobs=False) as workspace:
         if not workspace.jobs_are_shared:
             fail(

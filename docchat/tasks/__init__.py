@@ -23,7 +23,14 @@ from docchat.tasks.models import (
 )
 from docchat.tasks.progress import Progress, TaskFunction
 from docchat.tasks.queue import QueueRunner
-from docchat.tasks.runner import AfterRecover, Job, JobHandler, TaskRunner, Unfinished
+from docchat.tasks.runner import (
+    AfterRecover,
+    Housekeeping,
+    Job,
+    JobHandler,
+    TaskRunner,
+    Unfinished,
+)
 from docchat.tasks.threads import ThreadRunner
 
 __all__ = [
@@ -31,6 +38,7 @@ __all__ = [
     "INTERRUPTED_ERROR",
     "UNFINISHED",
     "AfterRecover",
+    "Housekeeping",
     "Job",
     "JobHandler",
     "Progress",

@@ -40,8 +40,11 @@ log = logging.getLogger(__name__)
 RUN_DIR = "run"
 #: Folder of the data dir holding one spool folder per lease.
 SPOOL_DIR = "uploads"
-#: Without ``fcntl``: a spooled file this old belongs to a process that died.
+#: Without ``fcntl``: a spooled file this old belongs to a process that died.  So does a loose
+#: upload file (``UPLOAD_PREFIX``) of a docchat before per-process spools, fcntl or not.
 STALE_AFTER = dt.timedelta(hours=24)
+#: How an upload's file is named in a spool (docchat.api.uploads).
+UPLOAD_PREFIX = "upload-"
 _LOCK_SUFFIX = ".lock"
 _NEW_SUFFIX = ".new"
 _NEW_GRACE_S = 60.0
@@ -125,7 +128,7 @@ class Lease:
         self._fd = None
 
     def _reap_orphans(self) -> int:
-        removed = 0
+        removed = sweep_stale(self.data_dir / SPOOL_DIR)
         if fcntl is None:
             cutoff = time.time() - STALE_AFTER.total_seconds()
             for folder in self._spools():
@@ -168,6 +171,25 @@ class Lease:
                 if _is_lease_id(p.name) and p.is_dir() and p.name != self.id
             ]
         return []
+
+
+def sweep_stale(directory: Path, *, max_age_s: float = STALE_AFTER.total_seconds()) -> int:
+    """Delete loose upload files older than ``max_age_s`` from ``directory``; returns how many.
+
+    Those are from docchat versions before per-process upload folders, whose owner cannot be told
+    alive or dead: a day's age is the sign, as it was then.
+    """
+    removed = 0
+    cutoff = time.time() - max_age_s
+    with contextlib.suppress(FileNotFoundError):
+        for path in directory.glob(UPLOAD_PREFIX + "*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+    if removed:
+        log.info("deleted %d stale upload(s) from %s", removed, directory)
+    return removed
 
 
 def _held(path: Path) -> bool | None:

@@ -7,10 +7,10 @@ import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy import Boolean, Integer, String, Text, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from docchat.db import Base, JSONType, UTCDateTime
+from docchat.db import Base, Database, JSONType, UTCDateTime, utcnow
 
 TaskStatus = Literal["queued", "running", "succeeded", "failed", "interrupted", "cancelled"]
 #: Statuses of a task that has not finished.
@@ -26,6 +26,11 @@ QUEUE = "queue"
 INTERRUPTED_ERROR = {
     "message": "the server stopped before the task finished",
     "code": "interrupted",
+}
+#: The note on a task whose worker stopped and handed it back to the queue (docchat.tasks.queue).
+HANDED_BACK_NOTE = {
+    "message": "its worker stopped; the job went back to the queue for another",
+    "code": "handed_back",
 }
 
 
@@ -84,3 +89,25 @@ def task_info(row: TaskRow) -> TaskInfo:
         updated_at=row.updated_at,
         finished_at=row.finished_at,
     )
+
+
+def cancel_row(db: Database, task_id: str, *, flag_running: bool) -> bool:
+    """End a queued task ``cancelled`` (it never runs); True when it was queued.  Otherwise, with
+    ``flag_running``, record ``cancel_requested`` on an unfinished one, for whichever process runs
+    it to read (docchat.tasks.queue).  One transaction: a task claimed meanwhile is flagged."""
+    now = utcnow()
+    with db.write() as s:
+        cancelled = s.execute(
+            update(TaskRow)
+            .where(TaskRow.id == task_id, TaskRow.status == "queued")
+            .values(status="cancelled", updated_at=now, finished_at=now)
+        )
+        if cancelled.rowcount:  # type: ignore[attr-defined]
+            return True
+        if flag_running:
+            s.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.status.in_(UNFINISHED))
+                .values(cancel_requested=True)
+            )
+    return False

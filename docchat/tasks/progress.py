@@ -25,6 +25,7 @@ class Progress:
         self._last_write = 0.0
         self._cancel = threading.Event()
         self._interrupted = False
+        self._handed_back = False
         self.processed = 0
         self.total = 0
         self.current: str | None = None
@@ -66,6 +67,19 @@ class Progress:
         but ends ``interrupted``, as the task of a process that died does."""
         self._interrupted = True
         self._cancel.set()
+
+    @property
+    def handed_back(self) -> bool:
+        """Whether the task was asked to stop because its worker is stopping, for another worker
+        to take it from the queue."""
+        return self._handed_back
+
+    def request_hand_back(self) -> None:
+        """Ask the task to stop because its worker is stopping: a job that may run again goes
+        back to the queue for another worker; one that may not (a chat turn) ends
+        ``interrupted``, as with ``request_interrupt``."""
+        self._handed_back = True
+        self.request_interrupt()
 
     def update(
         self,

@@ -12,7 +12,7 @@ callers and the jobs do not change.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -71,6 +71,9 @@ Unfinished = Callable[[list[str]], Collection[str]]
 #: Run after each recovery with ``Unfinished``, to finish what the interrupted tasks left
 #: elsewhere under their ids (a streamed answer, say: ``SessionStore.interrupt_answers``).
 AfterRecover = Callable[[Unfinished], object]
+#: The rest of the periodic clean-up, outside the tasks (expired logins and tokens, say:
+#: ``Accounts.prune``); returns how many rows or files went, by kind, for the log.
+Housekeeping = Callable[[], Mapping[str, int]]
 
 
 class TaskRunner(Protocol):
@@ -107,6 +110,12 @@ class TaskRunner(Protocol):
         """End the tasks of processes that died; returns how many."""
         ...
 
+    def cleanup(self) -> dict[str, int]:
+        """The periodic clean-up, run now: ``recover``, then the housekeeping it was given;
+        returns what went, by kind.  Also run on its own, every ``tasks.cleanup_interval_s``:
+        once across the workers of a queue, on a timer in a thread runner."""
+        ...
+
     def start(self) -> None:
         """Begin running queued jobs in this process, if it is one that runs them (a server)."""
         ...
@@ -119,6 +128,12 @@ class TaskRunner(Protocol):
     @property
     def shared(self) -> bool:
         """Whether jobs go through a queue that other processes' workers take from."""
+        ...
+
+    def hand_back(self) -> None:
+        """Stop taking jobs and hand the running ones back (after ``tasks.shutdown_grace_s``) to
+        the queue, for another worker, at their next step; ``shutdown`` then waits for them.  A
+        thread runner has nobody to hand them to: it does nothing."""
         ...
 
     def shutdown(self, *, wait: bool = True) -> None:

@@ -4,9 +4,10 @@ A task runs in this process's thread pool; its progress (processed / total, the 
 errors) is written to its row as it goes, with a heartbeat.  Its row names the lease of the
 process running it (``runner``, docchat.tasks.leases).  A task whose process died ends as
 ``interrupted``, with ``finished_at`` and an error saying so, written by ``recover``: at start-up
-and on every heartbeat of any live runner.  A runner on this machine is known dead at once from its
-lease; one elsewhere (another host on the same PostgreSQL) once its task has been silent for
-``HEARTBEAT_TIMEOUT``.  Tasks are visible only to the owner who started them (``owner=None``,
+and by the periodic clean-up (``cleanup``, every ``tasks.cleanup_interval_s``, on a timer here; once
+across a cluster's workers in docchat.tasks.queue).  A runner on this machine is known dead at once
+from its lease; one elsewhere (another host on the same PostgreSQL) once its task has been silent
+for ``HEARTBEAT_TIMEOUT``.  Tasks are visible only to the owner who started them (``owner=None``,
 single-user mode, sees all: ``docchat.owners``).
 
 It runs named jobs (``Job``) with the ``JobHandler`` it is given, deleting a job's files when the
@@ -41,10 +42,11 @@ from docchat.tasks.models import (
     UNFINISHED,
     TaskInfo,
     TaskRow,
+    cancel_row,
     task_info,
 )
 from docchat.tasks.progress import Progress, TaskFunction
-from docchat.tasks.runner import AfterRecover, Job, JobHandler
+from docchat.tasks.runner import AfterRecover, Housekeeping, Job, JobHandler
 from docchat.validation import plausible_id
 
 log = logging.getLogger(__name__)
@@ -61,11 +63,15 @@ class ThreadRunner:
         workers: int = 2,
         after_recover: AfterRecover | None = None,
         jobs: JobHandler | None = None,
+        housekeeping: Housekeeping | None = None,
+        cleanup_interval_s: float = 60.0,
     ) -> None:
         self.db = db
         self.lease = lease
         self._jobs = jobs
         self._after_recover = after_recover
+        self._housekeeping = housekeeping
+        self._cleanup_interval_s = cleanup_interval_s
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docchat-task")
         self._progress: dict[str, Progress] = {}
         self._queued: set[str] = set()
@@ -76,6 +82,17 @@ class ThreadRunner:
             target=self._heartbeats, daemon=True, name="docchat-beat"
         )
         self._beat_thread.start()
+        self._cleaner = self._start_cleaner()
+
+    def _start_cleaner(self) -> threading.Thread | None:
+        """The timer of the periodic clean-up: this process is all there is (SQLite)."""
+        cleaner = threading.Thread(target=self._clean_up, daemon=True, name="docchat-cleanup")
+        cleaner.start()
+        return cleaner
+
+    def _clean_up(self) -> None:
+        while not self._stop.wait(self._cleanup_interval_s):
+            self.cleanup()
 
     def submit(
         self,
@@ -248,14 +265,8 @@ class ThreadRunner:
         """
         current = self.get(task_id, owner=owner)
         if current.finished_at is None:
-            now = utcnow()
-            with self.db.write() as s:
-                cancelled = s.execute(
-                    update(TaskRow)
-                    .where(TaskRow.id == task_id, TaskRow.status == "queued")
-                    .values(status="cancelled", updated_at=now, finished_at=now)
-                )
-            if cancelled.rowcount:  # type: ignore[attr-defined]
+            # Only this process could read a flag: another's task is refused below instead.
+            if cancel_row(self.db, task_id, flag_running=False):
                 return self.get(task_id, owner=owner)
             with self._lock:
                 progress = self._progress.get(task_id)
@@ -269,6 +280,24 @@ class ThreadRunner:
                     "from this one"
                 )
         raise Conflict(f"task {task_id!r} has already finished ({current.status})")
+
+    def cleanup(self) -> dict[str, int]:
+        """The periodic clean-up, run now (also at start-up: ``Workspace.resume``): ``recover``,
+        then the housekeeping this runner was given (expired logins and tokens).  A step that
+        fails is logged and the next one runs; returns what went, by kind."""
+        done: dict[str, int] = {}
+        try:
+            done["interrupted"] = self.recover()
+        except Exception:
+            log.warning("the clean-up of stopped processes' tasks failed", exc_info=True)
+        if self._housekeeping is not None:
+            try:
+                done.update(self._housekeeping())
+            except Exception:
+                log.warning("the clean-up's housekeeping failed", exc_info=True)
+        if any(done.values()):
+            log.info("clean-up: %s", ", ".join(f"{n} {kind}" for kind, n in done.items() if n))
+        return done
 
     def recover(self) -> int:
         """Finish the tasks of processes that died, and delete their files; returns how many
@@ -353,15 +382,15 @@ class ThreadRunner:
                 progress.heartbeat()
             except Exception:  # the next beat retries; a task must not die of a beat
                 log.warning("task heartbeat failed", exc_info=True)
-        try:
-            if queued:  # a task waiting for a worker is alive too
-                with self.db.write() as s:
-                    s.execute(
-                        update(TaskRow)
-                        .where(TaskRow.id.in_(queued), TaskRow.status == "queued")
-                        .values(updated_at=utcnow())
-                    )
-            self.recover()
+        if not queued:
+            return
+        try:  # a task waiting for a worker is alive too
+            with self.db.write() as s:
+                s.execute(
+                    update(TaskRow)
+                    .where(TaskRow.id.in_(queued), TaskRow.status == "queued")
+                    .values(updated_at=utcnow())
+                )
         except Exception:
             log.warning("task heartbeat failed", exc_info=True)
 
@@ -401,6 +430,10 @@ class ThreadRunner:
         # process's (HEARTBEAT_TIMEOUT): a runner without it is not one to send work to.
         return self._accepting and self._beat_thread.is_alive()
 
+    def hand_back(self) -> None:
+        """Nothing: with SQLite no other process takes this one's tasks (``shutdown`` finishes
+        them)."""
+
     def shutdown(self, *, wait: bool = True) -> None:
         """Stop accepting tasks; by default finish the queued and running ones first, else the
         queued ones end as interrupted."""
@@ -408,6 +441,8 @@ class ThreadRunner:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
         self._stop.set()
         self._beat_thread.join()
+        if self._cleaner is not None:
+            self._cleaner.join()
         with self._lock:
             cancelled, self._queued = list(self._queued), set()
         if cancelled:

@@ -301,6 +301,45 @@ def test_logins_ended_a_day_ago_are_pruned_by_the_next_login(
     assert len(kept) == 2
 
 
+def test_prune_deletes_what_expired_long_enough_ago(accounts: Accounts, db: Database) -> None:
+    alice = accounts.create_user("alice", PASSWORD)
+    ended, recent, live = (accounts.open_login(alice.id, address="10.0.0.1") for _ in range(3))
+    old_token, new_token = (
+        accounts.create_token(alice.id, "old"),
+        accounts.create_token(alice.id, "recently expired"),
+    )
+    with pytest.raises(NotAuthenticated):
+        accounts.login("alice", "wrong password", address="10.0.0.2")
+    with db.write() as session:
+        for login, ago in ((ended, dt.timedelta(days=2)), (recent, dt.timedelta(hours=1))):
+            session.execute(
+                update(LoginRow)
+                .where(LoginRow.csrf_token == login.csrf_token)
+                .values(expires_at=utcnow() - ago)
+            )
+        for token, ago in ((old_token, dt.timedelta(days=31)), (new_token, dt.timedelta(days=1))):
+            session.execute(
+                update(ApiTokenRow)
+                .where(ApiTokenRow.id == token.info.id)
+                .values(expires_at=utcnow() - ago)
+            )
+        session.execute(update(LoginFailureRow).values(at=utcnow() - dt.timedelta(hours=1)))
+    assert accounts.prune() == {
+        "expired logins": 1,
+        "expired tokens": 1,
+        "failed logins": 1,
+        "sign-ons": 0,
+    }
+    with db.read() as session:
+        logins = set(session.scalars(select(LoginRow.csrf_token)))
+    assert logins == {recent.csrf_token, live.csrf_token}  # an ended login shows for a day
+    assert [t.name for t in accounts.tokens(alice.id)] == ["recently expired"]
+    assert _failures(db) == 0
+    assert accounts.prune() == dict.fromkeys(
+        ("expired logins", "expired tokens", "failed logins", "sign-ons"), 0
+    )
+
+
 def test_csrf_is_checked_for_logins_only(accounts: Accounts) -> None:
     alice = accounts.create_user("alice", PASSWORD, admin=True)
     login = accounts.login("alice", PASSWORD, address="10.0.0.1")

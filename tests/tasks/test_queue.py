@@ -1,5 +1,6 @@
 """The PostgreSQL task runner's contract: jobs queued by one node run on another's worker; status,
-progress and results read alike from every node; cancel from any node; failures recorded.
+progress and results read alike from every node; cancel from any node; failures recorded; a
+stopping worker hands its jobs back; the periodic clean-up runs once per tick across the workers.
 
 Each runner here stands for a node (its own lease, connections and cancel watcher); jobs are the
 named test jobs of tests/named_jobs.py, which the worker of this process knows.
@@ -7,21 +8,30 @@ named test jobs of tests/named_jobs.py, which the worker of this process knows.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import os
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, update
 
+from docchat.accounts.models import ApiTokenRow, LoginRow
 from docchat.config import Settings
-from docchat.db import Database
+from docchat.db import Database, utcnow
 from docchat.documents.ingest import UploadedFile
 from docchat.retrieval.embedders import MiniLMEmbedder
-from docchat.tasks.jobs import ingest_job
-from docchat.tasks.leases import Lease
+from docchat.tasks.jobs import JobParts, ingest_job, register_job
+from docchat.tasks.leases import SPOOL_DIR, Lease
+from docchat.tasks.models import HANDED_BACK_NOTE, INTERRUPTED_ERROR, QUEUE, TaskRow
+from docchat.tasks.progress import Progress
 from docchat.tasks.queue import JOBS_DIR, MAX_ATTEMPTS, QueueRunner
+from docchat.tasks.runner import Job
 from docchat.workspace import Workspace
 from tests.named_jobs import blocking_job, failing_job, value_job
 from tests.workspace_parts import parts
@@ -161,3 +171,206 @@ def test_the_migration_creates_the_queue_on_postgresql_only(settings: Settings) 
         assert queue <= tables
     else:
         assert not queue & tables
+
+
+def test_a_stopping_worker_hands_its_jobs_back_for_another(nodes: Nodes) -> None:
+    web, first = nodes.node(concurrency=0), nodes.node(concurrency=2)
+    first.start()
+    started, release = threading.Event(), threading.Event()
+    turn_started, turn_release = threading.Event(), threading.Event()
+    job = web.submit("ingest", blocking_job(started, release), owner=None)
+    # A chat turn may not run twice: it ends interrupted instead.
+    turn_job = dataclasses.replace(blocking_job(turn_started, turn_release), retry=False)
+    turn = web.submit("chat", turn_job, owner=None)
+    assert started.wait(30) and turn_started.wait(30)
+
+    asked = time.monotonic()
+    first.shutdown()  # what SIGTERM does to `docchat worker`, and a server's close
+    took = time.monotonic() - asked
+    print(f"the stopping worker handed its jobs back in {took:.2f} s")
+    # The jobs block for 30 s unless stopped: the worker did not wait for them.
+    assert took < 15, f"shutdown took {took:.1f} s"
+    handed = web.get(job.id, owner=None)
+    assert handed.status == "queued" and handed.finished_at is None, handed
+    assert handed.errors == [HANDED_BACK_NOTE]
+    ended = web.get(turn.id, owner=None)
+    assert ended.status == "interrupted" and ended.errors == [INTERRUPTED_ERROR], ended
+
+    release.set()  # its next run returns at once
+    second = nodes.node(concurrency=1)
+    second.start()
+    done = web.wait(job.id, owner=None, timeout=30)
+    assert done.status == "succeeded" and done.result == "released", done
+    assert done.errors == [HANDED_BACK_NOTE]  # not a failed attempt, no other note
+
+
+#: Runs so far of each ``stops_then_fails`` job, by key, and the event its first run sets.
+_RUNS: dict[str, int] = {}
+_FIRST_RUN: dict[str, threading.Event] = {}
+
+
+@register_job("test-stops-then-fails")
+def _stops_then_fails(_parts: JobParts, job: Job, progress: Progress) -> None:
+    key = job.args["key"]
+    _RUNS[key] = _RUNS.get(key, 0) + 1
+    if _RUNS[key] == 1:  # runs until stopped
+        _FIRST_RUN[key].set()
+        for _ in range(300):
+            time.sleep(0.1)
+            progress.check_cancelled()
+    raise RuntimeError("this job fails after its first run")
+
+
+def test_a_job_handed_back_keeps_all_its_attempts(nodes: Nodes) -> None:
+    first = nodes.node(concurrency=1)
+    first.start()
+    key = str(uuid.uuid4())
+    _FIRST_RUN[key] = threading.Event()
+    task = first.submit("other", Job("test-stops-then-fails", {"key": key}), owner=None)
+    assert _FIRST_RUN[key].wait(30)
+    first.shutdown()
+    assert first.get(task.id, owner=None).status == "queued"
+
+    second = nodes.node(concurrency=1)
+    second.start()
+    done = second.wait(task.id, owner=None, timeout=60)
+    assert done.status == "failed", done
+    # Three failed attempts after the hand-back, as without it.
+    assert done.errors == [
+        HANDED_BACK_NOTE,
+        *(
+            {"message": f"attempt {n} of {MAX_ATTEMPTS} failed unexpectedly (see the worker's log)"}
+            for n in range(1, MAX_ATTEMPTS + 1)
+        ),
+    ]
+    assert _RUNS[key] == 1 + MAX_ATTEMPTS
+
+
+@pytest.fixture
+def ticking(
+    tmp_path: Path, pg_url: str, minilm: MiniLMEmbedder
+) -> Iterator[Callable[[], Workspace]]:
+    """Factory: a workspace on one PostgreSQL database and data dir, as another node would open
+    them, with a clean-up every second."""
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=pg_url, tasks={"cleanup_interval_s": 1}
+    )
+    opened: list[Workspace] = []
+
+    def node() -> Workspace:
+        workspace = Workspace(settings, embedder=minilm)
+        opened.append(workspace)
+        return workspace
+
+    yield node
+    for workspace in opened:
+        workspace.close()
+
+
+def runner_of(workspace: Workspace) -> QueueRunner:
+    return cast(QueueRunner, parts(workspace).runner)
+
+
+def test_two_workers_run_each_cleanup_tick_once(ticking: Callable[[], Workspace]) -> None:
+    workers = [runner_of(ticking()), runner_of(ticking())]
+    for runner in workers:
+        runner.start()
+    time.sleep(5)
+    ticks = [tick for runner in workers for tick in runner.cleanups]
+    print(f"ticks run by each worker: {[len(r.cleanups) for r in workers]}")
+    assert len(ticks) >= 3, ticks  # a tick a second
+    assert len(ticks) == len(set(ticks)), sorted(ticks)  # none twice
+
+
+def test_the_cleanup_tick_cleans_up_after_the_whole_cluster(
+    ticking: Callable[[], Workspace], abandoned_lease: Callable[[Path], str]
+) -> None:
+    workspace = ticking()
+    data_dir = workspace.settings.data_dir
+    db = parts(workspace).db
+    # A chat turn streamed by a process that died (its lease abandoned, its spool left).
+    dead = abandoned_lease(data_dir)
+    now = utcnow()
+    turn = TaskRow(
+        id=str(uuid.uuid4()),
+        owner=None,
+        kind="chat",
+        status="running",
+        total=0,
+        processed=0,
+        current=None,
+        errors=[],
+        result=None,
+        created_at=now,
+        updated_at=now,
+        finished_at=None,
+        runner=dead,
+    )
+    # The job folders of a finished queued task and of a waiting one.
+    finished, waiting = str(uuid.uuid4()), str(uuid.uuid4())
+    rows = [turn]
+    for task_id, status in ((finished, "succeeded"), (waiting, "queued")):
+        rows.append(
+            TaskRow(
+                id=task_id,
+                owner=None,
+                kind="ingest",
+                status=status,
+                total=1,
+                processed=0,
+                current=None,
+                errors=[],
+                result=None,
+                created_at=now,
+                updated_at=now,
+                finished_at=now if status == "succeeded" else None,
+                runner=QUEUE,
+            )
+        )
+        folder = data_dir / JOBS_DIR / task_id
+        folder.mkdir(parents=True)
+        (folder / "0-notes.md").write_bytes(b"# Notes\n")
+    with db.write() as s:
+        s.add_all(rows)
+    # A loose upload of a docchat before leases, two days old, and a fresh one.
+    stale, fresh = data_dir / SPOOL_DIR / "upload-stale", data_dir / SPOOL_DIR / "upload-fresh"
+    for path in (stale, fresh):
+        path.write_bytes(b"received")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale, (two_days_ago, two_days_ago))
+    # A login ended two days ago and a live one; a token expired 31 days ago and a live one.
+    alice = workspace.accounts.create_user("alice", "correct horse battery")
+    ended = workspace.accounts.open_login(alice.id, address="10.0.0.1")
+    live = workspace.accounts.open_login(alice.id, address="10.0.0.1")
+    expired = workspace.accounts.create_token(alice.id, "old")
+    kept = workspace.accounts.create_token(alice.id, "new")
+    with db.write() as s:
+        s.execute(
+            update(LoginRow)
+            .where(LoginRow.csrf_token == ended.csrf_token)
+            .values(expires_at=utcnow() - dt.timedelta(days=2))
+        )
+        s.execute(
+            update(ApiTokenRow)
+            .where(ApiTokenRow.id == expired.info.id)
+            .values(expires_at=utcnow() - dt.timedelta(days=31))
+        )
+
+    runner = runner_of(workspace)
+    runner.start()  # its worker runs the next tick
+    deadline = time.monotonic() + 30
+    while not runner.cleanups:
+        assert time.monotonic() < deadline, "no clean-up ran"
+        time.sleep(0.1)
+
+    interrupted = workspace.task(turn.id)
+    assert interrupted.status == "interrupted" and interrupted.errors == [INTERRUPTED_ERROR]
+    assert not (data_dir / SPOOL_DIR / dead).exists()  # the dead process's spool
+    assert not (data_dir / JOBS_DIR / finished).exists()
+    assert (data_dir / JOBS_DIR / waiting / "0-notes.md").exists()
+    assert not stale.exists() and fresh.exists()
+    with db.read() as s:
+        logins = set(s.scalars(select(LoginRow.csrf_token)))
+        tokens = set(s.scalars(select(ApiTokenRow.id)))
+    assert logins == {live.csrf_token}
+    assert tokens == {kept.info.id}

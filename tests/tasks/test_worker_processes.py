@@ -2,13 +2,15 @@
 
 An upload through the web node is indexed by the worker, its progress read through the web node;
 a cancel sent to the web node stops the worker's job within a second; a worker SIGKILLed mid-ingest
-leaves its job to a second worker, and every document is stored exactly once (rows counted).
+leaves its job to a second worker, and every document is stored exactly once (rows counted); a
+worker sent SIGTERM mid-ingest hands its job back and exits at once, a second worker finishes it.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -156,6 +158,48 @@ def test_a_worker_killed_mid_ingest_leaves_the_job_to_another_and_nothing_twice(
         assert chunks == distinct  # each passage once
         listed = client.get("/api/documents", params={"limit": 100}).json()["items"]
         assert len(listed) == count and {d["status"] for d in listed} == {"indexed"}
+    assert not any((data_dir / "jobs").rglob("*.md"))  # the job's files went with it
+
+
+def test_a_worker_sent_sigterm_hands_its_job_back_to_another_and_nothing_twice(
+    tmp_path: Path, pg_url: str
+) -> None:
+    data_dir = tmp_path / "data"
+    count = 10
+    with (
+        serve_process(data_dir, database_url=pg_url, args=["--no-worker"]) as web,
+        httpx.Client(base_url=web.url, timeout=30) as client,
+    ):
+        task_id = upload(client, count, words=2000)
+        with worker_process(data_dir, database_url=pg_url, log=tmp_path / "first.log") as first:
+            poll(
+                client,
+                task_id,
+                lambda t: t["status"] == "running" and t["processed"] >= 2,
+                timeout=120,
+            )
+            asked = time.monotonic()
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=60) == 0
+            took = time.monotonic() - asked
+        handed = task(client, task_id)
+        print(
+            f"{handed['processed']} of {count} read when the worker exited, {took:.2f} s after "
+            "SIGTERM"
+        )
+        # Not finished first: back in the queue, saying why.
+        assert handed["status"] == "queued" and handed["finished_at"] is None, handed
+        assert handed["errors"][-1]["code"] == "handed_back", handed
+        assert counts(pg_url)[0] >= 2  # what it stored stays (and is not stored again)
+        with worker_process(data_dir, database_url=pg_url, log=tmp_path / "second.log"):
+            done = poll(client, task_id, lambda t: t["finished_at"] is not None, timeout=180)
+        assert done["status"] == "succeeded", done
+        assert [e["code"] for e in done["errors"]] == ["handed_back"]
+        result = done["result"]
+        assert result["added"] + result["unchanged"] == count and result["failed"] == 0, result
+        docs, names, chunks, distinct = counts(pg_url)
+        assert docs == names == count  # each file once
+        assert chunks == distinct  # each passage once
     assert not any((data_dir / "jobs").rglob("*.md"))  # the job's files went with it
 
 
