@@ -36,7 +36,8 @@ Kind = Literal["clock", "year", "amount"]
 _PHRASE_BREAK = re.compile(r"[,;:!?()\[\]{}\"\u201c\u201d]|\.(?:\s|$)")
 # Language-neutral: a year and an amount in digits.
 _YEAR = re.compile(r"\b(?:1[5-9]|20)\d{2}\b")
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?!\w)")  # not "F11", "X200", "v2"
+# Not "F11", "X200", "v2"; a unit may follow without a space ("30pt", "92MB", "8GB").
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?:[a-zA-Z]{1,3})?(?!\w)")
 
 
 @dataclass(frozen=True, slots=True)

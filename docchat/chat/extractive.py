@@ -85,6 +85,11 @@ ANSWERER_NAME = "extractive"
 #: A table of contents' dot leaders ("2.6 Defining characters . . . . . 7"): such a line names
 #: where a topic is, never what it says.
 _LEADERS = re.compile(r"(?:\.\s?){5,}|\u2026{2,}")
+# A heading's own number ("12.1.", "7", "A.2").
+_NUMBERING = re.compile(
+    r"^\s*(?:(?:chapter|section|part|appendix)\s+)?(?:[A-Z]|\d{1,3})(?:\.\d{1,3})*\.?(?:\s+|$)",
+    re.IGNORECASE,
+)
 # A list item's marker: a bullet, "1." / "2)", "(a)".
 _ITEM = re.compile(r"\s*(?:[-*+\u2022\u2023\u25e6\u25aa]|\d{1,3}[.)]|\(\w{1,3}\))\s+\S")
 
@@ -172,7 +177,10 @@ def extract(
         # names what its amount is of, which the sentence itself may not say again.
         number, sentence = candidates[i]
         label = candidates[i - 1][1].text if next_to(i, i - 1) else ""
-        lead = [hits[number - 1].section or "", label if len(label.split()) <= 3 else ""]
+        lead = [
+            _unnumbered(hits[number - 1].section or ""),
+            label if len(label.split()) <= 3 else "",
+        ]
         return " ".join([*lead, sentence.text])
 
     supplies = [
@@ -367,6 +375,11 @@ def _run_after(
         run.append(i)
         end = following.end
     return run
+
+
+def _unnumbered(section: str) -> str:
+    """A section path without its headings' numbers: "12.1. Manual pages" holds no amount."""
+    return " ".join(_NUMBERING.sub("", part) for part in section.split(" > "))
 
 
 def _codes(text: str) -> set[str]:

@@ -111,14 +111,22 @@ def singular(word: str) -> str:
     return word
 
 
+#: Nouns whose value is written in digits ("what is the price of ...", "which TCP port ...").
+_VALUE_NOUNS = (
+    "price|cost|fee|rate|number|amount|size|length|duration|limit|maximum|minimum|percentage|"
+    "budget|capacity|level|port|version|timeout"
+)
+
 _ANSWER_KINDS = AnswerKinds(
     asks_clock=re.compile(r"\b(?:what|which) time (?P<aux>\w+)"),
     asks_year=re.compile(r"\b(?:what|which) year (?P<aux>\w+)"),
     asks_how=re.compile(r"\bhow (many|much|long|often|frequently|far)\b"),
     takes_phrase=word_list("many much"),
+    # "What is the default time limit ...", "Which TCP port ...", "Which R version ...": values
+    # written in digits.
     asks_amount=re.compile(
-        r"\b(?:what|which) (?:is|are|was|were) the (?:\w+ )?(?:price|cost|fee|rate|number|"
-        r"amount|size|length|duration|limit|maximum|minimum|percentage|budget|capacity|level)s?\b"
+        rf"\b(?:what|which) (?:(?:is|are|was|were) the (?:\w+ ){{0,2}}(?:{_VALUE_NOUNS})s?"
+        rf"|(?:\w+ ){{0,2}}(?:{_VALUE_NOUNS}))\b"
     ),
     phrase_ends=word_list(
         "do does did is are was were be been can could will would should must may might shall "

@@ -8,6 +8,7 @@ from docchat.chat.asked import Asked, Variants, asked_for
 from docchat.chat.extractive import extract
 from docchat.language.en import LEXICON as EN
 from docchat.retrieval.embedders import MiniLMEmbedder
+from docchat.retrieval.hybrid import Hit, Scores
 from tests.chat.passages import passages
 
 
@@ -33,6 +34,12 @@ from tests.chat.passages import passages
         ("How often are fire drills held?", Asked("amount")),
         ("Which app is used for multi-factor authentication?", Asked(None)),
         ("When do carried-over vacation days expire?", Asked(None)),
+        # Values written in digits, named two words after "the" or without "is the".
+        ("What is the default time limit for a single test?", Asked("amount")),
+        ("Which TCP port does the request server listen on?", Asked("amount")),
+        ("Which R version introduced the native pipe operator?", Asked("amount")),
+        # A plural noun without "is the" asks for kinds, not a value.
+        ("What levels of support are there?", Asked(None)),
     ],
 )
 def test_the_kind_of_answer_a_question_asks_for(question: str, expected: Asked) -> None:
@@ -75,6 +82,9 @@ def test_the_kind_of_answer_a_question_asks_for(question: str, expected: Asked) 
             False,
         ),
         (Asked("amount", lexicon=EN), "The office opened in 2015.", False),
+        # A unit written against its number is still an amount.
+        (Asked("amount", lexicon=EN), "If specified without a value then 30pt are assumed.", True),
+        (Asked("amount", lexicon=EN), "The size went from 92MB to 66MB.", True),
         (Asked(None), "Anything at all.", True),
         # The time or year of another event does not answer.
         (
@@ -148,3 +158,21 @@ def test_the_sentence_after_a_code_carries_the_answer(minilm: MiniLMEmbedder) ->
     assert not found.abstained
     answer = " ".join(e.sentence.text for e in found.extracts)
     assert "quarter of memory" in answer
+
+
+def test_a_heading_number_supplies_no_amount(minilm: MiniLMEmbedder) -> None:
+    # "12.1. Manual pages" names a section, not a size: the heading's number made the sentence
+    # under it fit "what is the maximum size ...?", and it was answered instead of abstained.
+    text = "If no manual page is available, this is considered as a bug and should be reported."
+
+    def hit(section: str) -> Hit:
+        return Hit(
+            rank=1, document_id="d", file_name="policy.html", collection="default", page=None,
+            section=section, char_start=0, char_end=len(text), text=text, snippet=text,
+            chunk_id=1, score=1.0, scores=Scores(dense=0.7),
+        )  # fmt: skip
+
+    question = "What is the maximum size of a manual page?"
+    assert extract(question, [hit("12.1. Manual pages")], minilm, lexicon=EN).abstained
+    # The same passage under a heading that does state an amount is not refused by the check.
+    assert not extract(question, [hit("Pages of 100 lines")], minilm, lexicon=EN).abstained
