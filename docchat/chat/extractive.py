@@ -148,12 +148,16 @@ def extract(
     was not shortlisted (only the best score is wanted: the evidence floor).
     """
     candidates: list[tuple[int, Sentence]] = []
+    # Passages overlap (and grow to whole sentences): a sentence two of them hold is one
+    # candidate, from the better-ranked passage, so an answer never says it twice.
+    seen: set[tuple[str, int]] = set()
     for number, hit in enumerate(hits[:MAX_PASSAGES], 1):
-        candidates.extend(
-            (number, s)
-            for s in split_sentences(hit.text)
-            if not _heading(s) and not _LEADERS.search(s.text)
-        )
+        for s in split_sentences(hit.text):
+            where = (hit.document_id, hit.char_start + s.start)
+            if where in seen or _heading(s) or _LEADERS.search(s.text):
+                continue
+            seen.add(where)
+            candidates.append((number, s))
     if not candidates:
         return Extraction([], 0.0, True)
 

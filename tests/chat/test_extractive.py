@@ -167,3 +167,31 @@ def test_a_table_of_contents_line_is_never_the_answer(minilm: MiniLMEmbedder) ->
     said = " ".join(e.sentence.text for e in found.extracts)
     assert "eight characters" in said
     assert ". . ." not in said
+
+
+def test_a_sentence_two_overlapping_passages_hold_is_said_once(minilm: MiniLMEmbedder) -> None:
+    # Chunks overlap: the same sentence of the same document reached the answer twice, once
+    # from each passage ("… prior to R version 1.2.0 [1]. … prior to R version 1.2.0 [2].").
+    text = (
+        "The archive is opened on request. Old invoices are kept for seven years in cabinet "
+        "K4. The keys are with the office manager."
+    )
+    hit = passages(("error-codes.md", "E1040"))[0]
+    first = hit.model_copy(
+        update={"rank": 1, "chunk_id": 101, "char_start": 0, "char_end": 86, "text": text[:86]}
+    )
+    second = hit.model_copy(
+        update={
+            "rank": 2,
+            "chunk_id": 102,
+            "char_start": 34,
+            "char_end": len(text),
+            "text": text[34:],
+        }
+    )
+    assert "seven years in cabinet K4." in first.text and "seven years" in second.text
+    found = extract(
+        "How long are old invoices kept?", [first, second], minilm, lexicon=EN, abstain_below=-1.0
+    )
+    said = [" ".join(e.sentence.text.split()) for e in found.extracts]
+    assert said.count("Old invoices are kept for seven years in cabinet K4.") == 1
