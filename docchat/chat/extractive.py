@@ -85,6 +85,8 @@ ANSWERER_NAME = "extractive"
 #: A table of contents' dot leaders ("2.6 Defining characters . . . . . 7"): such a line names
 #: where a topic is, never what it says.
 _LEADERS = re.compile(r"(?:\.\s?){5,}|\u2026{2,}")
+# A sentence whose subject is what came before it.
+_POINTS_BACK = re.compile(r"(?:This|These|It|They)\s+(?:is|are|was|were|must|should|can)\b")
 # A heading's own number ("12.1.", "7", "A.2").
 _NUMBERING = re.compile(
     r"^\s*(?:(?:chapter|section|part|appendix)\s+)?(?:[A-Z]|\d{1,3})(?:\.\d{1,3})*\.?(?:\s+|$)",
@@ -267,6 +269,9 @@ def extract(
             take(i)
         for i in _run_after(best_index, candidates, hits, shape.run):
             take(i)
+        label = _label_above(best, hits)
+        if label is not None:
+            picked.append(label)
     # Read in document order within a passage, passages in the order they were chosen.
     first_seen = {e.passage: i for i, e in reversed(list(enumerate(picked)))}
     picked.sort(key=lambda e: (first_seen[e.passage], e.sentence.start))
@@ -379,6 +384,19 @@ def _run_after(
         run.append(i)
         end = following.end
     return run
+
+
+def _label_above(best: Extract, hits: Sequence[Hit]) -> Extract | None:
+    """The heading line right above ``best`` when ``best`` opens by pointing back at it: under
+    "texsys.cfg", "This is the only configuration file that must be present" names the file only
+    through its heading, which is what was asked."""
+    if not _POINTS_BACK.match(best.sentence.text):
+        return None
+    text = hits[best.passage - 1].text
+    before = [s for s in split_sentences(text[: best.sentence.start]) if s.text.strip()]
+    if not before or not _heading(before[-1]) or _LEADERS.search(before[-1].text):
+        return None
+    return Extract(best.passage, before[-1], best.score, best.similarity, best.overlap)
 
 
 def _unnumbered(section: str) -> str:

@@ -195,3 +195,21 @@ def test_a_sentence_two_overlapping_passages_hold_is_said_once(minilm: MiniLMEmb
     )
     said = [" ".join(e.sentence.text.split()) for e in found.extracts]
     assert said.count("Old invoices are kept for seven years in cabinet K4.") == 1
+
+
+def test_a_sentence_pointing_back_at_its_heading_brings_it(minilm: MiniLMEmbedder) -> None:
+    # A PDF's definition list: the term on a line of its own, then "This is ...".
+    text = (
+        "System configuration\n\ntexsys.cfg\n\nThis is the only configuration file that must be "
+        "present. During installation, if LaTeX cannot find it, a default file is written out."
+    )
+    hit = passages(("error-codes.md", "E1040"))[0]
+    hit = hit.model_copy(update={"rank": 1, "char_end": hit.char_start + len(text), "text": text})
+    question = "Which is the only configuration file that must be present in a LaTeX installation?"
+    found = extract(question, [hit], minilm, lexicon=EN)
+    said = [e.sentence.text for e in found.extracts]
+    assert said[:2] == ["texsys.cfg", "This is the only configuration file that must be present."]
+    # A sentence that names its own subject brings no heading.
+    plain = hit.model_copy(update={"text": text.replace("This is", "The texsys.cfg file is")})
+    found = extract(question, [plain], minilm, lexicon=EN)
+    assert "texsys.cfg" not in [e.sentence.text for e in found.extracts]
