@@ -88,7 +88,8 @@ from sqlalchemy import text
 from docchat.config import RetrievalSettings, Settings
 from docchat.options import SourceFilters
 from docchat.retrieval.embedders import Vectors
-from docchat.retrieval.fulltext import fulltext_search
+from docchat.retrieval.fulltext import DEFAULT_POSTINGS_BUDGET, affordable_words, fulltext_search
+from docchat.textsearch import keywords
 from docchat.workspace import Workspace
 
 DIM = 384
@@ -650,6 +651,15 @@ def docchat_search(
             postings_budget=ws.settings.retrieval.fulltext_postings_budget,
         )
         fulltext_ns, _ = timed(lexical, q.texts[:hybrid_queries])
+        budget = (
+            ws.settings.retrieval.fulltext_postings_budget or DEFAULT_POSTINGS_BUDGET["postgresql"]
+        )
+        with parts(ws).db.read() as s:
+            # What the budget leaves of each query: the words searched, of those asked.
+            searched = [
+                len(affordable_words(s, t, budget)) / len(set(keywords(t)))
+                for t in q.texts[:hybrid_queries]
+            ]
         out.append(
             {
                 "scope": q.scope.name,
@@ -658,6 +668,8 @@ def docchat_search(
                 "dense_recall": recall(dense, q.truth),
                 "hybrid_ns": hybrid_ns,
                 "fulltext_ns": fulltext_ns,
+                "words_searched": float(np.mean(searched)),
+                "postings_budget": budget,
                 "hybrid_empty": sum(not h for h in hits),
                 "dense_ids": dense,
                 "plan": sql_search(ws, q.vectors[0], shas=shas, ef_search=100, explain=True),
@@ -850,6 +862,7 @@ def print_size(res: dict[str, Any]) -> None:
                 ms(percentile(d["hybrid_ns"], 95)),
                 ms(percentile(d["fulltext_ns"], 50)),
                 ms(percentile(d["fulltext_ns"], 95)),
+                f"{d['words_searched']:.0%}",
                 ms(percentile(check["ns"], 50)) if check else NOT_RUN,
                 num(check["agreement"], 3) if check else NOT_RUN,
                 d["plan"].replace("ix_chunk_vectors_", "").replace("uq_chunks_", ""),
@@ -869,6 +882,7 @@ def print_size(res: dict[str, Any]) -> None:
                 "hybrid p95",
                 "full text p50",
                 "full text p95",
+                "words searched",
                 "exact p50",
                 "exact = NumPy",
                 "indexes in plan",
@@ -877,7 +891,9 @@ def print_size(res: dict[str, Any]) -> None:
             caption="dense: VectorIndex.search(k=50) as the retriever calls it (ef_search 100, "
             "iterative scan relaxed_order); recall@10: its top 10 against the exact top 10.  "
             "hybrid: Workspace.search(k=10), scope + full text + dense + fusion + hydration, no "
-            "query embedding; full text: its full-text half alone (fulltext_search, k=50).  "
+            "query embedding; full text: its full-text half alone (fulltext_search, k=50), "
+            f"postings budget {res['search'][0]['postings_budget']:,}; words searched: the share "
+            "of each query's words the budget keeps (rarest first, by the planner's statistics).  "
             f"exact: the same dense search with index scans off, {EXACT_CHECKS} "
             "queries; 'exact = NumPy' is its agreement with the NumPy answers recall uses.",
         )

@@ -347,12 +347,14 @@ class RetrievalSettings(BaseModel):
         0.75, ge=0, le=1, description="Weight of the vector score in 'relative' fusion."
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
-    fulltext_postings_budget: int = Field(
-        30_000,
+    fulltext_postings_budget: int | None = Field(
+        None,
         ge=1,
-        description="SQLite: the most term occurrences one full-text query may score.  Query "
-        "words are taken rarest first; common ones past the budget are left out (the rarest is "
-        "always kept).  Bounds query time on large indexes; small ones are never pruned.",
+        description="The most term occurrences one full-text query may score.  Query words are "
+        "taken rarest first; common ones past the budget are left out (the rarest is always "
+        "kept); on PostgreSQL it also caps the chunks ranked.  Bounds query time on large "
+        "indexes; small ones are never pruned.  Unset: 30,000 on SQLite, 5,000 on PostgreSQL "
+        "(where each match costs more).",
     )
     rerank_url: str | None = Field(
         None,

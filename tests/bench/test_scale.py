@@ -39,6 +39,8 @@ def test_scale_runs_and_its_checks_hold(pg_admin_url: str, tmp_path: Path) -> No
     for d in res["search"]:
         assert len(d["dense_ns"]) == len(d["hybrid_ns"]) == len(d["fulltext_ns"]) == 20
         assert 0.0 <= d["dense_recall"] <= 1.0
+        # Far under the postings budget: every query word is searched.
+        assert d["words_searched"] == 1.0
         assert d["hybrid_empty"] == 0  # every hybrid search found passages
     # Filters narrow: each scope holds fewer chunks than the one before.
     counts = list(res["scope_chunks"].values())

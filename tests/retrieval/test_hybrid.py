@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from corpora import Corpora
+from sqlalchemy import text
 
 from docchat.config import RetrievalSettings, Settings
 from docchat.errors import InvalidInput
@@ -246,7 +247,15 @@ def test_codes_with_hyphens_are_found_by_their_parts(workspace: Workspace, tmp_p
         assert "XT-9485" in hit.text
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the budget is SQLite's
+def _analyze(workspace: Workspace) -> None:
+    """PostgreSQL's planner statistics, which its budget reads the words' counts from, as
+    autovacuum leaves them (SQLite counts exactly, always)."""
+    db = parts(workspace).db
+    if db.engine.dialect.name == "postgresql":
+        with db.write() as s:
+            s.execute(text("ANALYZE chunks"))
+
+
 def test_common_words_are_pruned_only_past_the_budget(workspace: Workspace, tmp_path: Path) -> None:
     from docchat.retrieval.fulltext import affordable_words
 
@@ -256,10 +265,43 @@ def test_common_words_are_pruned_only_past_the_budget(workspace: Workspace, tmp_
         (folder / f"note{i}.md").write_text(f"# Note {i}\n\nThe report mentions item {i}.\n")
     (folder / "rare.md").write_text("# Rare\n\nThe report mentions a walrus.\n")
     workspace.ingest([folder], embed=False)
+    _analyze(workspace)
     with parts(workspace).db.read() as s:
         assert affordable_words(s, "report walrus", budget=1_000) == ["report", "walrus"]
         assert affordable_words(s, "reports walrus", budget=5) == ["walrus"]
         assert affordable_words(s, "reports mentions", budget=5) == ["reports"]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgres_ranks_only_what_the_budget_allows(workspace: Workspace, tmp_path: Path) -> None:
+    from docchat.retrieval.fulltext import fulltext_search
+
+    # ts_rank weighs every query word alike and counts repeats: forty chunks saying "report" five
+    # times outrank the one that says "walrus" once, unless the common word is left out.
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for i in range(40):
+        (notes / f"note{i}.md").write_text(f"# Note {i}\n\n{'The report. ' * 5}Item {i}.\n")
+    workspace.ingest([notes], embed=False)
+    (tmp_path / "rare.md").write_text("# Rare\n\nA walrus was seen.\n")
+    (tmp_path / "desk.md").write_text("# Desk\n\nThe report desk is open.\n")
+    workspace.ingest([tmp_path / "rare.md", tmp_path / "desk.md"], embed=False)
+    _analyze(workspace)
+    db = parts(workspace).db
+    with db.read() as s:
+        walrus = s.execute(text("SELECT id FROM chunks WHERE text LIKE '%walrus%'")).scalar_one()
+        desk, sha = s.execute(text("SELECT id, sha256 FROM chunks WHERE text LIKE '%desk%'")).one()
+    unbounded = fulltext_search(db, "report walrus", k=3, postings_budget=10_000)
+    assert walrus not in [i for i, _ in unbounded]
+    # Within a budget of 5 only the rare word is searched: one chunk ranked, the right one.
+    assert [i for i, _ in fulltext_search(db, "report walrus", k=3, postings_budget=5)] == [walrus]
+    # A common word alone is always kept, and the budget caps the chunks ranked...
+    assert len(fulltext_search(db, "report", k=50, postings_budget=10_000)) == 41
+    assert len(fulltext_search(db, "report", k=50, postings_budget=5)) == 5
+    # ...after the owner's filter, never before it (the notes, stored first, would fill it).
+    assert [i for i, _ in fulltext_search(db, "report", k=50, shas={sha}, postings_budget=1)] == [
+        desk
+    ]
 
 
 # -- steps: scope, candidates, fuse, hydrate; several queries at once ----------------------------
