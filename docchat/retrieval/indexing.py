@@ -56,6 +56,7 @@ class Indexer:
             registry,
             tokens=self.late_interaction.store if self.late_interaction is not None else None,
             cache_dir=cache_dir,
+            ef_search=settings.hnsw_ef_search,
         )
 
     def _late_interaction(

@@ -81,8 +81,11 @@ class VectorIndex:
         *,
         tokens: TokenStore | None = None,
         cache_dir: Path | None = None,
+        ef_search: int | None = None,
     ) -> None:
         self.db = db
+        #: pgvector's HNSW candidate list for a search (None: twice k, at least 40).
+        self.ef_search = ef_search
         self.registry = registry
         self._postgres = db.engine.dialect.name == "postgresql"
         #: Where the SQLite matrix is snapshotted for the next process (None: never).
@@ -278,7 +281,8 @@ class VectorIndex:
         with self.db.read() as s:
             # Filtered HNSW scans keep going until k rows pass the filter (pgvector >= 0.8).
             s.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            s.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, min(k * 2, 1000))}"))
+            ef_search = self.ef_search or max(40, k * 2)
+            s.execute(text(f"SET LOCAL hnsw.ef_search = {max(k, min(ef_search, 1000))}"))
             found = [(int(i), float(score)) for i, score in s.execute(sql, params)]
         return sorted(found, key=lambda pair: -pair[1])
 

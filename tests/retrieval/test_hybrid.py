@@ -304,6 +304,32 @@ def test_postgres_ranks_only_what_the_budget_allows(workspace: Workspace, tmp_pa
     ]
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgres_searches_with_the_configured_ef_search(
+    settings: Settings, minilm: MiniLMEmbedder, corpora: Corpora
+) -> None:
+    from sqlalchemy import event
+
+    corpora.copy_into(settings, [HANDBOOK], collection="handbook")
+    said: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if "hnsw.ef_search" in statement:
+            said.append(statement)
+
+    for ef_search, expected in ((None, 100), (400, 400), (10, 50)):
+        retrieval = settings.retrieval.model_copy(update={"hnsw_ef_search": ef_search})
+        configured = settings.model_copy(update={"retrieval": retrieval})
+        with Workspace(configured, embedder=minilm) as workspace:
+            engine = parts(workspace).db.engine
+            event.listen(engine, "before_cursor_execute", record)
+            said.clear()
+            assert workspace.search("How long is CCTV footage kept?", mode="dense")
+            event.remove(engine, "before_cursor_execute", record)
+        # The retriever asks the vector index for 50; never fewer candidates than that.
+        assert said == [f"SET LOCAL hnsw.ef_search = {expected}"], (ef_search, said)
+
+
 # -- steps: scope, candidates, fuse, hydrate; several queries at once ----------------------------
 
 
