@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from docchat.db import Database
@@ -254,14 +254,17 @@ def surroundings(
                 )
             )
         }
+        # One query for every hit's neighbours: this runs on each chat turn.
         around: dict[tuple[str, int], ChunkRow] = {}
-        for sha, ordinal in set(centres.values()):
-            for row in s.execute(
-                select(ChunkRow).where(
+        if centres:
+            near = [
+                and_(
                     ChunkRow.sha256 == sha,
                     ChunkRow.ordinal.between(ordinal - window, ordinal + window),
                 )
-            ).scalars():
+                for sha, ordinal in set(centres.values())
+            ]
+            for row in s.execute(select(ChunkRow).where(or_(*near))).scalars():
                 around[(row.sha256, row.ordinal)] = row
     found: list[tuple[int, str] | None] = []
     for hit in hits:
