@@ -153,8 +153,9 @@ def extract(
     # Passages overlap (and grow to whole sentences): a sentence two of them hold is one
     # candidate, from the better-ranked passage, so an answer never says it twice.
     seen: set[tuple[str, int]] = set()
-    for number, hit in enumerate(hits[:MAX_PASSAGES], 1):
-        for s in split_sentences(hit.text):
+    split = [split_sentences(hit.text) for hit in hits[:MAX_PASSAGES]]
+    for number, (hit, sentences) in enumerate(zip(hits[:MAX_PASSAGES], split, strict=True), 1):
+        for s in sentences:
             where = (hit.document_id, hit.char_start + s.start)
             if where in seen or _heading(s) or _LEADERS.search(s.text):
                 continue
@@ -269,7 +270,7 @@ def extract(
             take(i)
         for i in _run_after(best_index, candidates, hits, shape.run):
             take(i)
-        label = _label_above(best, hits)
+        label = _label_above(best, split[best.passage - 1])
         if label is not None:
             picked.append(label)
     # Read in document order within a passage, passages in the order they were chosen.
@@ -386,14 +387,13 @@ def _run_after(
     return run
 
 
-def _label_above(best: Extract, hits: Sequence[Hit]) -> Extract | None:
-    """The heading line right above ``best`` when ``best`` opens by pointing back at it: under
-    "texsys.cfg", "This is the only configuration file that must be present" names the file only
-    through its heading, which is what was asked."""
+def _label_above(best: Extract, sentences: Sequence[Sentence]) -> Extract | None:
+    """The heading line right above ``best`` (``sentences``: all of its passage's) when ``best``
+    opens by pointing back at it: under "texsys.cfg", "This is the only configuration file that
+    must be present" names the file only through its heading, which is what was asked."""
     if not _POINTS_BACK.match(best.sentence.text):
         return None
-    text = hits[best.passage - 1].text
-    before = [s for s in split_sentences(text[: best.sentence.start]) if s.text.strip()]
+    before = [s for s in sentences if s.end <= best.sentence.start]
     if not before or not _heading(before[-1]) or _LEADERS.search(before[-1].text):
         return None
     return Extract(best.passage, before[-1], best.score, best.similarity, best.overlap)
