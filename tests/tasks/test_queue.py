@@ -28,7 +28,7 @@ from docchat.documents.ingest import UploadedFile
 from docchat.retrieval.embedders import MiniLMEmbedder
 from docchat.tasks.jobs import JobParts, ingest_job, register_job
 from docchat.tasks.leases import SPOOL_DIR, Lease
-from docchat.tasks.models import HANDED_BACK_NOTE, INTERRUPTED_ERROR, QUEUE, TaskRow
+from docchat.tasks.models import HANDED_BACK_NOTE, INTERRUPTED_ERROR, QUEUE, UNFINISHED, TaskRow
 from docchat.tasks.progress import Progress
 from docchat.tasks.queue import JOBS_DIR, MAX_ATTEMPTS, QueueRunner
 from docchat.tasks.runner import Job
@@ -291,42 +291,21 @@ def test_the_cleanup_tick_cleans_up_after_the_whole_cluster(
     # A chat turn streamed by a process that died (its lease abandoned, its spool left).
     dead = abandoned_lease(data_dir)
     now = utcnow()
-    turn = TaskRow(
-        id=str(uuid.uuid4()),
-        owner=None,
-        kind="chat",
-        status="running",
-        total=0,
-        processed=0,
-        current=None,
-        errors=[],
-        result=None,
-        created_at=now,
-        updated_at=now,
-        finished_at=None,
-        runner=dead,
-    )
+
+    def row(kind: str, status: str, runner: str, task_id: str, total: int) -> TaskRow:
+        finished = now if status not in UNFINISHED else None
+        return TaskRow(
+            id=task_id, owner=None, kind=kind, status=status, total=total,
+            processed=0, current=None, errors=[], result=None, created_at=now, updated_at=now,
+            finished_at=finished, runner=runner,
+        )  # fmt: skip
+
+    turn = row("chat", "running", dead, str(uuid.uuid4()), total=0)
     # The job folders of a finished queued task and of a waiting one.
     finished, waiting = str(uuid.uuid4()), str(uuid.uuid4())
     rows = [turn]
     for task_id, status in ((finished, "succeeded"), (waiting, "queued")):
-        rows.append(
-            TaskRow(
-                id=task_id,
-                owner=None,
-                kind="ingest",
-                status=status,
-                total=1,
-                processed=0,
-                current=None,
-                errors=[],
-                result=None,
-                created_at=now,
-                updated_at=now,
-                finished_at=now if status == "succeeded" else None,
-                runner=QUEUE,
-            )
-        )
+        rows.append(row("ingest", status, QUEUE, task_id, total=1))
         folder = data_dir / JOBS_DIR / task_id
         folder.mkdir(parents=True)
         (folder / "0-notes.md").write_bytes(b"# Notes\n")
