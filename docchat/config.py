@@ -361,8 +361,9 @@ class RetrievalSettings(BaseModel):
         ge=1,
         le=1000,
         description="PostgreSQL: pgvector's HNSW candidate list per vector search (recall against "
-        "speed).  Unset: twice the passages asked for, at least 40 (100 for the retriever's 50).  "
-        "At a million chunks 400 raised recall@10 from 0.90 to 0.98 (bench/scale.py).",
+        "speed).  Unset: twice the passages asked for, at least 400.  At a million chunks 400 "
+        "gave recall@10 0.98 where 100 gave 0.91 (bench/scale.py); lower it to trade recall for "
+        "speed.",
     )
     rerank_url: str | None = Field(
         None,

@@ -317,7 +317,7 @@ def test_postgres_searches_with_the_configured_ef_search(
         if "hnsw.ef_search" in statement:
             said.append(statement)
 
-    for ef_search, expected in ((None, 100), (400, 400), (10, 50)):
+    for ef_search, expected in ((None, 400), (200, 200), (10, 50)):
         retrieval = settings.retrieval.model_copy(update={"hnsw_ef_search": ef_search})
         configured = settings.model_copy(update={"retrieval": retrieval})
         with Workspace(configured, embedder=minilm) as workspace:
