@@ -68,6 +68,8 @@ IDENTIFIER_BONUS = 0.15
 #: (bench/data/pyref-qa.jsonl, longer passages) one false abstention in 38 more; first token p95
 #: at 100k chunks 193 -> 123 ms (bench/chat.py).
 EMBED_AT_MOST = 6
+#: Lines above a definition list's "label: value" line that may belong to its entry.
+ENTRY_LINES = 2
 #: List items a run may take after a sentence that introduces them ("... must contain:").
 LIST_AT_MOST = 6
 #: Abstain when the best sentence scores below this.  Set by bench/calibrate_abstention.py on 41
@@ -92,6 +94,10 @@ _NUMBERING = re.compile(
     r"^\s*(?:(?:chapter|section|part|appendix)\s+)?(?:[A-Z]|\d{1,3})(?:\.\d{1,3})*\.?(?:\s+|$)",
     re.IGNORECASE,
 )
+# A label and its value on one line: "Examples: wine, dosemu, qemu".
+_LABELLED = re.compile(r"\w:\s+\S")
+# A definition list's "label: value" line, no sentence: "Examples: wine, dosemu, qemu".
+_ENTRY_LINE = re.compile(r"[A-Z][\w -]{0,30}:\s+\S(?!.*[.!?]\s*$)")
 # A list item's marker: a bullet, "1." / "2)", "(a)".
 _ITEM = re.compile(r"\s*(?:[-*+\u2022\u2023\u25e6\u25aa]|\d{1,3}[.)]|\(\w{1,3}\))\s+\S")
 
@@ -270,9 +276,12 @@ def extract(
             take(i)
         for i in _run_after(best_index, candidates, hits, shape.run):
             take(i)
-        label = _label_above(best, split[best.passage - 1])
-        if label is not None:
-            picked.append(label)
+        for extract in list(picked):
+            passage = split[extract.passage - 1]
+            text = hits[extract.passage - 1].text
+            for above in [*_context_above(extract, passage), *_goes_on(extract, passage, text)]:
+                if all(above.sentence != e.sentence or above.passage != e.passage for e in picked):
+                    picked.append(above)
     # Read in document order within a passage, passages in the order they were chosen.
     first_seen = {e.passage: i for i, e in reversed(list(enumerate(picked)))}
     picked.sort(key=lambda e: (first_seen[e.passage], e.sentence.start))
@@ -387,16 +396,39 @@ def _run_after(
     return run
 
 
-def _label_above(best: Extract, sentences: Sequence[Sentence]) -> Extract | None:
-    """The heading line right above ``best`` (``sentences``: all of its passage's) when ``best``
-    opens by pointing back at it: under "texsys.cfg", "This is the only configuration file that
-    must be present" names the file only through its heading, which is what was asked."""
-    if not _POINTS_BACK.match(best.sentence.text):
-        return None
-    before = [s for s in sentences if s.end <= best.sentence.start]
-    if not before or not _heading(before[-1]) or _LEADERS.search(before[-1].text):
-        return None
-    return Extract(best.passage, before[-1], best.score, best.similarity, best.overlap)
+def _context_above(picked: Extract, sentences: Sequence[Sentence]) -> list[Extract]:
+    """What a picked line needs from above it to say what it is about (``sentences``: all of its
+    passage's).  Under "texsys.cfg", "This is the only configuration file that must be present"
+    names the file only through its heading, which is what was asked: the heading comes along.
+    A "label: value" line of a definition list ("Examples: wine, dosemu, qemu") comes with its
+    entry: the lines above it, at most ``ENTRY_LINES``, up to the entry's heading
+    ("Applications/Emulators", "Software that allows you to run non-native software ...")."""
+    before = [s for s in sentences if s.end <= picked.sentence.start]
+    if _POINTS_BACK.match(picked.sentence.text):
+        above = before[-1:]
+    elif _ENTRY_LINE.match(picked.sentence.text):
+        above = before[-ENTRY_LINES:]
+    else:
+        return []
+    for k in range(len(above) - 1, -1, -1):
+        if _heading(above[k]) and not _LEADERS.search(above[k].text):
+            return [
+                Extract(picked.passage, s, picked.score, picked.similarity, picked.overlap)
+                for s in above[k:]
+            ]
+    return []
+
+
+def _goes_on(picked: Extract, sentences: Sequence[Sentence], text: str) -> list[Extract]:
+    """The sentence right after ``picked`` in its paragraph when it goes on about the same thing
+    ("The first line of the message body has to include a pseudo-header." "It should say:
+    Package: <packagename>"): it opens by pointing back."""
+    after = [s for s in sentences if s.start >= picked.sentence.end]
+    if not after or "\n\n" in text[picked.sentence.end : after[0].start]:
+        return []
+    if not _POINTS_BACK.match(after[0].text):
+        return []
+    return [Extract(picked.passage, after[0], picked.score, picked.similarity, picked.overlap)]
 
 
 def _unnumbered(section: str) -> str:
@@ -427,9 +459,13 @@ def _shortlist(cheap: Sequence[float]) -> list[int]:
 def _heading(sentence: Sentence) -> bool:
     # Markdown headings, and the bare heading lines text and DOCX chunks begin with; a short list
     # item is no heading ("- start services on demand" is one of the things asked for).
+    # A "label: value" line is no heading either ("Examples: wine, dosemu, qemu", "Default: 30pt").
     text = sentence.text
     return text.lstrip().startswith("#") or (
-        len(text.split()) <= 8 and text.rstrip()[-1:] not in ".!?:;)" and not _ITEM.match(text)
+        len(text.split()) <= 8
+        and text.rstrip()[-1:] not in ".!?:;)"
+        and not _ITEM.match(text)
+        and not _LABELLED.search(text)
     )
 
 

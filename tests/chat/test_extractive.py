@@ -213,3 +213,49 @@ def test_a_sentence_pointing_back_at_its_heading_brings_it(minilm: MiniLMEmbedde
     plain = hit.model_copy(update={"text": text.replace("This is", "The texsys.cfg file is")})
     found = extract(question, [plain], minilm, lexicon=EN)
     assert "texsys.cfg" not in [e.sentence.text for e in found.extracts]
+
+
+def _as_hit(text: str):  # type: ignore[no-untyped-def]
+    hit = passages(("error-codes.md", "E1040"))[0]
+    return hit.model_copy(update={"rank": 1, "char_end": hit.char_start + len(text), "text": text})
+
+
+def test_a_definition_lists_example_line_comes_with_its_entry(minilm: MiniLMEmbedder) -> None:
+    # Debian's menu policy as HTML gives it: term, description, "Examples:" line, next term.
+    text = (
+        "Applications/Education\nEducational and training softwares.\n"
+        "Examples: gtypist, gcompris, quiz\nApplications/Emulators\n"
+        "Software that allows you to run non-native software or more than one OS at a time.\n"
+        "Examples: wine, dosemu, qemu\nApplications/File Management\n"
+        "Tools for file management.\nExamples: mc, gentoo"
+    )
+    question = "In which Debian menu section do programs such as wine, dosemu and qemu belong?"
+    found = extract(question, [_as_hit(text)], minilm, lexicon=EN)
+    said = [e.sentence.text for e in found.extracts]
+    assert not found.abstained
+    assert said == [
+        "Applications/Emulators",
+        "Software that allows you to run non-native software or more than one OS at a time.",
+        "Examples: wine, dosemu, qemu",
+    ]
+
+
+def test_a_sentence_going_on_about_a_picked_one_comes_along(minilm: MiniLMEmbedder) -> None:
+    text = (
+        "The first line of the message body has to include a pseudo-header. It\n"
+        "   should say: Package: <packagename>\n\n"
+        "Replace <packagename> with the name of the package which has the bug."
+    )
+    question = "What must the first line of a bug report's message body contain?"
+    found = extract(question, [_as_hit(text)], minilm, lexicon=EN)
+    said = [" ".join(e.sentence.text.split()) for e in found.extracts]
+    assert said[:2] == [
+        "The first line of the message body has to include a pseudo-header.",
+        "It should say: Package: <packagename>",
+    ]
+    # Across a blank line nothing goes on.
+    apart = text.replace(". It\n", ".\n\nIt\n")
+    found = extract(question, [_as_hit(apart)], minilm, lexicon=EN)
+    said = [" ".join(e.sentence.text.split()) for e in found.extracts]
+    assert said[0] == "The first line of the message body has to include a pseudo-header."
+    assert "It should say: Package: <packagename>" not in said
