@@ -99,8 +99,6 @@ _NUMBERING = re.compile(
     r"^\s*(?:(?:chapter|section|part|appendix)\s+)?(?:[A-Z]|\d{1,3})(?:\.\d{1,3})*\.?(?:\s+|$)",
     re.IGNORECASE,
 )
-# A label and its value on one line: "Examples: wine, dosemu, qemu".
-_LABELLED = re.compile(r"\w:\s+\S")
 # A definition list's "label: value" line, no sentence: "Examples: wine, dosemu, qemu".
 _ENTRY_LINE = re.compile(r"[A-Z][\w -]{0,30}:\s+\S(?!.*[.!?]\s*$)")
 # A list item's marker: a bullet, "1." / "2)", "(a)".
@@ -464,13 +462,13 @@ def _shortlist(cheap: Sequence[float]) -> list[int]:
 def _heading(sentence: Sentence) -> bool:
     # Markdown headings, and the bare heading lines text and DOCX chunks begin with; a short list
     # item is no heading ("- start services on demand" is one of the things asked for).
-    # A "label: value" line is no heading either ("Examples: wine, dosemu, qemu", "Default: 30pt").
+    # Nor is a definition list's "label: value" line ("Default: 30pt").
     text = sentence.text
     return text.lstrip().startswith("#") or (
         len(text.split()) <= 8
         and text.rstrip()[-1:] not in ".!?:;)"
         and not _ITEM.match(text)
-        and not _LABELLED.search(text)
+        and not _ENTRY_LINE.match(text)
     )
 
 
