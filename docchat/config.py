@@ -362,8 +362,8 @@ class RetrievalSettings(BaseModel):
         le=1000,
         description="PostgreSQL: pgvector's HNSW candidate list per vector search (recall against "
         "speed).  Unset: twice the passages asked for, at least 400.  At a million chunks 400 "
-        "gave recall@10 0.98 where 100 gave 0.91 (bench/scale.py); lower it to trade recall for "
-        "speed.",
+        "gave recall@10 0.98 where 100 gave 0.91 to 0.93 (bench/scale.py); lower it to trade "
+        "recall for speed.",
     )
     rerank_url: str | None = Field(
         None,

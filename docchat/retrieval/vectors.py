@@ -316,7 +316,7 @@ class VectorIndex:
         with self.db.read() as s:
             # Filtered HNSW scans keep going until k rows pass the filter (pgvector >= 0.8).
             s.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            # 400: at 1M chunks recall@10 0.98 where 100 gave 0.91 (bench/scale.py, halfvec).
+            # 400: at 1M chunks recall@10 0.98 where 100 gave 0.91 to 0.93 (bench/scale.py).
             ef_search = self.ef_search or max(DEFAULT_EF_SEARCH, k * 2)
             s.execute(text(f"SET LOCAL hnsw.ef_search = {max(k, min(ef_search, 1000))}"))
             found = [(int(i), float(score)) for i, score in s.execute(sql, params)]
