@@ -44,21 +44,13 @@ def add_task(
 ) -> str:
     """A task row as some process left it, last written ``silent_for`` ago."""
     then = utcnow() - silent_for
-    row = TaskRow(
-        id=str(uuid.uuid4()),
-        owner=None,
-        kind="ingest",
-        status=status,
-        total=10,
-        processed=3 if status == "running" else 0,
-        current="notes.md" if status == "running" else None,
-        errors=[{"file": "scan.pdf", "reason": "unreadable"}] if status == "running" else [],
-        result=None,
-        created_at=then - dt.timedelta(seconds=1),
-        updated_at=then,
-        finished_at=then if status == "succeeded" else None,
-        runner=runner,
-    )
+    row = TaskRow.new("ingest", owner=None, status=status, runner=runner, total=10, at=then)
+    row.created_at = then - dt.timedelta(seconds=1)
+    if status == "running":
+        row.processed, row.current = 3, "notes.md"
+        row.errors = [{"file": "scan.pdf", "reason": "unreadable"}]
+    if status == "succeeded":
+        row.finished_at = then
     with db.write() as s:
         s.add(row)
     return row.id

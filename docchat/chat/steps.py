@@ -73,9 +73,12 @@ def retrieve(engine: TurnEngine, state: TurnState, queries: Sequence[str], *, k:
             manual_keywords=eff.manual_keywords,
             enable_reranking=eff.enable_reranking or None,
         )
+        # A widened hit spans the very text sentence_whole would read around it (the adjacent
+        # passages of its page and section), so it could not grow further: one read, not two.
         if eff.neighbour_context:
             hits = engine.retriever.widen(hits)
-        hits = sentence_whole(engine.retriever, hits)
+        else:
+            hits = sentence_whole(engine.retriever, hits)
     state.check()
     return hits
 

@@ -4,6 +4,7 @@ it (``TaskInfo``), with the statuses it moves through."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -56,6 +57,36 @@ class TaskRow(Base):
     runner: Mapped[str | None] = mapped_column(String(36))
     #: Someone asked to cancel it while it ran: the process running it stops it (any node).
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @classmethod
+    def new(
+        cls,
+        kind: str,
+        *,
+        owner: str | None,
+        status: str,
+        runner: str | None,
+        total: int = 0,
+        at: dt.datetime | None = None,
+    ) -> TaskRow:
+        """A task as it starts: a fresh id, nothing processed yet, no errors, no result."""
+        now = at or utcnow()
+        return cls(
+            id=str(uuid.uuid4()),
+            owner=owner,
+            kind=kind,
+            status=status,
+            total=total,
+            processed=0,
+            current=None,
+            errors=[],
+            result=None,
+            created_at=now,
+            updated_at=now,
+            finished_at=None,
+            runner=runner,
+            cancel_requested=False,
+        )
 
 
 class TaskInfo(BaseModel):

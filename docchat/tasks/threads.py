@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -149,21 +148,8 @@ class ThreadRunner:
         self, kind: str, *, owner: str | None, status: str, total: int, runner: str | None = None
     ) -> TaskRow:
         """A new task row of this runner (or ``runner``), committed."""
-        now = utcnow()
-        row = TaskRow(
-            id=str(uuid.uuid4()),
-            owner=owner,
-            kind=kind,
-            status=status,
-            total=total,
-            processed=0,
-            current=None,
-            errors=[],
-            result=None,
-            created_at=now,
-            updated_at=now,
-            finished_at=None,
-            runner=runner or self.lease.id,
+        row = TaskRow.new(
+            kind, owner=owner, status=status, total=total, runner=runner or self.lease.id
         )
         with self.db.write() as s:
             s.add(row)

@@ -486,19 +486,9 @@ def _counts(db: Database) -> dict[str, dict[str | None, int]]:
 def _add_task(db: Database, owner: str | None) -> None:
     now = utcnow()
     with db.write() as session:
-        session.add(
-            TaskRow(
-                id=str(uuid.uuid4()),
-                owner=owner,
-                kind="ingest",
-                status="done",
-                errors=[],
-                result=None,
-                created_at=now,
-                updated_at=now,
-                finished_at=now,
-            )
-        )
+        row = TaskRow.new("ingest", owner=owner, status="succeeded", runner=None, at=now)
+        row.finished_at = now
+        session.add(row)
 
 
 @pytest.fixture

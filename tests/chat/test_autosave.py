@@ -131,13 +131,9 @@ def test_a_dead_process_answer_is_kept_and_marked_interrupted(
     turn = str(uuid.uuid4())
     now = utcnow() - dt.timedelta(seconds=1)
     with parts(workspace).db.write() as s:
-        s.add(
-            TaskRow(
-                id=turn, owner=None, kind="chat", status="running", total=0, processed=0,
-                current=None, errors=[], result=None, created_at=now, updated_at=now,
-                finished_at=None, runner=dead,
-            )
-        )  # fmt: skip
+        row = TaskRow.new("chat", owner=None, status="running", runner=dead, at=now)
+        row.id = turn
+        s.add(row)
     sid = workspace.sessions.create().id
     workspace.sessions.append(sid, "user", "How long is CCTV footage kept?", {"turn_id": turn})
     begun = workspace.sessions.begin_answer(sid, turn_id=turn, metadata={"mode": "basic"})

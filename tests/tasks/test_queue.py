@@ -293,12 +293,10 @@ def test_the_cleanup_tick_cleans_up_after_the_whole_cluster(
     now = utcnow()
 
     def row(kind: str, status: str, runner: str, task_id: str, total: int) -> TaskRow:
-        finished = now if status not in UNFINISHED else None
-        return TaskRow(
-            id=task_id, owner=None, kind=kind, status=status, total=total,
-            processed=0, current=None, errors=[], result=None, created_at=now, updated_at=now,
-            finished_at=finished, runner=runner,
-        )  # fmt: skip
+        made = TaskRow.new(kind, owner=None, status=status, runner=runner, total=total, at=now)
+        made.id = task_id
+        made.finished_at = now if status not in UNFINISHED else None
+        return made
 
     turn = row("chat", "running", dead, str(uuid.uuid4()), total=0)
     # The job folders of a finished queued task and of a waiting one.
