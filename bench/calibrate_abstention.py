@@ -17,6 +17,16 @@ with ``docchat eval --answers``):
 
 ``--hits`` keeps the retrieved passages in a file, so a second run (the answerer changed, the
 index not) does not search again.
+
+One floor serves every corpus, and the sets disagree (the handbook's short sentences score
+lower than long real ones for the same fit).  ``--save`` writes each question's best score; then
+``--joint`` reads several such files and picks the floor the answerer uses: the lowest within
+``JOINT_SLACK`` of the best mean balanced accuracy over the sets:
+
+    python bench/calibrate_abstention.py --save /tmp/handbook-scores.json
+    python bench/calibrate_abstention.py --data-dir /tmp/realdocs \\
+        --qa bench/realdocs/calibration-qa.jsonl --save /tmp/realdocs-scores.json
+    python bench/calibrate_abstention.py --joint /tmp/handbook-scores.json /tmp/realdocs-scores.json
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -53,6 +64,9 @@ QA = ROOT / "bench" / "data" / "calibration-qa.jsonl"
 CORPUS = ROOT / "tests" / "data" / "handbook"
 #: Passages an answer draws on: the chat's default ``retrieval.num_results``.
 K = 8
+#: ``--joint`` takes the lowest floor whose mean balanced accuracy is this close to the best (a
+#: lower floor answers more: the sets are small, a hundredth is one question).
+JOINT_SLACK = 0.005
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,13 @@ def main() -> None:
         action="store_true",
         help="a hold-out split: report at ABSTAIN_BELOW only, no floor chosen on it",
     )
+    parser.add_argument("--save", help="write each question's best score to this JSON file")
+    parser.add_argument(
+        "--joint",
+        nargs="+",
+        metavar="SCORES",
+        help="files written by --save: the floor with the best mean balanced accuracy over them",
+    )
     parser.add_argument(
         "--no-kind-check",
         action="store_true",
@@ -128,6 +149,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     console = Console(width=160)
+    if args.joint:
+        joint(console, [json.loads(Path(p).read_text(encoding="utf-8")) for p in args.joint])
+        return
     embedder = MiniLMEmbedder()
     embedder.load()
     lines = Path(args.qa).read_text(encoding="utf-8").splitlines()
@@ -168,14 +192,14 @@ def main() -> None:
                 mark = "OK " if row.correct() else "-- "
                 console.print(f"{mark}[{row.kind}] {row.question}\n   {row.answer[:600]}\n")
 
-    answerable = [r.score for r in rows if not r.unanswerable]
-    unanswerable = [r.score for r in rows if r.unanswerable]
+    if args.save:
+        scores = [
+            {"unanswerable": r.unanswerable, "score": r.score, "correct": r.correct()} for r in rows
+        ]
+        Path(args.save).write_text(json.dumps({"qa": args.qa, "rows": scores}), encoding="utf-8")
 
     def balanced(floor: float) -> float:
-        return (
-            sum(s < floor for s in unanswerable) / len(unanswerable)
-            + sum(s >= floor for s in answerable) / len(answerable)
-        ) / 2
+        return balanced_accuracy(rows, floor)
 
     floors = [("ABSTAIN_BELOW now", ABSTAIN_BELOW)]
     if not args.measure:
@@ -185,6 +209,50 @@ def main() -> None:
         )
     for label, floor in floors:
         report(console, label, floor, rows, balanced(floor))
+
+
+def balanced_accuracy(rows: Sequence[Row] | Sequence[dict[str, Any]], floor: float) -> float:
+    """The mean of the unanswerable questions' abstention rate and the answerable ones' answer
+    rate at ``floor``."""
+    pairs = [
+        (r.unanswerable, r.score) if isinstance(r, Row) else (r["unanswerable"], r["score"])
+        for r in rows
+    ]
+    unanswerable = [s for u, s in pairs if u]
+    answerable = [s for u, s in pairs if not u]
+    return (
+        sum(s < floor for s in unanswerable) / len(unanswerable)
+        + sum(s >= floor for s in answerable) / len(answerable)
+    ) / 2
+
+
+def joint(console: Console, sets: list[dict[str, Any]]) -> None:
+    """The floor for several calibration sets at once: the lowest within ``JOINT_SLACK`` of the
+    best mean balanced accuracy, with each set's figures there and at ``ABSTAIN_BELOW``."""
+    cuts = sorted({round(r["score"], 3) for s in sets for r in s["rows"]})
+    floors = [(a + b) / 2 for a, b in pairwise(cuts)]
+
+    def mean(floor: float) -> float:
+        return sum(balanced_accuracy(s["rows"], floor) for s in sets) / len(sets)
+
+    best = max(mean(f) for f in floors)
+    chosen = min(f for f in floors if mean(f) >= best - JOINT_SLACK)
+    table = Table(title=f"joint floor {chosen:.3f} (best mean balanced accuracy {best:.3f})")
+    for column in ("set", "floor", "balanced acc.", "unanswerable abstained", "answers kept"):
+        table.add_column(column)
+    for floor in (chosen, ABSTAIN_BELOW):
+        for s in sets:
+            rows = s["rows"]
+            unanswerable = [r for r in rows if r["unanswerable"]]
+            right = [r for r in rows if not r["unanswerable"] and r["correct"]]
+            table.add_row(
+                s["qa"],
+                f"{floor:.3f}",
+                f"{balanced_accuracy(rows, floor):.3f}",
+                f"{sum(r['score'] < floor for r in unanswerable)}/{len(unanswerable)}",
+                f"{sum(r['score'] >= floor for r in right)}/{len(right)}",
+            )
+    console.print(table)
 
 
 def report(console: Console, label: str, floor: float, rows: list[Row], accuracy: float) -> None:
