@@ -253,7 +253,12 @@ def extract(
     scored = sorted(by_index.values(), key=lambda e: -e.score)
 
     picked = [best]
-    following = _next_sentence(best, scored, hits)
+    successor = _after_in_paragraph(
+        best.sentence, split[best.passage - 1], hits[best.passage - 1].text
+    )
+    following = next(
+        (e for e in scored if e.passage == best.passage and e.sentence == successor), None
+    )
     if following is not None and (
         following.score >= NEXT_RATIO * best.score or not supplies[best_index]
     ):
@@ -278,10 +283,10 @@ def extract(
             take(i)
         for i in _run_after(best_index, candidates, hits, shape.run):
             take(i)
-        for extract in list(picked):
-            passage = split[extract.passage - 1]
-            text = hits[extract.passage - 1].text
-            for above in [*_context_above(extract, passage), *_goes_on(extract, passage, text)]:
+        for kept in list(picked):
+            passage = split[kept.passage - 1]
+            text = hits[kept.passage - 1].text
+            for above in [*_context_above(kept, passage), *_goes_on(kept, passage, text)]:
                 if all(above.sentence != e.sentence or above.passage != e.passage for e in picked):
                     picked.append(above)
     # Read in document order within a passage, passages in the order they were chosen.
@@ -425,12 +430,21 @@ def _goes_on(picked: Extract, sentences: Sequence[Sentence], text: str) -> list[
     """The sentence right after ``picked`` in its paragraph when it goes on about the same thing
     ("The first line of the message body has to include a pseudo-header." "It should say:
     Package: <packagename>"): it opens by pointing back."""
-    after = [s for s in sentences if s.start >= picked.sentence.end]
-    if not after or "\n\n" in text[picked.sentence.end : after[0].start]:
+    after = _after_in_paragraph(picked.sentence, sentences, text)
+    if after is None or not _POINTS_BACK.match(after.text):
         return []
-    if not _POINTS_BACK.match(after[0].text):
-        return []
-    return [Extract(picked.passage, after[0], picked.score, picked.similarity, picked.overlap)]
+    return [Extract(picked.passage, after, picked.score, picked.similarity, picked.overlap)]
+
+
+def _after_in_paragraph(
+    sentence: Sentence, sentences: Sequence[Sentence], text: str
+) -> Sentence | None:
+    """The sentence right after ``sentence`` in ``text`` (``sentences``: all of its), unless a
+    blank line ends the paragraph first."""
+    after = next((s for s in sentences if s.start >= sentence.end), None)
+    if after is None or "\n\n" in text[sentence.end : after.start]:
+        return None
+    return after
 
 
 def _unnumbered(section: str) -> str:
@@ -469,19 +483,3 @@ def _heading(sentence: Sentence) -> bool:
         and not _ITEM.match(text)
         and not _ENTRY_LINE.match(text)
     )
-
-
-def _next_sentence(best: Extract, scored: Sequence[Extract], hits: Sequence[Hit]) -> Extract | None:
-    """The scored sentence right after ``best`` in the same paragraph, if it was scored."""
-    text = hits[best.passage - 1].text
-    following = [
-        e for e in scored if e.passage == best.passage and e.sentence.start >= best.sentence.end
-    ]
-    if not following:
-        return None
-    nearest = min(following, key=lambda e: e.sentence.start)
-    between = text[best.sentence.end : nearest.sentence.start]
-    later = [
-        s for s in split_sentences(text) if best.sentence.end <= s.start < nearest.sentence.start
-    ]
-    return nearest if "\n\n" not in between and not later else None
