@@ -192,14 +192,15 @@ def main() -> None:
                 mark = "OK " if row.correct() else "-- "
                 console.print(f"{mark}[{row.kind}] {row.question}\n   {row.answer[:600]}\n")
 
+    # What a floor is judged by, as --save writes it and --joint reads it back.
+    scores = [
+        {"unanswerable": r.unanswerable, "score": r.score, "correct": r.correct()} for r in rows
+    ]
     if args.save:
-        scores = [
-            {"unanswerable": r.unanswerable, "score": r.score, "correct": r.correct()} for r in rows
-        ]
         Path(args.save).write_text(json.dumps({"qa": args.qa, "rows": scores}), encoding="utf-8")
 
     def balanced(floor: float) -> float:
-        return balanced_accuracy(rows, floor)
+        return balanced_accuracy(scores, floor)
 
     floors = [("ABSTAIN_BELOW now", ABSTAIN_BELOW)]
     if not args.measure:
@@ -211,15 +212,11 @@ def main() -> None:
         report(console, label, floor, rows, balanced(floor))
 
 
-def balanced_accuracy(rows: Sequence[Row] | Sequence[dict[str, Any]], floor: float) -> float:
+def balanced_accuracy(scores: Sequence[dict[str, Any]], floor: float) -> float:
     """The mean of the unanswerable questions' abstention rate and the answerable ones' answer
-    rate at ``floor``."""
-    pairs = [
-        (r.unanswerable, r.score) if isinstance(r, Row) else (r["unanswerable"], r["score"])
-        for r in rows
-    ]
-    unanswerable = [s for u, s in pairs if u]
-    answerable = [s for u, s in pairs if not u]
+    rate at ``floor`` (``scores``: each question's, as ``--save`` writes them)."""
+    unanswerable = [r["score"] for r in scores if r["unanswerable"]]
+    answerable = [r["score"] for r in scores if not r["unanswerable"]]
     return (
         sum(s < floor for s in unanswerable) / len(unanswerable)
         + sum(s >= floor for s in answerable) / len(answerable)
